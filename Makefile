@@ -1,0 +1,81 @@
+# gilscope: build the single ./gilscope binary and run the tests.
+#   make            build ./gilscope
+#   make test       unit tests (also under ASan/UBSan) and integration tests (root)
+#   make unit       unit tests only
+#   make clean
+
+CC ?= gcc
+PYTHON ?= /usr/bin/python3
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+ARCH := x86
+
+BUILD := build
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Werror
+VERSION := 0.1.0
+CPPFLAGS += -I$(BUILD) -Ibpf -Iuser -D_GNU_SOURCE -DGILSCOPE_VERSION='"$(VERSION)"'
+LDLIBS := -lbpf -lelf -lz
+
+USER_SRC := $(wildcard user/*.c)
+USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
+# modules without the kernel side: what unit tests and the fuzzer link
+PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c \
+	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
+	    user/procfs.c user/dump.c
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all test unit unit-plain unit-san integration clean format
+
+all: gilscope
+
+$(BUILD):
+	mkdir -p $@
+
+$(BUILD)/vmlinux.h: | $(BUILD)
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gilscope.bpf.o: bpf/gilscope.bpf.c bpf/gilscope.h $(BUILD)/vmlinux.h
+	$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-I$(BUILD) -Ibpf -c $< -o $@
+
+$(BUILD)/gilscope.skel.h: $(BUILD)/gilscope.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.o: user/%.c $(wildcard user/*.h) bpf/gilscope.h $(BUILD)/gilscope.skel.h
+	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -c $< -o $@
+
+gilscope: $(USER_OBJ)
+	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests: pure modules only, built twice (plain and with sanitizers).
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(WARN) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -lcmocka -o $@
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(SAN) $(WARN) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -lcmocka -o $@
+
+unit-plain: $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
+unit-san: $(addprefix $(BUILD)/unit-san/,$(UNIT_TESTS))
+
+unit: unit-plain unit-san
+	@$(PYTHON) tests/run_unit.py $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) \
+		$(addprefix $(BUILD)/unit-san/,$(UNIT_TESTS))
+
+integration: gilscope
+	$(PYTHON) -m pytest -q tests/integration
+
+# All tests, with one closing summary line (N passed, N failed).
+test: gilscope unit-plain unit-san
+	@$(PYTHON) tests/run_all.py \
+		--unit "$(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(addprefix $(BUILD)/unit-san/,$(UNIT_TESTS))" \
+		--integration tests/integration
+
+format:
+	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD) gilscope

@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gilscope's probes: scheduler and syscall tracepoints for the traced
+ * processes, and uprobes on the interpreter's GIL take and the
+ * pthread_cond_signal call sites that mark a GIL release and acquisition.
+ *
+ * Every program only records facts (struct gs_event) into one ring buffer;
+ * what cannot be written is counted in lost[].
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "gilscope.h"
+
+#define NR_POLL 7
+#define NR_SELECT 23
+#define NR_PPOLL 271
+#define NR_PSELECT6 270
+#define NR_FUTEX 202
+#define NR_EXIT_GROUP 231
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define S_IFCHR 0020000
+#define S_IFIFO 0010000
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24); /* resized by userspace before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, GS_MAX_TRACED);
+	__type(key, u32);
+	__type(value, struct gs_proc);
+} traced SEC(".maps");
+
+/* events that could not be written, by type */
+__u64 lost[GS_EV_MAX] = {};
+
+/* Wake the collector only when this much is waiting: a wakeup per event
+ * would have the collector preempt the traced threads after every event,
+ * each preemption making another event. The collector also drains the
+ * buffer on its own timer. Set by userspace before load. */
+const volatile __u64 wakeup_bytes = 1 << 20;
+
+static __always_inline struct gs_proc *traced_proc(u32 tgid)
+{
+	return bpf_map_lookup_elem(&traced, &tgid);
+}
+
+/* Keep the compiler from OR-ing two map pointers: the verifier refuses
+ * arithmetic on pointers. */
+#define opaque(x) asm volatile("" : "+r"(x))
+
+static __always_inline bool is_traced(u32 tgid)
+{
+	bool yes = traced_proc(tgid) != NULL;
+
+	opaque(yes);
+	return yes;
+}
+
+static __always_inline struct gs_event *reserve(u8 type, u32 tid, u32 tgid)
+{
+	struct gs_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&lost[type], 1);
+		return NULL;
+	}
+	e->ts = bpf_ktime_get_ns();
+	e->tid = tid;
+	e->tgid = tgid;
+	e->type = type;
+	e->flags = 0;
+	e->cpu = bpf_get_smp_processor_id();
+	e->a32 = 0;
+	e->arg[0] = 0;
+	e->arg[1] = 0;
+	e->arg[2] = 0;
+	return e;
+}
+
+static __always_inline void submit(struct gs_event *e)
+{
+	u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+	bpf_ringbuf_submit(e, waiting >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
+							 BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline struct gs_event *reserve_current(u8 type)
+{
+	u64 id = bpf_get_current_pid_tgid();
+
+	return reserve(type, (u32)id, id >> 32);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next, unsigned int prev_state)
+{
+	u32 prev_tgid = prev->tgid, next_tgid = next->tgid;
+	bool prev_traced = is_traced(prev_tgid);
+	bool next_traced = is_traced(next_tgid);
+	struct gs_event *e;
+
+	if (!prev_traced && !next_traced)
+		return 0;
+	e = reserve(GS_EV_SWITCH, prev->pid, prev_tgid);
+	if (!e)
+		return 0;
+	e->a32 = prev_state;
+	e->arg[0] = (u64)next->pid | (u64)next_tgid << 32;
+	e->flags = (preempt ? GS_F_PREEMPT : 0) |
+		   (prev_traced ? GS_F_PREV_TRACED : 0) |
+		   (next_traced ? GS_F_NEXT_TRACED : 0);
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_waking")
+int BPF_PROG(on_waking, struct task_struct *p)
+{
+	struct gs_event *e;
+
+	if (!traced_proc(p->tgid))
+		return 0;
+	e = reserve(GS_EV_WAKING, p->pid, p->tgid);
+	if (!e)
+		return 0;
+	e->arg[0] = bpf_get_current_pid_tgid();
+	/* the kernel's tgid<<32|pid order; swap to ours: tid | tgid<<32 */
+	e->arg[0] = (e->arg[0] & 0xffffffff) | (e->arg[0] >> 32) << 32;
+	e->a32 = BPF_CORE_READ(p, wake_cpu);
+	submit(e);
+	return 0;
+}
+
+static __always_inline int record_wakeup(u8 type, struct task_struct *p)
+{
+	struct gs_event *e;
+
+	if (!traced_proc(p->tgid))
+		return 0;
+	e = reserve(type, p->pid, p->tgid);
+	if (!e)
+		return 0;
+	/* the run queue it was put on, not the cpu running this probe */
+	e->cpu = BPF_CORE_READ(p, wake_cpu);
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(on_wakeup, struct task_struct *p)
+{
+	return record_wakeup(GS_EV_WAKEUP, p);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(on_wakeup_new, struct task_struct *p)
+{
+	return record_wakeup(GS_EV_WAKEUP_NEW, p);
+}
+
+/* Emit the GIL's switch counter, read from the current process's memory. */
+static __always_inline void record_switch_number(u64 addr, u32 tid, u32 tgid,
+						 u32 when)
+{
+	struct gs_event *e;
+	u64 value;
+
+	if (!addr || bpf_probe_read_user(&value, sizeof(value), (void *)addr))
+		return;
+	e = reserve(GS_EV_SWITCHNUM, tid, tgid);
+	if (!e)
+		return;
+	e->a32 = when;
+	e->arg[0] = value;
+	e->arg[1] = addr;
+	submit(e);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	u32 child_tgid = child->tgid;
+	struct gs_proc *proc;
+	struct gs_event *e;
+
+	proc = traced_proc(parent->tgid);
+	if (!proc)
+		return 0;
+	if (child_tgid != parent->tgid) {
+		/* a new process: follow it; it inherits the parent's
+		 * memory image, so the GIL sits at the same address */
+		struct gs_proc copy = *proc;
+
+		bpf_map_update_elem(&traced, &child_tgid, &copy, BPF_ANY);
+		record_switch_number(copy.switch_number_addr, child->pid,
+				     child_tgid, GS_SNUM_FORK);
+	}
+	e = reserve(GS_EV_FORK, parent->pid, parent->tgid);
+	if (!e)
+		return 0;
+	e->arg[0] = (u64)child->pid | (u64)child_tgid << 32;
+	bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, child->comm);
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	struct gs_proc *proc;
+	struct gs_event *e;
+
+	proc = traced_proc(p->tgid);
+	if (!proc)
+		return 0;
+	/* a new image: userspace finds its interpreter again */
+	proc->switch_number_addr = 0;
+	e = reserve(GS_EV_EXEC, p->pid, p->tgid);
+	if (!e)
+		return 0;
+	e->a32 = old_pid;
+	bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
+{
+	u32 tgid = p->tgid;
+	struct gs_event *e;
+
+	if (!traced_proc(tgid))
+		return 0;
+	e = reserve(GS_EV_EXIT, p->pid, tgid);
+	if (e) {
+		e->a32 = group_dead;
+		submit(e);
+	}
+	if (group_dead)
+		bpf_map_delete_elem(&traced, &tgid);
+	return 0;
+}
+
+/* What kind of file is behind FD of the current task. */
+static __always_inline u64 fd_facts(int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds, *file = NULL;
+	u64 facts = (u32)fd, kind;
+	unsigned int max_fds;
+	u32 rdev_major;
+	umode_t mode;
+
+	max_fds = BPF_CORE_READ(fdt, max_fds);
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return facts;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return facts;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		kind = GS_FD_REG;
+		break;
+	case S_IFIFO:
+		kind = GS_FD_FIFO;
+		break;
+	case S_IFSOCK:
+		kind = GS_FD_SOCK;
+		break;
+	case S_IFCHR:
+		kind = GS_FD_CHR;
+		break;
+	default:
+		kind = GS_FD_OTHER;
+	}
+	facts |= kind << 32;
+	if (kind == GS_FD_CHR) {
+		/* tty majors: 4 (ttyN), 5 (/dev/tty, ptmx), 136-143 (pts) */
+		rdev_major = BPF_CORE_READ(file, f_inode, i_rdev) >> 20;
+		if (rdev_major == 4 || rdev_major == 5 ||
+		    (rdev_major >= 136 && rdev_major <= 143))
+			facts |= GS_FD_TTY_BIT;
+	}
+	return facts;
+}
+
+/* The first fd a poll/select call waits on, or -1 if it waits on none. */
+static __always_inline int first_waited_fd(long nr, u64 arg0, u64 arg1)
+{
+	int fd = -1;
+
+	if (nr == NR_POLL || nr == NR_PPOLL) {
+		if (arg1 == 0 || bpf_probe_read_user(&fd, sizeof(fd), (void *)arg0))
+			return -1;
+		return fd;
+	}
+	/* select(nfds, readfds, ...): lowest set bit of the first word */
+	u64 word = 0;
+
+	if (arg1 == 0 || bpf_probe_read_user(&word, sizeof(word), (void *)arg1))
+		return -1;
+	for (int i = 0; i < 64; i++) {
+		if (i >= (int)arg0)
+			break;
+		if (word & (1ULL << i))
+			return i;
+	}
+	return -1;
+}
+
+static __always_inline bool takes_fd_first(long nr)
+{
+	switch (nr) {
+	case 0 ... 1: /* read, write */
+	case 16 ... 20: /* ioctl, pread64, pwrite64, readv, writev */
+	case 42 ... 47: /* connect, accept, sendto, recvfrom, sendmsg, recvmsg */
+	case 73 ... 75: /* flock, fsync, fdatasync */
+	case 232: /* epoll_wait */
+	case 281: /* epoll_pwait */
+	case 288: /* accept4 */
+	case 295 ... 296: /* preadv, pwritev */
+	case 299: /* recvmmsg */
+	case 307: /* sendmmsg */
+	case 327 ... 328: /* preadv2, pwritev2 */
+	case 441: /* epoll_pwait2 */
+		return true;
+	}
+	return false;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct gs_proc *proc;
+	struct gs_event *e;
+	u64 a0, a1;
+
+	proc = traced_proc(id >> 32);
+	if (!proc)
+		return 0;
+	if (nr == NR_EXIT_GROUP)
+		record_switch_number(proc->switch_number_addr, (u32)id,
+				     id >> 32, GS_SNUM_EXIT);
+	e = reserve(GS_EV_SYS_ENTER, (u32)id, id >> 32);
+	if (!e)
+		return 0;
+	a0 = BPF_CORE_READ(regs, di);
+	a1 = BPF_CORE_READ(regs, si);
+	e->a32 = nr;
+	e->arg[0] = a0;
+	e->arg[1] = a1;
+	if (nr == NR_FUTEX)
+		e->arg[2] = BPF_CORE_READ(regs, dx);
+	else if (takes_fd_first(nr))
+		e->arg[2] = fd_facts((int)a0);
+	else if (nr == NR_POLL || nr == NR_PPOLL || nr == NR_SELECT ||
+		 nr == NR_PSELECT6)
+		e->arg[2] = fd_facts(first_waited_fd(nr, a0, a1));
+	else
+		e->arg[2] = (u32)-1;
+	submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct gs_event *e;
+
+	if (!traced_proc(id >> 32))
+		return 0;
+	e = reserve(GS_EV_SYS_EXIT, (u32)id, id >> 32);
+	if (!e)
+		return 0;
+	e->a32 = BPF_CORE_READ(regs, orig_ax);
+	e->arg[0] = ret;
+	submit(e);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_take_gil, void *tstate)
+{
+	struct gs_event *e;
+
+	if (!traced_proc(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	e = reserve_current(GS_EV_GIL_TAKE);
+	if (!e)
+		return 0;
+	e->arg[0] = (u64)tstate;
+	submit(e);
+	return 0;
+}
+
+/* At a `call pthread_cond_signal` instruction: the argument is in rdi. */
+SEC("uprobe")
+int BPF_KPROBE(on_cond_signal, void *cond)
+{
+	struct gs_event *e;
+
+	if (!traced_proc(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	e = reserve_current(GS_EV_COND_SIGNAL);
+	if (!e)
+		return 0;
+	e->arg[0] = (u64)cond;
+	e->arg[1] = bpf_get_attach_cookie(ctx);
+	submit(e);
+	return 0;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Records shared between the BPF programs and userspace.
+ *
+ * BPF records small facts only: one fixed-size record per scheduler, syscall or
+ * interpreter event. Every interpretation (GIL hold, wait, hand-off, blocking
+ * reason) happens in userspace from the session file. The layout of struct
+ * gs_event is part of the session file format (docs/session-format.md): change
+ * it only together with GS_SESSION_VERSION.
+ */
+#ifndef GILSCOPE_H
+#define GILSCOPE_H
+
+#define GS_COMM_LEN 16
+#define GS_MAX_TRACED 4096
+
+enum gs_event_type {
+	GS_EV_NONE = 0,
+	/* sched_switch; tid/tgid = prev, a32 = prev_state,
+	 * arg[0] = next tid | next tgid << 32, flags: GS_F_PREEMPT,
+	 * GS_F_PREV_TRACED, GS_F_NEXT_TRACED. */
+	GS_EV_SWITCH = 1,
+	/* sched_waking; tid/tgid = the woken task, arg[0] = waker tid |
+	 * waker tgid << 32, a32 = target cpu. */
+	GS_EV_WAKING = 2,
+	/* sched_wakeup / sched_wakeup_new; tid/tgid = the woken task, cpu =
+	 * the cpu it was queued on. */
+	GS_EV_WAKEUP = 3,
+	GS_EV_WAKEUP_NEW = 4,
+	/* sched_process_fork; tid/tgid = parent, arg[0] = child tid | child
+	 * tgid << 32, arg[1..2] = child comm. */
+	GS_EV_FORK = 5,
+	/* sched_process_exec; tid/tgid = the task after exec, a32 = old tid,
+	 * arg[1..2] = new comm. */
+	GS_EV_EXEC = 6,
+	/* sched_process_exit; a32 = 1 when the whole thread group died. */
+	GS_EV_EXIT = 7,
+	/* raw syscall entry; a32 = syscall nr, arg[0..1] = its first two
+	 * arguments, arg[2] = third argument for futex, else fd facts
+	 * (GS_FD_*). */
+	GS_EV_SYS_ENTER = 8,
+	/* raw syscall exit; a32 = syscall nr, arg[0] = return value. */
+	GS_EV_SYS_EXIT = 9,
+	/* uprobe at take_gil's entry; arg[0] = first argument (tstate). */
+	GS_EV_GIL_TAKE = 10,
+	/* uprobe at a `call pthread_cond_signal` site in the interpreter;
+	 * arg[0] = the condition variable's address, arg[1] = the site's
+	 * file virtual address. Signals on the GIL's cond mark a release,
+	 * on its switch_cond an acquisition. */
+	GS_EV_COND_SIGNAL = 11,
+	/* The interpreter's own GIL switch counter read from its memory;
+	 * arg[0] = switch_number, arg[1] = GIL address, a32 = GS_SNUM_*. */
+	GS_EV_SWITCHNUM = 12,
+	GS_EV_MAX
+};
+
+/* flags */
+#define GS_F_PREEMPT 0x1
+#define GS_F_PREV_TRACED 0x2
+#define GS_F_NEXT_TRACED 0x4
+
+/* a32 of GS_EV_SWITCHNUM: when the counter was read */
+enum gs_switchnum_when {
+	GS_SNUM_FORK = 1, /* parent's value, inherited by the child */
+	GS_SNUM_EXIT = 2, /* at exit_group */
+};
+
+/* File kinds reported in arg[2] of GS_EV_SYS_ENTER for fd syscalls:
+ * bits 0-31 the fd looked at (or -1), bits 32-39 the kind, bit 40 tty. */
+enum gs_fd_kind {
+	GS_FD_NONE = 0,
+	GS_FD_REG = 1,
+	GS_FD_FIFO = 2,
+	GS_FD_SOCK = 3,
+	GS_FD_CHR = 4,
+	GS_FD_OTHER = 5,
+};
+#define GS_FD_TTY_BIT (1ULL << 40)
+
+/* 48 bytes, naturally aligned: the unit of the ring buffer and the file. */
+struct gs_event {
+	unsigned long long ts; /* CLOCK_MONOTONIC ns */
+	unsigned int tid;
+	unsigned int tgid;
+	unsigned char type;
+	unsigned char flags;
+	unsigned short cpu;
+	unsigned int a32;
+	unsigned long long arg[3];
+};
+
+/* Value of the traced-process map, keyed by tgid. */
+struct gs_proc {
+	/* runtime address of the GIL's switch_number, 0 while unknown */
+	unsigned long long switch_number_addr;
+};
+
+#endif /* GILSCOPE_H */

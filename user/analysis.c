@@ -1,0 +1,818 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The reconstruction. Every thread carries a state (running, runnable,
+ * blocked for a reason, unknown until its first scheduler event) and a
+ * cursor; each event first accounts the time since the cursor to the state
+ * the thread was in, then changes the state. GIL ownership is followed from
+ * the interpreter's own signals: a signal on the GIL's `cond` is a release,
+ * one on its `switch_cond` is an acquisition (take_gil signals it after
+ * taking the lock), and take_gil's entry starts a wait.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "analysis.h"
+
+#define TASK_UNINTERRUPTIBLE 0x2
+#define TASK_DEAD 0x80
+#define ETIMEDOUT_RET ((uint64_t)-110)
+
+/* ---------------------------------------------------------- id maps */
+
+struct idmap_slot {
+	uint32_t key;
+	void *val;
+};
+
+static size_t slot_of(uint32_t key, size_t cap)
+{
+	return (key * 2654435761u) & (cap - 1);
+}
+
+static void *map_get(void **vals, const struct analysis *an, uint32_t key,
+		     bool thread)
+{
+	size_t cap = an->map_cap;
+
+	for (size_t i = slot_of(key, cap), n = 0; n < cap;
+	     i = (i + 1) & (cap - 1), n++) {
+		void *v = vals[i];
+		uint32_t k;
+
+		if (!v)
+			return NULL;
+		k = thread ? ((struct an_thread *)v)->tid :
+			     ((struct an_process *)v)->pid;
+		if (k == key)
+			return v;
+	}
+	return NULL;
+}
+
+static size_t live_count(const struct analysis *an)
+{
+	size_t n = an->n_procs;
+
+	for (size_t i = 0; i < an->n_procs; i++)
+		n += an->procs[i]->n_threads;
+	return n;
+}
+
+static int maps_put(struct analysis *an, void *val, bool thread);
+
+static int maps_grow(struct analysis *an)
+{
+	size_t old_cap = an->map_cap, cap = old_cap ? old_cap * 2 : 256;
+	struct an_thread **tids = calloc(cap, sizeof(*tids));
+	struct an_process **pids = calloc(cap, sizeof(*pids));
+	struct an_thread **old_t = an->tid_map;
+	struct an_process **old_p = an->pid_map;
+
+	if (!tids || !pids) {
+		free(tids);
+		free(pids);
+		return -ENOMEM;
+	}
+	an->tid_map = tids;
+	an->pid_map = pids;
+	an->map_cap = cap;
+	for (size_t i = 0; i < old_cap; i++) {
+		if (old_t[i] && map_get((void **)an->tid_map, an, old_t[i]->tid,
+					true) == NULL)
+			maps_put(an, old_t[i], true);
+		if (old_p[i] && map_get((void **)an->pid_map, an, old_p[i]->pid,
+					false) == NULL)
+			maps_put(an, old_p[i], false);
+	}
+	free(old_t);
+	free(old_p);
+	return 0;
+}
+
+/* Insert or replace (a reused id points to the newest object). */
+static int maps_put(struct analysis *an, void *val, bool thread)
+{
+	void **vals;
+	uint32_t key;
+	size_t i;
+
+	if (an->map_cap < 2 * (live_count(an) + 1) && maps_grow(an))
+		return -ENOMEM;
+	vals = thread ? (void **)an->tid_map : (void **)an->pid_map;
+	key = thread ? ((struct an_thread *)val)->tid :
+		       ((struct an_process *)val)->pid;
+	for (i = slot_of(key, an->map_cap);; i = (i + 1) & (an->map_cap - 1)) {
+		void *v = vals[i];
+
+		if (!v)
+			break;
+		if ((thread ? ((struct an_thread *)v)->tid :
+			      ((struct an_process *)v)->pid) == key)
+			break;
+	}
+	vals[i] = val;
+	return 0;
+}
+
+struct an_process *an_find_process(const struct analysis *an, uint32_t pid)
+{
+	return an->map_cap ? map_get((void **)an->pid_map, an, pid, false) :
+			     NULL;
+}
+
+struct an_thread *an_find_thread(const struct analysis *an, uint32_t tid)
+{
+	return an->map_cap ? map_get((void **)an->tid_map, an, tid, true) :
+			     NULL;
+}
+
+/* ---------------------------------------------------------- objects */
+
+struct analysis *an_new(uint64_t t0)
+{
+	struct analysis *an = calloc(1, sizeof(*an));
+
+	if (an)
+		an->t0 = t0;
+	return an;
+}
+
+void an_set_image_callback(struct analysis *an, an_image_cb cb, void *ctx)
+{
+	an->image_cb = cb;
+	an->image_ctx = ctx;
+}
+
+void an_free(struct analysis *an)
+{
+	if (!an)
+		return;
+	for (size_t i = 0; i < an->n_procs; i++) {
+		struct an_process *p = an->procs[i];
+
+		for (size_t j = 0; j < p->n_threads; j++)
+			free(p->threads[j]);
+		free(p->threads);
+		free(p->latency);
+		free(p);
+	}
+	free(an->procs);
+	free(an->tid_map);
+	free(an->pid_map);
+	free(an);
+}
+
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+struct an_process *an_add_process(struct analysis *an, uint32_t pid,
+				  uint32_t ppid, uint64_t start_ns)
+{
+	struct an_process *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->latency = calloc(1, sizeof(*p->latency));
+	if (!p->latency)
+		goto fail;
+	if (an->n_procs == an->cap_procs) {
+		size_t cap = an->cap_procs ? an->cap_procs * 2 : 16;
+		struct an_process **v = realloc(an->procs, cap * sizeof(*v));
+
+		if (!v)
+			goto fail;
+		an->procs = v;
+		an->cap_procs = cap;
+	}
+	p->pid = pid;
+	p->ppid = ppid;
+	p->start_ns = max_u64(start_ns, an->t0);
+	p->cursor = p->start_ns;
+	an->procs[an->n_procs++] = p;
+	maps_put(an, p, false);
+	return p;
+fail:
+	free(p->latency);
+	free(p);
+	return NULL;
+}
+
+void an_gil_from_base(struct an_gil *gil, uint64_t base, uint64_t cond,
+		      uint64_t mutex, uint64_t switch_cond,
+		      uint64_t switch_mutex, uint64_t size)
+{
+	memset(gil, 0, sizeof(*gil));
+	if (!base)
+		return;
+	gil->addr = base;
+	gil->size = size;
+	gil->cond = base + cond;
+	gil->mutex = base + mutex;
+	gil->switch_cond = base + switch_cond;
+	gil->switch_mutex = base + switch_mutex;
+}
+
+static struct an_thread *new_thread(struct analysis *an, struct an_process *p,
+				    uint32_t tid, uint64_t start)
+{
+	struct an_thread *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	if (p->n_threads == p->cap_threads) {
+		size_t cap = p->cap_threads ? p->cap_threads * 2 : 8;
+		struct an_thread **v = realloc(p->threads, cap * sizeof(*v));
+
+		if (!v) {
+			free(t);
+			return NULL;
+		}
+		p->threads = v;
+		p->cap_threads = cap;
+	}
+	t->tid = tid;
+	t->tgid = p->pid;
+	t->start_ns = max_u64(start, an->t0);
+	t->cursor = t->start_ns;
+	t->cpu = -1;
+	t->sys_nr = -1;
+	t->state = AN_UNKNOWN;
+	p->threads[p->n_threads++] = t;
+	maps_put(an, t, true);
+	return t;
+}
+
+struct an_thread *an_add_thread(struct analysis *an, struct an_process *p,
+				uint32_t tid, char state, int syscall_nr,
+				uint64_t arg0, uint64_t arg1)
+{
+	struct an_thread *t = new_thread(an, p, tid, an->t0);
+
+	if (!t)
+		return NULL;
+	t->snapshot_state = state;
+	if (syscall_nr >= 0) {
+		t->in_sys = true;
+		t->sys_nr = syscall_nr;
+		t->sys_arg0 = arg0;
+		t->sys_arg1 = arg1;
+		t->sys_facts = (uint32_t)-1;
+	}
+	return t;
+}
+
+/* ---------------------------------------------------------- accounting */
+
+static bool in_gil(const struct an_gil *g, uint64_t addr)
+{
+	return g->addr && addr >= g->addr && addr < g->addr + g->size;
+}
+
+static bool in_cond(uint64_t cond, uint64_t addr)
+{
+	/* a pthread_cond_t is 48 bytes; glibc waits on words inside it */
+	return cond && addr >= cond && addr < cond + 48;
+}
+
+/* Account the time since the thread's cursor to its current state. */
+static void flush_thread(struct an_thread *t, uint64_t now)
+{
+	uint64_t d;
+
+	if (now <= t->cursor)
+		return;
+	d = now - t->cursor;
+	t->cursor = now;
+	switch (t->state) {
+	case AN_RUNNING:
+		t->on_cpu_ns += d;
+		if (t->gil_holding)
+			t->on_cpu_gil_ns += d;
+		break;
+	case AN_RUNNABLE:
+		t->runnable_ns += d;
+		break;
+	case AN_BLOCKED:
+		t->blocked_ns[t->reason] += d;
+		break;
+	case AN_UNKNOWN:
+		t->unknown_ns += d;
+		break;
+	case AN_DEAD:
+		return;
+	}
+	if (t->gil_holding)
+		t->gil_held_ns += d;
+	if (t->gil_waiting)
+		t->gil_wait_ns += d;
+}
+
+static void flush_process(struct an_process *p, uint64_t now)
+{
+	uint64_t d;
+
+	if (now <= p->cursor)
+		return;
+	d = now - p->cursor;
+	p->cursor = now;
+	if (p->holder)
+		p->gil_held_ns += d;
+	if (p->n_waiters > 0)
+		p->waiter_ns += d;
+}
+
+static enum gs_reason blocked_reason(const struct an_process *p,
+				     const struct an_thread *t,
+				     unsigned int prev_state)
+{
+	if (!t->in_sys)
+		return (prev_state & TASK_UNINTERRUPTIBLE) ? GS_R_IO :
+							     GS_R_OTHER;
+	if (t->sys_nr == SYS_FUTEX && in_gil(&p->gil, t->sys_arg0))
+		return GS_R_GIL;
+	return syscall_reason(t->sys_nr, t->sys_arg0, t->sys_facts);
+}
+
+/* The first scheduler event tells what an unknown thread was doing. */
+static void resolve_unknown(const struct an_process *p, struct an_thread *t,
+			    enum an_sched was)
+{
+	uint64_t d = t->unknown_ns;
+
+	t->unknown_ns = 0;
+	switch (was) {
+	case AN_RUNNING:
+		t->on_cpu_ns += d;
+		if (t->gil_holding)
+			t->on_cpu_gil_ns += d;
+		break;
+	case AN_RUNNABLE:
+		t->runnable_ns += d;
+		break;
+	default:
+		t->blocked_ns[blocked_reason(p, t, 0)] += d;
+		t->reason = blocked_reason(p, t, 0);
+		break;
+	}
+	t->state = was;
+}
+
+static void set_cpu(struct an_thread *t, struct an_process *p, int cpu)
+{
+	if (t->cpu >= 0 && t->cpu != cpu)
+		t->migrations++;
+	t->cpu = cpu;
+	if (cpu >= 0 && cpu < 256) {
+		t->cpus[cpu / 64] |= 1ull << (cpu % 64);
+		p->cpus[cpu / 64] |= 1ull << (cpu % 64);
+	}
+}
+
+/* ---------------------------------------------------------- the GIL */
+
+static void start_wait(struct an_process *p, struct an_thread *t)
+{
+	if (t->gil_waiting || t->gil_holding)
+		return;
+	t->gil_waiting = true;
+	p->n_waiters++;
+}
+
+static void stop_wait(struct an_process *p, struct an_thread *t)
+{
+	if (!t->gil_waiting)
+		return;
+	t->gil_waiting = false;
+	p->n_waiters--;
+}
+
+static void gil_release(struct an_process *p, struct an_thread *t,
+			uint64_t ts)
+{
+	flush_process(p, ts);
+	flush_thread(t, ts);
+	if (p->holder == t)
+		p->holder = NULL;
+	t->gil_holding = false;
+	t->gil_releases++;
+	p->releases++;
+	p->release_pending = true;
+	p->release_forced = p->drop_request;
+	p->release_ts = ts;
+	p->releaser = t->tid;
+}
+
+static void gil_acquire(struct an_process *p, struct an_thread *t,
+			uint64_t ts)
+{
+	flush_process(p, ts);
+	flush_thread(t, ts);
+	/* a holder whose release we did not see (it died holding it, or the
+	 * event was lost) lets go here */
+	if (p->holder && p->holder != t) {
+		flush_thread(p->holder, ts);
+		p->holder->gil_holding = false;
+	}
+	stop_wait(p, t);
+	if (p->prev_acquirer != t->tid) {
+		/* the interpreter's switch_number counts exactly these */
+		p->handoffs++;
+		if (p->release_pending && p->releaser != t->tid) {
+			hist_add(p->latency, ts - p->release_ts);
+			if (p->release_forced)
+				p->forced_handoffs++;
+		}
+	}
+	p->acquisitions++;
+	t->gil_acquisitions++;
+	p->prev_acquirer = t->tid;
+	p->holder = t;
+	t->gil_holding = true;
+	p->release_pending = false;
+	p->drop_request = false;
+}
+
+void an_set_gil_state(struct an_process *p, bool locked, uint32_t holder_tid,
+		      uint32_t last_holder_tid)
+{
+	p->prev_acquirer = last_holder_tid;
+	for (size_t i = 0; locked && i < p->n_threads; i++) {
+		struct an_thread *t = p->threads[i];
+
+		if (t->tid == holder_tid && !t->exited) {
+			p->holder = t;
+			t->gil_holding = true;
+		}
+	}
+}
+
+/* ---------------------------------------------------------- events */
+
+static struct an_thread *thread_of(struct analysis *an, uint32_t tid,
+				   uint32_t tgid)
+{
+	struct an_thread *t = an_find_thread(an, tid);
+	struct an_process *p;
+
+	/* a thread that exited keeps its events (its last switch-out comes
+	 * after the exit): the handlers ignore them */
+	if (t && t->tgid == tgid)
+		return t;
+	/* first sight of a thread that existed before the session */
+	p = an_find_process(an, tgid);
+	if (!p) {
+		p = an_add_process(an, tgid, 0, an->t0);
+		if (!p)
+			return NULL;
+		if (an->image_cb)
+			an->image_cb(p, an->t0, an->image_ctx);
+	}
+	return new_thread(an, p, tid, an->t0);
+}
+
+static void on_switch_out(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+	struct an_process *p;
+	bool runnable;
+
+	if (!t || t->exited)
+		return;
+	p = an_find_process(an, t->tgid);
+	flush_thread(t, e->ts);
+	if (t->state == AN_UNKNOWN)
+		resolve_unknown(p, t, AN_RUNNING);
+	runnable = (e->flags & GS_F_PREEMPT) || e->a32 == 0;
+	if (e->a32 & TASK_DEAD) {
+		t->state = AN_DEAD;
+	} else if (runnable) {
+		t->state = AN_RUNNABLE;
+		t->involuntary_switches++;
+	} else {
+		t->state = AN_BLOCKED;
+		t->reason = blocked_reason(p, t, e->a32);
+		t->voluntary_switches++;
+	}
+}
+
+static void on_switch_in(struct analysis *an, const struct gs_event *e)
+{
+	uint32_t tid = (uint32_t)e->arg[0], tgid = e->arg[0] >> 32;
+	struct an_thread *t = thread_of(an, tid, tgid);
+	struct an_process *p;
+
+	if (!t || t->exited)
+		return;
+	p = an_find_process(an, t->tgid);
+	flush_thread(t, e->ts);
+	if (t->state == AN_UNKNOWN)
+		resolve_unknown(p, t, AN_RUNNABLE);
+	if (t->state == AN_DEAD)
+		return;
+	t->state = AN_RUNNING;
+	set_cpu(t, p, e->cpu);
+}
+
+static void on_wakeup(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+
+	if (!t || t->exited)
+		return;
+	flush_thread(t, e->ts);
+	if (t->state == AN_UNKNOWN)
+		resolve_unknown(an_find_process(an, t->tgid), t, AN_BLOCKED);
+	if (t->state == AN_BLOCKED)
+		t->state = AN_RUNNABLE;
+}
+
+static void copy_comm(char *dst, size_t len, const void *src)
+{
+	size_t n = len < GS_COMM_LEN ? len - 1 : GS_COMM_LEN - 1;
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	dst[strnlen(dst, n)] = '\0';
+}
+
+static void on_fork(struct analysis *an, const struct gs_event *e)
+{
+	uint32_t child = (uint32_t)e->arg[0], child_tgid = e->arg[0] >> 32;
+	struct an_thread *forker = thread_of(an, e->tid, e->tgid);
+	struct an_process *parent, *p;
+	struct an_thread *t;
+
+	if (!forker)
+		return;
+	parent = an_find_process(an, e->tgid);
+	p = child_tgid == e->tgid ? parent : NULL;
+	if (!p) {
+		p = an_add_process(an, child_tgid, e->tgid, e->ts);
+		if (!p)
+			return;
+		if (parent) {
+			/* same memory image: same interpreter and GIL; the
+			 * child recreates the GIL unowned */
+			p->gil = parent->gil;
+			p->exact_takes = parent->exact_takes;
+			memcpy(p->python, parent->python, sizeof(p->python));
+			memcpy(p->gil_method, parent->gil_method,
+			       sizeof(p->gil_method));
+			memcpy(p->command, parent->command, sizeof(p->command));
+		}
+		if (an->image_cb)
+			an->image_cb(p, e->ts, an->image_ctx);
+	}
+	t = new_thread(an, p, child, e->ts);
+	if (!t)
+		return;
+	copy_comm(t->name, sizeof(t->name), &e->arg[1]);
+	t->state = AN_RUNNABLE; /* created runnable; wakeup_new follows */
+}
+
+static void on_exec(struct analysis *an, const struct gs_event *e)
+{
+	struct an_process *p = an_find_process(an, e->tgid);
+	struct an_thread *t = an_find_thread(an, e->tid);
+
+	if (!p)
+		return;
+	flush_process(p, e->ts);
+	if (p->holder) {
+		flush_thread(p->holder, e->ts);
+		p->holder->gil_holding = false;
+		p->holder = NULL;
+	}
+	memset(&p->gil, 0, sizeof(p->gil));
+	p->prev_acquirer = 0;
+	p->release_pending = false;
+	p->drop_request = false;
+	if (an->image_cb)
+		an->image_cb(p, e->ts, an->image_ctx);
+	if (t && t->tgid == p->pid)
+		copy_comm(t->name, sizeof(t->name), &e->arg[1]);
+}
+
+static void end_thread(struct an_process *p, struct an_thread *t, uint64_t ts)
+{
+	flush_thread(t, ts);
+	if (t->state == AN_UNKNOWN)
+		resolve_unknown(p, t, AN_RUNNING);
+	if (p && p->holder == t) {
+		flush_process(p, ts);
+		p->holder = NULL;
+	}
+	if (p)
+		stop_wait(p, t);
+	t->gil_holding = false;
+	t->exited = true;
+	t->state = AN_DEAD;
+	t->end_ns = max_u64(ts, t->start_ns);
+}
+
+static void on_proc_exit(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = an_find_thread(an, e->tid);
+	struct an_process *p = an_find_process(an, e->tgid);
+
+	if (t && t->tgid == e->tgid && !t->exited)
+		end_thread(p, t, e->ts);
+	if (p && e->a32) {
+		flush_process(p, e->ts);
+		p->exited = true;
+		p->end_ns = max_u64(e->ts, p->start_ns);
+	}
+}
+
+static void on_sys_enter(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+	struct an_process *p;
+
+	if (!t || t->exited)
+		return;
+	p = an_find_process(an, t->tgid);
+	t->in_sys = true;
+	t->sys_nr = e->a32;
+	t->sys_arg0 = e->arg[0];
+	t->sys_arg1 = e->arg[1];
+	t->sys_facts = e->arg[2];
+	if (e->a32 != SYS_FUTEX || !futex_op_waits(e->arg[1]))
+		return;
+	if (in_cond(p->gil.cond, e->arg[0])) {
+		t->switches_at_wait = p->handoffs;
+		/* without take_gil probes, the wait starts at the futex */
+		if (!p->exact_takes && p->holder != t) {
+			flush_process(p, e->ts);
+			flush_thread(t, e->ts);
+			start_wait(p, t);
+		}
+	}
+}
+
+static void on_sys_exit(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+	struct an_process *p;
+
+	if (!t || t->exited)
+		return;
+	p = an_find_process(an, t->tgid);
+	/* take_gil: a timed wait that ran out with no switch in between
+	 * sets the drop request that forces the holder to let go */
+	if (t->in_sys && t->sys_nr == SYS_FUTEX && e->arg[0] == ETIMEDOUT_RET &&
+	    in_cond(p->gil.cond, t->sys_arg0) && p->holder && p->holder != t &&
+	    p->handoffs == t->switches_at_wait)
+		p->drop_request = true;
+	t->in_sys = false;
+	t->sys_nr = -1;
+}
+
+static void on_gil_take(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+	struct an_process *p;
+
+	if (!t || t->exited)
+		return;
+	p = an_find_process(an, t->tgid);
+	p->exact_takes = true;
+	flush_process(p, e->ts);
+	flush_thread(t, e->ts);
+	if (p->holder == t) /* its release was not seen */
+		gil_release(p, t, e->ts);
+	start_wait(p, t);
+}
+
+static void on_cond_signal(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+	struct an_process *p;
+
+	if (!t || t->exited)
+		return;
+	p = an_find_process(an, t->tgid);
+	if (p->gil.cond && e->arg[0] == p->gil.cond)
+		gil_release(p, t, e->ts);
+	else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond)
+		gil_acquire(p, t, e->ts);
+}
+
+static void on_switchnum(struct analysis *an, const struct gs_event *e)
+{
+	struct an_process *p = an_find_process(an, e->tgid);
+
+	if (!p)
+		return;
+	if (e->a32 == GS_SNUM_FORK) {
+		p->have_switch_start = true;
+		p->switch_start = e->arg[0];
+	} else if (e->a32 == GS_SNUM_EXIT) {
+		p->have_switch_end = true;
+		p->switch_end = e->arg[0];
+	}
+}
+
+void an_event(struct analysis *an, const struct gs_event *e)
+{
+	an->events++;
+	switch (e->type) {
+	case GS_EV_SWITCH:
+		if (e->flags & GS_F_PREV_TRACED)
+			on_switch_out(an, e);
+		if (e->flags & GS_F_NEXT_TRACED)
+			on_switch_in(an, e);
+		break;
+	case GS_EV_WAKEUP:
+	case GS_EV_WAKEUP_NEW:
+		on_wakeup(an, e);
+		break;
+	case GS_EV_FORK:
+		on_fork(an, e);
+		break;
+	case GS_EV_EXEC:
+		on_exec(an, e);
+		break;
+	case GS_EV_EXIT:
+		on_proc_exit(an, e);
+		break;
+	case GS_EV_SYS_ENTER:
+		on_sys_enter(an, e);
+		break;
+	case GS_EV_SYS_EXIT:
+		on_sys_exit(an, e);
+		break;
+	case GS_EV_GIL_TAKE:
+		on_gil_take(an, e);
+		break;
+	case GS_EV_COND_SIGNAL:
+		on_cond_signal(an, e);
+		break;
+	case GS_EV_SWITCHNUM:
+		on_switchnum(an, e);
+		break;
+	default: /* sched_waking: who woke whom, not needed for the times */
+		break;
+	}
+}
+
+/* A thread never scheduled during the session: its /proc state decides. */
+static enum an_sched state_from_snapshot(char state)
+{
+	switch (state) {
+	case 'R':
+		return AN_RUNNING;
+	case 0:
+		return AN_RUNNING;
+	default:
+		return AN_BLOCKED;
+	}
+}
+
+void an_finish(struct analysis *an, uint64_t end_ns)
+{
+	for (size_t i = 0; i < an->n_procs; i++) {
+		struct an_process *p = an->procs[i];
+
+		for (size_t j = 0; j < p->n_threads; j++) {
+			struct an_thread *t = p->threads[j];
+
+			if (t->exited)
+				continue;
+			flush_thread(t, end_ns);
+			if (t->state == AN_UNKNOWN)
+				resolve_unknown(p, t,
+						state_from_snapshot(t->snapshot_state));
+			t->end_ns = max_u64(end_ns, t->start_ns);
+		}
+		if (!p->exited) {
+			flush_process(p, end_ns);
+			p->end_ns = max_u64(end_ns, p->start_ns);
+		}
+	}
+}
+
+uint64_t an_thread_lifetime(const struct an_thread *t)
+{
+	return t->end_ns > t->start_ns ? t->end_ns - t->start_ns : 0;
+}
+
+uint64_t an_blocked_total(const struct an_thread *t)
+{
+	uint64_t sum = 0;
+
+	for (int r = 0; r < GS_R_COUNT; r++)
+		sum += t->blocked_ns[r];
+	return sum;
+}
+
+int an_cpu_count(const uint64_t cpus[4])
+{
+	int n = 0;
+
+	for (int i = 0; i < 4; i++)
+		n += __builtin_popcountll(cpus[i]);
+	return n;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Reconstruct what every thread did from the event stream: pure and
+ * deterministic, fed one event at a time in timestamp order.
+ *
+ *   an = an_new(&setup);
+ *   an_add_process(an, ...) / an_add_thread(an, ...)   what was there at t0
+ *   while (next event) an_event(an, &e);
+ *   an_finish(an, end_ns);
+ *   ... read an->procs ...
+ *   an_free(an);
+ */
+#ifndef GS_ANALYSIS_H
+#define GS_ANALYSIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "gilscope.h"
+#include "hist.h"
+#include "syscalls.h"
+
+/* Where the GIL of one process image lives (runtime addresses). */
+struct an_gil {
+	uint64_t addr; /* struct _gil_runtime_state, 0 when unknown */
+	uint64_t size;
+	uint64_t cond, mutex, switch_cond, switch_mutex;
+};
+
+enum an_sched { AN_UNKNOWN, AN_RUNNING, AN_RUNNABLE, AN_BLOCKED, AN_DEAD };
+
+struct an_thread {
+	uint32_t tid, tgid;
+	char name[32];
+	uint64_t start_ns, end_ns;
+	bool exited;
+
+	/* results */
+	uint64_t on_cpu_ns, on_cpu_gil_ns, runnable_ns;
+	uint64_t blocked_ns[GS_R_COUNT];
+	uint64_t gil_held_ns, gil_wait_ns;
+	uint64_t gil_acquisitions, gil_releases;
+	uint64_t voluntary_switches, involuntary_switches, migrations;
+	uint64_t cpus[4]; /* bitmap of CPUs it ran on (first 256) */
+
+	/* live state */
+	enum an_sched state;
+	enum gs_reason reason;
+	uint64_t cursor; /* time accounted up to here */
+	uint64_t unknown_ns;
+	char snapshot_state; /* /proc state letter at attach, or 0 */
+	int cpu;
+	bool in_sys;
+	int sys_nr;
+	uint64_t sys_arg0, sys_arg1, sys_facts;
+	bool gil_holding, gil_waiting;
+	uint64_t switches_at_wait; /* process switch count at futex entry */
+};
+
+struct an_process {
+	uint32_t pid, ppid;
+	char command[256];
+	char python[16];     /* "3.11.2", "" when no interpreter */
+	char gil_method[32]; /* how the GIL was found */
+	uint64_t start_ns, end_ns;
+	bool exited;
+	struct an_gil gil;
+	bool exact_takes; /* take_gil entries are recorded */
+
+	struct an_thread **threads;
+	size_t n_threads, cap_threads;
+
+	/* results */
+	uint64_t gil_held_ns, waiter_ns;
+	uint64_t handoffs, forced_handoffs, acquisitions, releases;
+	struct hist *latency;
+	bool have_switch_start, have_switch_end;
+	uint64_t switch_start, switch_end;
+	uint64_t cpus[4];
+
+	/* live state */
+	uint64_t cursor;
+	struct an_thread *holder;
+	uint32_t prev_acquirer;
+	int n_waiters;
+	bool drop_request;
+	bool release_pending, release_forced;
+	uint64_t release_ts;
+	uint32_t releaser;
+};
+
+typedef void (*an_image_cb)(struct an_process *p, uint64_t ts, void *ctx);
+
+struct analysis {
+	uint64_t t0; /* session start: time before it is not counted */
+	uint64_t events;
+	struct an_process **procs;
+	size_t n_procs, cap_procs;
+	/* tid -> live thread, tgid -> live process (open addressing) */
+	struct an_thread **tid_map;
+	struct an_process **pid_map;
+	size_t map_cap;
+	an_image_cb image_cb;
+	void *image_ctx;
+};
+
+struct analysis *an_new(uint64_t t0);
+void an_free(struct analysis *an);
+
+/* A process present at t0 (or announced before its events). */
+struct an_process *an_add_process(struct analysis *an, uint32_t pid,
+				  uint32_t ppid, uint64_t start_ns);
+/* Fill the GIL's addresses from the address of struct _gil_runtime_state. */
+void an_gil_from_base(struct an_gil *gil, uint64_t base, uint64_t cond,
+		      uint64_t mutex, uint64_t switch_cond,
+		      uint64_t switch_mutex, uint64_t size);
+/* A thread present at t0. SYSCALL_NR is what /proc said it sat in (-1). */
+struct an_thread *an_add_thread(struct analysis *an, struct an_process *p,
+				uint32_t tid, char state, int syscall_nr,
+				uint64_t arg0, uint64_t arg1);
+/* The GIL's state at t0, as read from the interpreter's memory. */
+void an_set_gil_state(struct an_process *p, bool locked, uint32_t holder_tid,
+		      uint32_t last_holder_tid);
+
+void an_event(struct analysis *an, const struct gs_event *e);
+/* Close every open interval at END_NS. */
+void an_finish(struct analysis *an, uint64_t end_ns);
+
+struct an_process *an_find_process(const struct analysis *an, uint32_t pid);
+struct an_thread *an_find_thread(const struct analysis *an, uint32_t tid);
+
+/* Lifetime of a thread in the session (end - max(start, t0)). */
+uint64_t an_thread_lifetime(const struct an_thread *t);
+uint64_t an_blocked_total(const struct an_thread *t);
+int an_cpu_count(const uint64_t cpus[4]);
+
+/* Called when a process image changes (exec) or appears (fork), so that the
+ * caller can fill p->gil and the names from its metadata. */
+void an_set_image_callback(struct analysis *an, an_image_cb cb, void *ctx);
+
+#endif /* GS_ANALYSIS_H */

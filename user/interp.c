@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "elfimg.h"
+#include "interp.h"
+#include "procfs.h"
+
+#define MAX_SHEBANG_DEPTH 4
+
+static int fill_probes(struct elfimg *img, struct interp *in)
+{
+	uint64_t sites[INTERP_MAX_SITES];
+	bool indirect[INTERP_MAX_SITES];
+	int n;
+
+	if (!elfimg_find_symbol(img, "take_gil", &in->take_gil_vaddr, NULL) &&
+	    !elfimg_vaddr_to_offset(img, in->take_gil_vaddr, &in->take_gil_off))
+		snprintf(in->method, sizeof(in->method), "%s",
+			 elfimg_debug_path(img) ? "debuginfo" : "symtab");
+	else {
+		in->take_gil_vaddr = 0;
+		snprintf(in->method, sizeof(in->method), "dynsym");
+	}
+	n = elfimg_find_call_sites(img, "pthread_cond_signal", sites, indirect,
+				   INTERP_MAX_SITES);
+	if (n < 0)
+		return n;
+	if (n > INTERP_MAX_SITES)
+		n = INTERP_MAX_SITES;
+	in->n_sites = 0;
+	for (int i = 0; i < n; i++) {
+		uint64_t off;
+
+		if (elfimg_vaddr_to_offset(img, sites[i], &off))
+			continue;
+		in->sites[in->n_sites] = sites[i];
+		in->site_offs[in->n_sites++] = off;
+	}
+	return 0;
+}
+
+int interp_open(const char *path, const char *root, struct interp *in,
+		char *err, size_t errlen)
+{
+	struct elfimg *img;
+	int ret;
+
+	memset(in, 0, sizeof(*in));
+	ret = elfimg_open(path, root, &img);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", path,
+			 ret == -ENOEXEC ? "not an x86-64 ELF file" : strerror(-ret));
+		return ret;
+	}
+	snprintf(in->path, sizeof(in->path), "%s", path);
+	snprintf(in->host_path, sizeof(in->host_path), "%s%s", root ? root : "", path);
+	snprintf(in->build_id, sizeof(in->build_id), "%s", elfimg_build_id(img));
+	in->is_dyn = elfimg_is_dyn(img);
+	in->base_vaddr = elfimg_base_vaddr(img);
+	ret = elfimg_python_version(img, &in->major, &in->minor, &in->hex);
+	if (ret) {
+		snprintf(err, errlen, "%s is not a Python interpreter", path);
+		goto out;
+	}
+	if (in->hex)
+		snprintf(in->version, sizeof(in->version), "%u.%u.%u",
+			 in->hex >> 24, (in->hex >> 16) & 0xff, (in->hex >> 8) & 0xff);
+	else
+		snprintf(in->version, sizeof(in->version), "%d.%d", in->major, in->minor);
+	in->facts = pyver_facts(in->major, in->minor);
+	if (!in->facts || !in->facts->gil_in_runtime) {
+		ret = -ENOTSUP;
+		snprintf(err, errlen, "%s is Python %s, for which gilscope has no GIL facts yet (supported: 3.9-3.11)",
+			 path, in->version);
+		goto out;
+	}
+	ret = elfimg_find_symbol(img, "_PyRuntime", &in->runtime_vaddr, NULL);
+	if (ret) {
+		snprintf(err, errlen, "%s: no _PyRuntime symbol", path);
+		goto out;
+	}
+	ret = fill_probes(img, in);
+	if (ret)
+		snprintf(err, errlen, "%s: cannot scan the code: %s", path, strerror(-ret));
+out:
+	elfimg_close(img);
+	return ret;
+}
+
+uint64_t interp_gil_addr(const struct interp *in, uint64_t bias)
+{
+	if (!in->facts || !in->runtime_vaddr)
+		return 0;
+	return in->runtime_vaddr + bias + in->facts->gil_in_runtime;
+}
+
+const char *interp_method_note(const char *method)
+{
+	if (!strcmp(method, "debuginfo") || !strcmp(method, "symtab"))
+		return "take_gil, GIL releases and acquisitions probed: waits, holds and hand-offs are exact";
+	if (!strcmp(method, "dynsym"))
+		return "no symbols for take_gil (stripped, no debug file): holds and hand-offs are exact, a GIL wait starts at the first futex wait on the GIL, so uncontended takes count as no wait";
+	return "no interpreter: scheduling and blocking only";
+}
+
+/* ------------------------------------------------------------ commands */
+
+/* PATH lookup of NAME into OUT, like execvp. */
+static int search_path(const char *name, char *out, size_t len)
+{
+	const char *env = getenv("PATH");
+	char *copy, *dir, *save = NULL;
+	int ret = -ENOENT;
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) ? -errno : 0;
+	}
+	copy = strdup(env ? env : "/usr/local/bin:/usr/bin:/bin");
+	if (!copy)
+		return -ENOMEM;
+	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, len, "%s/%s", *dir ? dir : ".", name);
+		if (!access(out, X_OK)) {
+			ret = 0;
+			break;
+		}
+	}
+	free(copy);
+	return ret;
+}
+
+/* The interpreter named on a #! line, or -ENOEXEC if FILE has none. */
+static int shebang_target(const char *file, char *out, size_t len)
+{
+	char line[512], *p, *arg;
+	FILE *f = fopen(file, "re");
+
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f) || strncmp(line, "#!", 2)) {
+		fclose(f);
+		return -ENOEXEC;
+	}
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	p = line + 2 + strspn(line + 2, " \t");
+	arg = p + strcspn(p, " \t");
+	if (*arg) {
+		*arg++ = '\0';
+		arg += strspn(arg, " \t");
+		arg[strcspn(arg, " \t")] = '\0';
+	}
+	/* "#!/usr/bin/env python3": the program is the argument */
+	if (!strcmp(strrchr(p, '/') ? strrchr(p, '/') + 1 : p, "env") && *arg)
+		return search_path(arg, out, len);
+	snprintf(out, len, "%s", p);
+	return 0;
+}
+
+/* Find library NAME as the dynamic loader would, roughly. */
+static int find_library(const char *name, const char *runpath,
+			const char *origin, char *out, size_t len)
+{
+	static const char *const dirs[] = {
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+		"/usr/local/lib", "/lib", "/usr/lib", NULL
+	};
+	const char *lists[2] = { runpath, getenv("LD_LIBRARY_PATH") };
+
+	for (int l = 0; l < 2; l++) {
+		char *copy, *dir, *save = NULL;
+
+		if (!lists[l])
+			continue;
+		copy = strdup(lists[l]);
+		if (!copy)
+			return -ENOMEM;
+		for (dir = strtok_r(copy, ":", &save); dir;
+		     dir = strtok_r(NULL, ":", &save)) {
+			int n;
+
+			if (!strncmp(dir, "$ORIGIN", 7))
+				n = snprintf(out, len, "%s%s/%s", origin, dir + 7, name);
+			else
+				n = snprintf(out, len, "%s/%s", dir, name);
+			if (n > 0 && (size_t)n < len && !access(out, R_OK)) {
+				free(copy);
+				return 0;
+			}
+		}
+		free(copy);
+	}
+	for (int i = 0; dirs[i]; i++) {
+		snprintf(out, len, "%s/%s", dirs[i], name);
+		if (!access(out, R_OK))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/* EXE is not Python itself: is it linked with a libpython? */
+static int interp_in_needed(const char *exe, struct interp *in, char *err,
+			    size_t errlen)
+{
+	const char *needed[64], *runpath = NULL;
+	char origin[PATH_MAX], lib[PATH_MAX], *slash;
+	struct elfimg *img;
+	int n, ret = -ENOENT;
+
+	if (elfimg_open(exe, NULL, &img))
+		return -ENOENT;
+	n = elfimg_needed(img, needed, 64, &runpath);
+	snprintf(origin, sizeof(origin), "%s", exe);
+	slash = strrchr(origin, '/');
+	if (slash)
+		*slash = '\0';
+	for (int i = 0; i < n && ret; i++)
+		if (!strncmp(needed[i], "libpython", 9) &&
+		    !find_library(needed[i], runpath, origin, lib, sizeof(lib)))
+			ret = interp_open(lib, NULL, in, err, errlen);
+	elfimg_close(img);
+	return ret;
+}
+
+int interp_for_command(const char *exe, struct interp *in, char *err,
+		       size_t errlen)
+{
+	char path[PATH_MAX], real[PATH_MAX], next[PATH_MAX];
+	int ret;
+
+	ret = search_path(exe, path, sizeof(path));
+	if (ret) {
+		snprintf(err, errlen, "%s: command not found", exe);
+		return -ENOENT;
+	}
+	for (int depth = 0; depth < MAX_SHEBANG_DEPTH; depth++) {
+		if (!realpath(path, real))
+			snprintf(real, sizeof(real), "%s", path);
+		ret = interp_open(real, NULL, in, err, errlen);
+		if (ret != -ENOEXEC && ret != -ENOENT)
+			return ret;
+		if (ret == -ENOENT && !interp_in_needed(real, in, err, errlen))
+			return 0;
+		if (shebang_target(real, next, sizeof(next)))
+			break;
+		snprintf(path, sizeof(path), "%s", next);
+	}
+	snprintf(err, errlen, "%s does not run a Python interpreter", exe);
+	return -ENOENT;
+}
+
+/* ------------------------------------------------------------ processes */
+
+struct pid_search {
+	pid_t pid;
+	struct interp *in;
+	uint64_t bias;
+	int last_err;
+	char *err;
+	size_t errlen;
+};
+
+static bool looks_like_python(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "python", 6) || !strncmp(base, "libpython", 9);
+}
+
+static int try_mapping(const struct proc_mapping *m, void *ctx)
+{
+	struct pid_search *s = ctx;
+	char root[64];
+	int ret;
+
+	if (!looks_like_python(m->path))
+		return 0;
+	snprintf(root, sizeof(root), "/proc/%d/root", s->pid);
+	ret = interp_open(m->path, root, s->in, s->err, s->errlen);
+	if (ret) {
+		/* keep the most telling error: an unsupported version */
+		if (ret == -ENOTSUP || !s->last_err)
+			s->last_err = ret;
+		return 0;
+	}
+	s->bias = m->start - s->in->base_vaddr;
+	return 1;
+}
+
+int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
+		   size_t errlen)
+{
+	struct pid_search s = { .pid = pid, .in = in, .err = err, .errlen = errlen };
+	int ret;
+
+	err[0] = '\0';
+	ret = proc_each_file_mapping(pid, try_mapping, &s);
+	if (ret == 1) {
+		*bias = s.bias;
+		return 0;
+	}
+	if (ret < 0) {
+		snprintf(err, errlen, "cannot read the mappings of process %d: %s",
+			 pid, strerror(-ret));
+		return ret;
+	}
+	if (s.last_err != -ENOTSUP)
+		snprintf(err, errlen, "no Python interpreter found in process %d", pid);
+	return s.last_err == -ENOTSUP ? -ENOTSUP : -ENOENT;
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Finding a Python interpreter and its GIL from ELF files, without running
+ * it: in a command about to start (through its #! line and its libraries) or
+ * in a running process (through its mappings).
+ */
+#ifndef GS_INTERP_H
+#define GS_INTERP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "pyver.h"
+
+#define INTERP_MAX_SITES 64
+
+struct interp {
+	char path[PATH_MAX];	  /* the file as the process names it */
+	char host_path[PATH_MAX]; /* the same file reachable from here */
+	char build_id[64];
+	char version[16]; /* "3.11.2" */
+	int major, minor;
+	uint32_t hex;
+	const struct py_facts *facts;
+	uint64_t runtime_vaddr;	 /* _PyRuntime */
+	uint64_t take_gil_vaddr; /* 0 when take_gil has no symbol */
+	uint64_t take_gil_off;	 /* file offset, for the uprobe */
+	uint64_t sites[INTERP_MAX_SITES]; /* `call pthread_cond_signal` */
+	uint64_t site_offs[INTERP_MAX_SITES];
+	int n_sites;
+	bool is_dyn;
+	uint64_t base_vaddr;
+	char method[32]; /* "debuginfo", "symtab" or "dynsym" */
+};
+
+/*
+ * Inspect one ELF file (ROOT prefixes paths, "" for none). Returns 0,
+ * -ENOENT when it is not a Python interpreter, -ENOTSUP for a Python
+ * version gilscope has no facts for (ERR says which), other -errno.
+ */
+int interp_open(const char *path, const char *root, struct interp *in,
+		char *err, size_t errlen);
+/* The interpreter that running EXE (a binary or a #! script) will use. */
+int interp_for_command(const char *exe, struct interp *in, char *err,
+		       size_t errlen);
+/* The interpreter mapped in PID, and the load bias of its file. */
+int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
+		   size_t errlen);
+/* Runtime address of struct _gil_runtime_state, 0 if not reachable. */
+uint64_t interp_gil_addr(const struct interp *in, uint64_t bias);
+/* One line on what the method can and cannot see. */
+const char *interp_method_note(const char *method);
+
+#endif /* GS_INTERP_H */

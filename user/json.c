@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <math.h>
+#include "json.h"
+
+void json_init(struct json *j, FILE *out)
+{
+	j->out = out;
+	j->depth = 0;
+	j->need_comma[0] = false;
+}
+
+static void put_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p == '\t')
+			fputs("\\t", out);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+/* Comma, newline, indentation and the key of the next value. */
+static void prefix(struct json *j, const char *key)
+{
+	if (j->need_comma[j->depth])
+		fputc(',', j->out);
+	if (j->depth)
+		fprintf(j->out, "\n%*s", 2 * j->depth, "");
+	j->need_comma[j->depth] = true;
+	if (key) {
+		put_string(j->out, key);
+		fputs(": ", j->out);
+	}
+}
+
+static void open_scope(struct json *j, const char *key, char c)
+{
+	prefix(j, key);
+	fputc(c, j->out);
+	if (j->depth < JSON_MAX_DEPTH - 1)
+		j->depth++;
+	j->need_comma[j->depth] = false;
+}
+
+static void close_scope(struct json *j, char c)
+{
+	bool had = j->need_comma[j->depth];
+
+	if (j->depth)
+		j->depth--;
+	if (had)
+		fprintf(j->out, "\n%*s", 2 * j->depth, "");
+	fputc(c, j->out);
+	if (!j->depth)
+		fputc('\n', j->out);
+}
+
+void json_begin_object(struct json *j, const char *key)
+{
+	open_scope(j, key, '{');
+}
+
+void json_end_object(struct json *j)
+{
+	close_scope(j, '}');
+}
+
+void json_begin_array(struct json *j, const char *key)
+{
+	open_scope(j, key, '[');
+}
+
+void json_end_array(struct json *j)
+{
+	close_scope(j, ']');
+}
+
+void json_string(struct json *j, const char *key, const char *val)
+{
+	prefix(j, key);
+	put_string(j->out, val ? val : "");
+}
+
+void json_u64(struct json *j, const char *key, uint64_t val)
+{
+	prefix(j, key);
+	fprintf(j->out, "%llu", (unsigned long long)val);
+}
+
+void json_i64(struct json *j, const char *key, int64_t val)
+{
+	prefix(j, key);
+	fprintf(j->out, "%lld", (long long)val);
+}
+
+void json_double(struct json *j, const char *key, double val)
+{
+	prefix(j, key);
+	if (isfinite(val))
+		fprintf(j->out, "%.6g", val);
+	else
+		fputs("null", j->out);
+}
+
+void json_bool(struct json *j, const char *key, bool val)
+{
+	prefix(j, key);
+	fputs(val ? "true" : "false", j->out);
+}
+
+void json_null(struct json *j, const char *key)
+{
+	prefix(j, key);
+	fputs("null", j->out);
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/* gilscope: why don't my Python threads go faster? */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dump.h"
+#include "record.h"
+#include "replay.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [-v] (-p PID | -- COMMAND [ARGS...])\n"
+		"       gilscope report [--json] [FILE]\n"
+		"       gilscope dump FILE\n"
+		"       gilscope version\n"
+		"\n"
+		"record  trace a command from its first instruction, or attach to a running\n"
+		"        process, with its threads and child processes; write FILE\n"
+		"        (default gilscope.data)\n"
+		"report  where every thread's time went: GIL held, waited, hand-offs, CPU,\n"
+		"        run queue and blocking by reason, with a diagnosis\n"
+		"dump    the raw events, one per line\n");
+}
+
+static int parse_number(const char *s, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	return errno || end == s || *end || *out < 0 ? -1 : 0;
+}
+
+static int cmd_record(int argc, char **argv)
+{
+	struct record_opts o = { .output = "gilscope.data", .ringbuf_bytes = 64u << 20 };
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "buffer-mb", required_argument, NULL, 'b' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	double num;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+o:d:p:b:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case 'd':
+			if (parse_number(optarg, &o.duration_s) || o.duration_s <= 0) {
+				fprintf(stderr, "gilscope: -d needs a positive number of seconds, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			if (parse_number(optarg, &num) || num < 1 || num != (int)num) {
+				fprintf(stderr, "gilscope: -p needs a process id, not '%s'\n", optarg);
+				return 2;
+			}
+			o.pid = (int)num;
+			break;
+		case 'b':
+			if (parse_number(optarg, &num) || num < 1 || num > 4096) {
+				fprintf(stderr, "gilscope: -b needs a size in MB (1-4096)\n");
+				return 2;
+			}
+			/* the ring buffer must be a power of two pages */
+			o.ringbuf_bytes = 1u << 20;
+			while (o.ringbuf_bytes < num * (1u << 20))
+				o.ringbuf_bytes <<= 1;
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		o.argv = argv + optind;
+	if (!!o.pid == !!o.argv) {
+		fprintf(stderr, "gilscope: record needs either -p PID or -- COMMAND\n");
+		return 2;
+	}
+	return record_main(&o);
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	const char *path = "gilscope.data";
+	bool json = false;
+	struct replay rp;
+	char err[512];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		if (c == 'j') {
+			json = true;
+		} else if (c == 'h') {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		path = argv[optind];
+	if (replay_open(path, &rp, err, sizeof(err))) {
+		fprintf(stderr, "gilscope: %s\n", err);
+		return 1;
+	}
+	if (json)
+		report_json(stdout, &rp.info, rp.an);
+	else
+		report_text(stdout, &rp.info, rp.an);
+	replay_close(&rp);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "record"))
+		return cmd_record(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "report"))
+		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "dump") && argc == 3) {
+		char err[512];
+
+		if (dump_session(stdout, argv[2], err, sizeof(err))) {
+			fprintf(stderr, "gilscope: %s\n", err);
+			return 1;
+		}
+		return 0;
+	}
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+		printf("gilscope %s\n", GILSCOPE_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "gilscope: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

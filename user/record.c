@@ -1,0 +1,846 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The collector: open -> configure -> load -> attach the probes, start the
+ * command (held before exec until the probes are in place) or attach to a
+ * process, then move events from the ring buffer into the session file
+ * until the program exits, the duration ends or a signal arrives.
+ */
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <linux/types.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "gilscope.skel.h"
+#include "interp.h"
+#include "procfs.h"
+#include "record.h"
+#include "session.h"
+
+#define MAX_FILES 16
+#define MAX_PROCS 4096
+#define POLL_MS 50
+#define FLUSH_NS 200000000ull	   /* write buffered events this often */
+#define DISCOVER_RETRY_NS 2000000000ull /* a new image's libpython may map late */
+
+struct probed_file {
+	dev_t dev;
+	ino_t ino;
+};
+
+/* What userspace knows of each traced process. */
+struct proc_rec {
+	pid_t pid;
+	uint64_t image_since; /* since_ns of the image last written */
+	uint64_t discover_since; /* an exec waiting to be inspected, or 0 */
+	bool has_interp;
+	struct interp in;
+	uint64_t gil_addr;
+};
+
+struct recorder {
+	const struct record_opts *opts;
+	struct gilscope_bpf *skel;
+	struct ring_buffer *rb;
+	struct gs_writer *w;
+	struct probed_file files[MAX_FILES];
+	int n_files;
+	struct bpf_link **links;
+	int n_links, cap_links;
+	struct proc_rec *procs;
+	int n_procs;
+	pid_t root;
+	bool launched, root_gone;
+	int root_status;
+	uint64_t t0, last_flush, events;
+	int write_err;
+	char command[1024];
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static bool verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	if (level == LIBBPF_DEBUG || (!verbose_libbpf && level == LIBBPF_INFO))
+		return 0;
+	if (!verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+/* ------------------------------------------------------------ processes */
+
+static struct proc_rec *proc_rec_get(struct recorder *r, pid_t pid, bool add)
+{
+	for (int i = 0; i < r->n_procs; i++)
+		if (r->procs[i].pid == pid)
+			return &r->procs[i];
+	if (!add || r->n_procs >= MAX_PROCS)
+		return NULL;
+	memset(&r->procs[r->n_procs], 0, sizeof(r->procs[0]));
+	r->procs[r->n_procs].pid = pid;
+	return &r->procs[r->n_procs++];
+}
+
+static int attach_one(struct recorder *r, struct bpf_program *prog,
+		      const char *path, uint64_t off, uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
+	struct bpf_link *link, **links;
+
+	link = bpf_program__attach_uprobe_opts(prog, -1, path, off, &opts);
+	if (!link)
+		return -errno;
+	if (r->n_links == r->cap_links) {
+		int cap = r->cap_links ? r->cap_links * 2 : 32;
+
+		links = realloc(r->links, cap * sizeof(*links));
+		if (!links) {
+			bpf_link__destroy(link);
+			return -ENOMEM;
+		}
+		r->links = links;
+		r->cap_links = cap;
+	}
+	r->links[r->n_links++] = link;
+	return 0;
+}
+
+/*
+ * Probe an interpreter file once, for every process that maps it (pid -1;
+ * the programs keep only traced processes).
+ */
+static int probe_interp(struct recorder *r, const struct interp *in)
+{
+	struct stat st;
+	int err;
+
+	if (stat(in->host_path, &st))
+		return -errno;
+	for (int i = 0; i < r->n_files; i++)
+		if (r->files[i].dev == st.st_dev && r->files[i].ino == st.st_ino)
+			return 0;
+	if (r->n_files == MAX_FILES)
+		return -ENOSPC;
+	if (in->take_gil_vaddr) {
+		err = attach_one(r, r->skel->progs.on_take_gil, in->host_path,
+				 in->take_gil_off, in->take_gil_vaddr);
+		if (err)
+			return err;
+	}
+	for (int i = 0; i < in->n_sites; i++) {
+		err = attach_one(r, r->skel->progs.on_cond_signal, in->host_path,
+				 in->site_offs[i], in->sites[i]);
+		if (err)
+			return err;
+	}
+	r->files[r->n_files].dev = st.st_dev;
+	r->files[r->n_files++].ino = st.st_ino;
+	if (r->opts->verbose)
+		fprintf(stderr, "gilscope: probed %s (Python %s, %s, %d release/acquire sites)\n",
+			in->path, in->version, in->method, in->n_sites);
+	return 0;
+}
+
+static int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
+		     const struct py_facts *facts)
+{
+	struct gs_proc val = {};
+	uint32_t key = pid;
+
+	if (gil_addr && facts)
+		val.switch_number_addr = gil_addr + facts->gil_switch_number;
+	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
+				    &val, sizeof(val), BPF_ANY);
+}
+
+static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
+{
+	const struct interp *in = &p->in;
+	const struct py_facts *f = in->facts;
+
+	if (!p->has_interp) {
+		kv_set(kv, "gil_method", "none");
+		return;
+	}
+	kv_set(kv, "interp", in->path);
+	kv_set(kv, "build_id", in->build_id);
+	kv_set(kv, "python", in->version);
+	kv_setf(kv, "python_hex", "0x%08x", in->hex);
+	kv_set(kv, "gil_method", in->method);
+	kv_set(kv, "gil_method_note", interp_method_note(in->method));
+	kv_setf(kv, "runtime_addr", "0x%llx",
+		(unsigned long long)(p->gil_addr ? p->gil_addr - f->gil_in_runtime : 0));
+	kv_setf(kv, "gil_addr", "0x%llx", (unsigned long long)p->gil_addr);
+	kv_setf(kv, "gil_size", "%llu", (unsigned long long)f->gil_size);
+	kv_setf(kv, "gil_cond_off", "%llu", (unsigned long long)f->gil_cond);
+	kv_setf(kv, "gil_mutex_off", "%llu", (unsigned long long)f->gil_mutex);
+	kv_setf(kv, "gil_switch_cond_off", "%llu",
+		(unsigned long long)f->gil_switch_cond);
+	kv_setf(kv, "gil_switch_mutex_off", "%llu",
+		(unsigned long long)f->gil_switch_mutex);
+	kv_setf(kv, "take_gil", "0x%llx", (unsigned long long)in->take_gil_vaddr);
+	kv_setf(kv, "signal_sites", "%d", in->n_sites);
+}
+
+/* Write what we know of process P as the image starting at SINCE. */
+static void write_process(struct recorder *r, struct proc_rec *p,
+			  uint64_t since, const char *origin,
+			  const struct kv_list *extra)
+{
+	struct kv_list kv = {};
+	char cmd[1024], exe[1024];
+
+	kv_setf(&kv, "pid", "%d", p->pid);
+	kv_setf(&kv, "since_ns", "%llu", (unsigned long long)since);
+	if (origin)
+		kv_set(&kv, "origin", origin);
+	proc_cmdline(p->pid, cmd, sizeof(cmd));
+	if (cmd[0])
+		kv_set(&kv, "command", cmd);
+	if (!proc_exe(p->pid, exe, sizeof(exe)))
+		kv_set(&kv, "exe", exe);
+	kv_interp(&kv, p);
+	if (extra)
+		kv_merge(&kv, extra);
+	if (gs_writer_kv(r->w, GS_CHUNK_PROCESS, &kv))
+		r->write_err = -EIO;
+	kv_free(&kv);
+	p->image_since = since;
+}
+
+/* Find the interpreter of a process that just exec'd (or was attached). */
+static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
+		     const char *origin, bool last_try)
+{
+	char err[512];
+	uint64_t bias = 0;
+	struct kv_list kv = {};
+	int ret;
+
+	ret = interp_for_pid(p->pid, &p->in, &bias, err, sizeof(err));
+	p->has_interp = ret == 0;
+	if (ret && !last_try)
+		return false;
+	if (p->has_interp) {
+		p->gil_addr = interp_gil_addr(&p->in, bias);
+		ret = probe_interp(r, &p->in);
+		if (ret)
+			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
+				p->in.host_path, strerror(-ret));
+		trace_pid(r, p->pid, p->gil_addr, p->in.facts);
+	} else if (ret == -ENOTSUP) {
+		fprintf(stderr, "gilscope: process %d: %s; traced without GIL data\n",
+			p->pid, err);
+	}
+	/* a fresh image starts its switch counter at zero */
+	if (!strcmp(origin, "exec") || !strcmp(origin, "launch"))
+		kv_set(&kv, "switch_number_start", "0");
+	write_process(r, p, since, origin, &kv);
+	kv_free(&kv);
+	return true;
+}
+
+static void retry_discoveries(struct recorder *r, bool last_try)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	for (int i = 0; i < r->n_procs; i++) {
+		struct proc_rec *p = &r->procs[i];
+		bool give_up;
+
+		if (!p->discover_since)
+			continue;
+		give_up = last_try || now - p->discover_since > DISCOVER_RETRY_NS ||
+			  !proc_exists(p->pid);
+		if (discover(r, p, p->discover_since, "exec", give_up))
+			p->discover_since = 0;
+	}
+}
+
+/* ------------------------------------------------------------ events */
+
+static void on_new_process(struct recorder *r, const struct gs_event *e)
+{
+	pid_t child = e->arg[0] >> 32, parent = e->tgid;
+	struct proc_rec *pp = proc_rec_get(r, parent, false);
+	struct proc_rec *cp = proc_rec_get(r, child, true);
+
+	if (!cp)
+		return;
+	if (pp) {
+		cp->has_interp = pp->has_interp;
+		cp->in = pp->in;
+		cp->gil_addr = pp->gil_addr;
+	}
+	write_process(r, cp, e->ts, "fork", NULL);
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct recorder *r = ctx;
+	const struct gs_event *e = data;
+	struct proc_rec *p;
+
+	if (size < sizeof(*e))
+		return 0;
+	r->events++;
+	if (gs_writer_event(r->w, e))
+		r->write_err = -EIO;
+	switch (e->type) {
+	case GS_EV_FORK:
+		if ((e->arg[0] >> 32) != e->tgid)
+			on_new_process(r, e);
+		break;
+	case GS_EV_EXEC:
+		p = proc_rec_get(r, e->tgid, true);
+		if (p) {
+			p->has_interp = false;
+			p->gil_addr = 0;
+			p->discover_since = e->ts;
+		}
+		break;
+	case GS_EV_EXIT:
+		if (e->a32 && (pid_t)e->tgid == r->root)
+			r->root_gone = true;
+		break;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int open_bpf(struct recorder *r)
+{
+	int err;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr, "gilscope: this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): gilscope needs a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
+		return -ENOENT;
+	}
+	r->skel = gilscope_bpf__open();
+	if (!r->skel) {
+		fprintf(stderr, "gilscope: cannot open the BPF programs: %s\n",
+			strerror(errno));
+		return -errno;
+	}
+	bpf_map__set_max_entries(r->skel->maps.events, r->opts->ringbuf_bytes);
+	r->skel->rodata->wakeup_bytes = r->opts->ringbuf_bytes / 8;
+	err = gilscope_bpf__load(r->skel);
+	if (err) {
+		if ((err == -EPERM || err == -EACCES) && geteuid() != 0)
+			fprintf(stderr, "gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
+		else
+			fprintf(stderr, "gilscope: cannot load the BPF programs: %s (run with -v for the verifier's log)\n",
+				strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int attach_tracepoints(struct recorder *r)
+{
+	struct bpf_program *progs[] = {
+		r->skel->progs.on_switch,     r->skel->progs.on_waking,
+		r->skel->progs.on_wakeup,     r->skel->progs.on_wakeup_new,
+		r->skel->progs.on_fork,	      r->skel->progs.on_exec,
+		r->skel->progs.on_exit,	      r->skel->progs.on_sys_enter,
+		r->skel->progs.on_sys_exit,
+	};
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		struct bpf_link *link = bpf_program__attach(progs[i]);
+		struct bpf_link **links;
+
+		if (!link) {
+			int err = -errno;
+
+			fprintf(stderr, "gilscope: cannot attach %s: %s\n",
+				bpf_program__name(progs[i]), strerror(-err));
+			return err;
+		}
+		links = realloc(r->links, (r->n_links + 1) * sizeof(*links));
+		if (!links)
+			return -ENOMEM;
+		r->links = links;
+		r->links[r->n_links++] = link;
+		r->cap_links = r->n_links;
+	}
+	return 0;
+}
+
+static void write_host(struct recorder *r)
+{
+	struct kv_list kv = {};
+	struct utsname u;
+	char host[256] = "";
+
+	uname(&u);
+	gethostname(host, sizeof(host) - 1);
+	kv_set(&kv, "gilscope_version", GILSCOPE_VERSION);
+	kv_set(&kv, "kernel", u.release);
+	kv_set(&kv, "machine", u.machine);
+	kv_set(&kv, "hostname", host);
+	kv_setf(&kv, "cpus", "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+	kv_set(&kv, "clock", "CLOCK_MONOTONIC");
+	kv_setf(&kv, "start_ns", "%llu", (unsigned long long)r->t0);
+	kv_setf(&kv, "realtime_at_start_ns", "%llu",
+		(unsigned long long)(now_ns(CLOCK_REALTIME) -
+				     (now_ns(CLOCK_MONOTONIC) - r->t0)));
+	kv_set(&kv, "mode", "exact");
+	kv_set(&kv, "command", r->command);
+	kv_setf(&kv, "ringbuf_bytes", "%zu", r->opts->ringbuf_bytes);
+	kv_setf(&kv, "recorder_pid", "%d", getpid());
+	if (gs_writer_kv(r->w, GS_CHUNK_HOST, &kv))
+		r->write_err = -EIO;
+	kv_free(&kv);
+}
+
+/* Fork the command, stopped before exec until GO is written. */
+static pid_t spawn_held(char **argv, int *go_fd)
+{
+	int go[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(go, O_CLOEXEC))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(127); /* the recorder gave up */
+		close(go[0]);
+		execvp(argv[0], argv);
+		fprintf(stderr, "gilscope: cannot run %s: %s\n", argv[0],
+			strerror(errno));
+		_exit(127);
+	}
+	close(go[0]);
+	*go_fd = go[1];
+	return pid;
+}
+
+static void join_command(struct recorder *r)
+{
+	const struct record_opts *o = r->opts;
+	size_t n = 0;
+
+	if (o->pid) {
+		snprintf(r->command, sizeof(r->command), "-p %d", o->pid);
+		return;
+	}
+	for (char **a = o->argv; *a && n < sizeof(r->command) - 1; a++)
+		n += snprintf(r->command + n, sizeof(r->command) - n, "%s%s",
+			      a == o->argv ? "" : " ", *a);
+}
+
+/* ------------------------------------------------------------ attach (-p) */
+
+/* The GIL as it is now: who holds it and the switch counter. */
+static void read_gil_state(pid_t pid, const struct proc_rec *p,
+			   struct kv_list *kv, const char *prefix)
+{
+	const struct py_facts *f = p->in.facts;
+	uint64_t holder = 0, snum = 0, tid = 0;
+	uint32_t locked = 0;
+	char key[64];
+
+	if (!p->has_interp || !p->gil_addr)
+		return;
+	if (proc_read_mem(pid, p->gil_addr + f->gil_switch_number, &snum, 8))
+		return;
+	snprintf(key, sizeof(key), "switch_number_%s", prefix);
+	kv_setf(kv, key, "%llu", (unsigned long long)snum);
+	if (strcmp(prefix, "start"))
+		return;
+	proc_read_mem(pid, p->gil_addr + f->gil_locked, &locked, 4);
+	proc_read_mem(pid, p->gil_addr + f->gil_last_holder, &holder, 8);
+	if (holder && f->tstate_native_thread_id)
+		proc_read_mem(pid, holder + f->tstate_native_thread_id, &tid, 8);
+	kv_setf(kv, "gil_locked", "%u", locked ? 1 : 0);
+	kv_setf(kv, "gil_last_holder_tid", "%llu", (unsigned long long)tid);
+}
+
+static void snapshot_threads(struct recorder *r, pid_t pid)
+{
+	pid_t tids[4096];
+	int n = proc_threads(pid, tids, 4096);
+
+	for (int i = 0; i < n; i++) {
+		struct kv_list kv = {};
+		uint64_t a0 = 0, a1 = 0;
+		char comm[64], state[2] = { 0, 0 };
+		int nr = proc_thread_syscall(pid, tids[i], &a0, &a1);
+
+		state[0] = proc_thread_state(pid, tids[i]);
+		proc_thread_comm(pid, tids[i], comm, sizeof(comm));
+		kv_setf(&kv, "tgid", "%d", pid);
+		kv_setf(&kv, "tid", "%d", tids[i]);
+		kv_set(&kv, "state", state[0] ? state : "?");
+		kv_setf(&kv, "syscall", "%d", nr);
+		kv_setf(&kv, "arg0", "0x%llx", (unsigned long long)a0);
+		kv_setf(&kv, "arg1", "0x%llx", (unsigned long long)a1);
+		kv_set(&kv, "comm", comm);
+		if (gs_writer_kv(r->w, GS_CHUNK_THREAD, &kv))
+			r->write_err = -EIO;
+		kv_free(&kv);
+	}
+}
+
+static int start_attached(struct recorder *r)
+{
+	pid_t pid = r->opts->pid;
+	struct proc_rec *p = proc_rec_get(r, pid, true);
+	struct kv_list kv = {};
+	char err[512];
+	uint64_t bias = 0;
+	int ret;
+
+	ret = interp_for_pid(pid, &p->in, &bias, err, sizeof(err));
+	p->has_interp = ret == 0;
+	if (!proc_exists(pid)) {
+		fprintf(stderr, "gilscope: process %d exited before gilscope could attach\n", pid);
+		return -ESRCH;
+	}
+	if (ret)
+		fprintf(stderr, "gilscope: %s: tracing scheduling and blocking only\n", err);
+	if (p->has_interp) {
+		p->gil_addr = interp_gil_addr(&p->in, bias);
+		ret = probe_interp(r, &p->in);
+		if (ret) {
+			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
+				p->in.host_path, strerror(-ret));
+			return ret;
+		}
+	}
+	ret = trace_pid(r, pid, p->gil_addr, p->has_interp ? p->in.facts : NULL);
+	if (ret)
+		return ret;
+	r->t0 = now_ns(CLOCK_MONOTONIC);
+	r->root = pid;
+	write_host(r);
+	read_gil_state(pid, p, &kv, "start");
+	write_process(r, p, 0, "attach", &kv);
+	kv_free(&kv);
+	snapshot_threads(r, pid);
+	return 0;
+}
+
+static int start_launched(struct recorder *r, int *go_fd)
+{
+	struct proc_rec *p;
+	struct kv_list kv = {};
+	char err[512];
+	pid_t pid;
+	int ret;
+
+	pid = spawn_held(r->opts->argv, go_fd);
+	if (pid < 0) {
+		fprintf(stderr, "gilscope: cannot start the command: %s\n", strerror(-pid));
+		return pid;
+	}
+	r->root = pid;
+	r->launched = true;
+	p = proc_rec_get(r, pid, true);
+	ret = interp_for_command(r->opts->argv[0], &p->in, err, sizeof(err));
+	p->has_interp = ret == 0;
+	if (ret == -ENOTSUP || (ret && r->opts->verbose))
+		fprintf(stderr, "gilscope: %s; tracing scheduling and blocking\n", err);
+	if (p->has_interp) {
+		/* a fixed-address executable: the GIL's address is known now;
+		 * otherwise it is found once the program has mapped it */
+		if (!p->in.is_dyn)
+			p->gil_addr = interp_gil_addr(&p->in, 0);
+		ret = probe_interp(r, &p->in);
+		if (ret) {
+			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
+				p->in.host_path, strerror(-ret));
+			return ret;
+		}
+	}
+	ret = trace_pid(r, pid, p->gil_addr, p->has_interp ? p->in.facts : NULL);
+	if (ret)
+		return ret;
+	r->t0 = now_ns(CLOCK_MONOTONIC);
+	write_host(r);
+	kv_set(&kv, "switch_number_start", "0");
+	kv_set(&kv, "command", r->command);
+	kv_setf(&kv, "ppid", "%d", getpid());
+	write_process(r, p, 0, "launch", &kv);
+	kv_free(&kv);
+	return 0;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static uint64_t lost_total(const struct recorder *r, struct kv_list *kv)
+{
+	static const char *const names[GS_EV_MAX] = {
+		[GS_EV_SWITCH] = "switch",	   [GS_EV_WAKING] = "waking",
+		[GS_EV_WAKEUP] = "wakeup",	   [GS_EV_WAKEUP_NEW] = "wakeup_new",
+		[GS_EV_FORK] = "fork",		   [GS_EV_EXEC] = "exec",
+		[GS_EV_EXIT] = "exit",		   [GS_EV_SYS_ENTER] = "sys_enter",
+		[GS_EV_SYS_EXIT] = "sys_exit",	   [GS_EV_GIL_TAKE] = "gil_take",
+		[GS_EV_COND_SIGNAL] = "cond_signal", [GS_EV_SWITCHNUM] = "switchnum",
+	};
+	uint64_t sum = 0;
+
+	for (int i = 0; i < GS_EV_MAX; i++) {
+		uint64_t n = r->skel->bss->lost[i];
+
+		sum += n;
+		if (kv && n && names[i]) {
+			char key[32];
+
+			snprintf(key, sizeof(key), "lost_%s", names[i]);
+			kv_setf(kv, key, "%llu", (unsigned long long)n);
+		}
+	}
+	return sum;
+}
+
+static void status_line(struct recorder *r, bool final)
+{
+	double secs = (now_ns(CLOCK_MONOTONIC) - r->t0) / 1e9;
+
+	if (r->opts->quiet)
+		return;
+	if (!final && !isatty(STDERR_FILENO))
+		return;
+	fprintf(stderr, "%sgilscope: %.1f s, %llu events, %llu lost%s",
+		isatty(STDERR_FILENO) ? "\r\033[K" : "", secs,
+		(unsigned long long)r->events,
+		(unsigned long long)lost_total(r, NULL), final ? "" : " ");
+	if (final)
+		fprintf(stderr, " -> %s (%.1f MB)\n", r->opts->output,
+			gs_writer_bytes(r->w) / 1e6);
+}
+
+static bool root_finished(struct recorder *r)
+{
+	int status;
+
+	if (r->launched) {
+		if (waitpid(r->root, &status, WNOHANG) == r->root) {
+			r->root_status = status;
+			return true;
+		}
+		return false;
+	}
+	return r->root_gone || !proc_exists(r->root);
+}
+
+static const char *run_loop(struct recorder *r)
+{
+	uint64_t deadline = 0, last_status = 0;
+
+	if (r->opts->duration_s > 0)
+		deadline = r->t0 + (uint64_t)(r->opts->duration_s * 1e9);
+	for (;;) {
+		uint64_t now;
+
+		/* events come without wakeups until the buffer fills up:
+		 * drain it on this timer */
+		ring_buffer__poll(r->rb, POLL_MS);
+		ring_buffer__consume(r->rb);
+		retry_discoveries(r, false);
+		now = now_ns(CLOCK_MONOTONIC);
+		if (now - r->last_flush > FLUSH_NS) {
+			if (gs_writer_flush(r->w))
+				r->write_err = -EIO;
+			r->last_flush = now;
+		}
+		if (now - last_status > 1000000000ull) {
+			status_line(r, false);
+			last_status = now;
+		}
+		if (r->write_err)
+			return "write-error";
+		if (root_finished(r))
+			return "exit";
+		if (stop_signal)
+			return "signal";
+		if (deadline && now >= deadline)
+			return "duration";
+	}
+}
+
+/* The switch counter of every process still alive, for the self-check. */
+static void read_end_counters(struct recorder *r)
+{
+	for (int i = 0; i < r->n_procs; i++) {
+		struct proc_rec *p = &r->procs[i];
+		struct kv_list kv = {};
+
+		if (!p->has_interp || !p->gil_addr || !proc_exists(p->pid))
+			continue;
+		if (r->launched && p->pid == r->root && r->root_status != -1 &&
+		    !proc_exists(p->pid))
+			continue;
+		read_gil_state(p->pid, p, &kv, "end");
+		if (kv.n) {
+			kv_setf(&kv, "pid", "%d", p->pid);
+			kv_setf(&kv, "since_ns", "%llu",
+				(unsigned long long)p->image_since);
+			if (gs_writer_kv(r->w, GS_CHUNK_PROCESS, &kv))
+				r->write_err = -EIO;
+		}
+		kv_free(&kv);
+	}
+}
+
+static void write_trailer(struct recorder *r, const char *reason)
+{
+	struct kv_list kv = {};
+
+	kv_setf(&kv, "end_ns", "%llu", (unsigned long long)now_ns(CLOCK_MONOTONIC));
+	kv_setf(&kv, "events", "%llu", (unsigned long long)r->events);
+	kv_setf(&kv, "lost", "%llu", (unsigned long long)lost_total(r, &kv));
+	kv_set(&kv, "stop_reason", reason);
+	kv_set(&kv, "finalized", "1");
+	if (gs_writer_kv(r->w, GS_CHUNK_TRAILER, &kv))
+		r->write_err = -EIO;
+	kv_free(&kv);
+}
+
+static int exit_code_of(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return 1;
+}
+
+static void cleanup(struct recorder *r)
+{
+	for (int i = 0; i < r->n_links; i++)
+		bpf_link__destroy(r->links[i]);
+	free(r->links);
+	ring_buffer__free(r->rb);
+	gilscope_bpf__destroy(r->skel);
+	free(r->procs);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* After recording: the command keeps running untraced; pass its status on. */
+static int finish_command(struct recorder *r, const char *reason)
+{
+	int status;
+
+	if (!r->launched)
+		return 0;
+	if (strcmp(reason, "exit")) {
+		if (stop_signal == SIGTERM || stop_signal == SIGHUP)
+			kill(r->root, stop_signal);
+		while (waitpid(r->root, &status, 0) < 0 && errno == EINTR)
+			;
+		r->root_status = status;
+	}
+	return exit_code_of(r->root_status);
+}
+
+int record_main(const struct record_opts *opts)
+{
+	struct recorder r = { .opts = opts, .root_status = -1 };
+	const char *reason = "error";
+	int go_fd = -1, ret, code = 1;
+
+	verbose_libbpf = opts->verbose;
+	libbpf_set_print(libbpf_print);
+	join_command(&r);
+	if (opts->pid && (opts->pid < 0 || !proc_exists(opts->pid))) {
+		fprintf(stderr, "gilscope: no process with PID %d\n", opts->pid);
+		return 1;
+	}
+	r.procs = calloc(MAX_PROCS, sizeof(*r.procs));
+	if (!r.procs)
+		return 1;
+	ret = gs_writer_open(opts->output, &r.w);
+	if (ret) {
+		fprintf(stderr, "gilscope: cannot write %s: %s\n", opts->output,
+			strerror(-ret));
+		free(r.procs);
+		return 1;
+	}
+	install_signals();
+	if (open_bpf(&r) || attach_tracepoints(&r))
+		goto cleanup;
+	r.rb = ring_buffer__new(bpf_map__fd(r.skel->maps.events), on_event, &r, NULL);
+	if (!r.rb) {
+		fprintf(stderr, "gilscope: cannot open the ring buffer: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	ret = opts->pid ? start_attached(&r) : start_launched(&r, &go_fd);
+	if (ret)
+		goto cleanup;
+	if (go_fd >= 0) {
+		if (write(go_fd, "g", 1) != 1)
+			goto cleanup;
+		close(go_fd);
+		go_fd = -1;
+	}
+	r.last_flush = r.t0;
+	reason = run_loop(&r);
+	ring_buffer__consume(r.rb);
+	retry_discoveries(&r, true);
+	read_end_counters(&r);
+	write_trailer(&r, reason);
+	status_line(&r, true);
+	code = 0;
+cleanup:
+	if (go_fd >= 0)
+		close(go_fd); /* the held child exits without running */
+	ret = gs_writer_close(r.w);
+	if (ret || r.write_err) {
+		fprintf(stderr, "gilscope: writing %s failed: %s; the file holds what was written before\n",
+			opts->output, strerror(ret ? -ret : EIO));
+		code = 1;
+	}
+	for (int i = 0; i < r.n_links; i++)
+		bpf_link__destroy(r.links[i]);
+	r.n_links = 0;
+	if (code == 0)
+		code = finish_command(&r, reason);
+	else if (r.launched)
+		waitpid(r.root, NULL, 0);
+	cleanup(&r);
+	return code;
+}

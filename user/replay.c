@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "replay.h"
+
+/* Fill a process's interpreter facts from the image in force at TS. */
+static void apply_image(struct an_process *p, uint64_t ts, void *ctx)
+{
+	const struct gs_session *s = ctx;
+	const struct gs_image *img = gs_session_image(s, p->pid, ts);
+	const struct kv_list *kv;
+	const char *v;
+
+	if (!img)
+		return;
+	kv = &img->kv;
+	if ((v = kv_get(kv, "command")))
+		snprintf(p->command, sizeof(p->command), "%s", v);
+	if ((v = kv_get(kv, "ppid")) && !p->ppid)
+		p->ppid = kv_get_u64(kv, "ppid", 0);
+	v = kv_get(kv, "python");
+	snprintf(p->python, sizeof(p->python), "%s", v ? v : "");
+	v = kv_get(kv, "gil_method");
+	snprintf(p->gil_method, sizeof(p->gil_method), "%s", v ? v : "none");
+	an_gil_from_base(&p->gil, kv_get_u64(kv, "gil_addr", 0),
+			 kv_get_u64(kv, "gil_cond_off", 0),
+			 kv_get_u64(kv, "gil_mutex_off", 0),
+			 kv_get_u64(kv, "gil_switch_cond_off", 0),
+			 kv_get_u64(kv, "gil_switch_mutex_off", 0),
+			 kv_get_u64(kv, "gil_size", 0));
+	if (kv_has(kv, "switch_number_start")) {
+		p->have_switch_start = true;
+		p->switch_start = kv_get_u64(kv, "switch_number_start", 0);
+	}
+	if (kv_has(kv, "switch_number_end")) {
+		p->have_switch_end = true;
+		p->switch_end = kv_get_u64(kv, "switch_number_end", 0);
+	}
+}
+
+/* Processes and threads that were there when recording started. */
+static void add_initial(struct replay *rp, const struct gs_session *s)
+{
+	struct analysis *an = rp->an;
+
+	for (size_t i = 0; i < s->n_images; i++) {
+		const struct gs_image *img = &s->images[i];
+		const char *origin = kv_get(&img->kv, "origin");
+		struct an_process *p;
+
+		if (!origin || (strcmp(origin, "launch") && strcmp(origin, "attach")))
+			continue;
+		if (an_find_process(an, img->pid))
+			continue;
+		p = an_add_process(an, img->pid, kv_get_u64(&img->kv, "ppid", 0), an->t0);
+		if (p)
+			apply_image(p, an->t0, (void *)s);
+	}
+	for (size_t i = 0; i < s->n_threads; i++) {
+		const struct kv_list *kv = &s->threads[i];
+		struct an_process *p = an_find_process(an, kv_get_u64(kv, "tgid", 0));
+		const char *state = kv_get(kv, "state"), *comm = kv_get(kv, "comm");
+		struct an_thread *t;
+
+		if (!p)
+			continue;
+		t = an_add_thread(an, p, kv_get_u64(kv, "tid", 0),
+				  state ? state[0] : 0,
+				  (int)kv_get_u64(kv, "syscall", (uint64_t)-1),
+				  kv_get_u64(kv, "arg0", 0), kv_get_u64(kv, "arg1", 0));
+		if (t && comm)
+			snprintf(t->name, sizeof(t->name), "%s", comm);
+	}
+	for (size_t i = 0; i < an->n_procs; i++) {
+		struct an_process *p = an->procs[i];
+		const struct gs_image *img = gs_session_image(s, p->pid, an->t0);
+
+		if (img && kv_has(&img->kv, "gil_locked"))
+			an_set_gil_state(p, kv_get_u64(&img->kv, "gil_locked", 0),
+					 kv_get_u64(&img->kv, "gil_last_holder_tid", 0),
+					 kv_get_u64(&img->kv, "gil_last_holder_tid", 0));
+	}
+}
+
+int replay_open(const char *path, struct replay *rp, char *err, size_t errlen)
+{
+	const struct gs_session *s;
+	struct gs_event e;
+	uint64_t last_ts = 0, end;
+	int ret;
+
+	memset(rp, 0, sizeof(*rp));
+	ret = gs_reader_open(path, &rp->reader, err, errlen);
+	if (ret)
+		return ret;
+	s = gs_reader_session(rp->reader);
+	if (!kv_has(&s->host, "start_ns")) {
+		snprintf(err, errlen, "%s: the session has no readable header record%s",
+			 path, s->damage[0] ? " (the file is damaged or cut short)" : "");
+		replay_close(rp);
+		return -EINVAL;
+	}
+	rp->an = an_new(kv_get_u64(&s->host, "start_ns", 0));
+	if (!rp->an) {
+		replay_close(rp);
+		return -ENOMEM;
+	}
+	an_set_image_callback(rp->an, apply_image, (void *)s);
+	add_initial(rp, s);
+	while (gs_reader_next(rp->reader, &e) == 1) {
+		an_event(rp->an, &e);
+		if (e.ts > last_ts)
+			last_ts = e.ts;
+	}
+	end = kv_get_u64(&s->trailer, "end_ns", 0);
+	if (!end)
+		end = last_ts > rp->an->t0 ? last_ts : rp->an->t0;
+	an_finish(rp->an, end);
+	rp->info.path = path;
+	rp->info.mode = kv_get(&s->host, "mode");
+	rp->info.command = kv_get(&s->host, "command");
+	rp->info.duration_ns = end - rp->an->t0;
+	rp->info.events = rp->an->events;
+	rp->info.lost = kv_get_u64(&s->trailer, "lost", 0);
+	rp->info.cut_short = !s->finalized || s->cut_short;
+	rp->info.damage = s->damage[0] ? s->damage :
+			  (!s->finalized ? "no trailer: the recorder did not finish" : "");
+	return 0;
+}
+
+void replay_close(struct replay *rp)
+{
+	an_free(rp->an);
+	gs_reader_close(rp->reader);
+	memset(rp, 0, sizeof(*rp));
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Read a session file and run the analysis over it: what every view uses. */
+#ifndef GS_REPLAY_H
+#define GS_REPLAY_H
+
+#include "analysis.h"
+#include "report.h"
+#include "session.h"
+
+struct replay {
+	struct gs_reader *reader;
+	struct analysis *an;
+	struct report_session info;
+};
+
+/* Returns 0, or -errno with a one-line cause in ERR. */
+int replay_open(const char *path, struct replay *rp, char *err, size_t errlen);
+void replay_close(struct replay *rp);
+
+#endif /* GS_REPLAY_H */

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdio.h>
+#include <string.h>
+#include "json.h"
+#include "report.h"
+
+/* ------------------------------------------------------------ numbers */
+
+static double pct(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * part / whole : 0.0;
+}
+
+/* "1.234 s", "12.3 ms", "45 us" */
+static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
+{
+	if (ns >= 1000000000ull)
+		snprintf(buf, len, "%.3f s", ns / 1e9);
+	else if (ns >= 1000000ull)
+		snprintf(buf, len, "%.1f ms", ns / 1e6);
+	else if (ns >= 1000ull)
+		snprintf(buf, len, "%.0f us", ns / 1e3);
+	else
+		snprintf(buf, len, "%llu ns", (unsigned long long)ns);
+	return buf;
+}
+
+static uint64_t cpu_time(const struct an_process *p)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < p->n_threads; i++)
+		sum += p->threads[i]->on_cpu_ns;
+	return sum;
+}
+
+static uint64_t wall(const struct an_process *p)
+{
+	return p->end_ns > p->start_ns ? p->end_ns - p->start_ns : 0;
+}
+
+static bool has_gil(const struct an_process *p)
+{
+	return p->gil.addr != 0;
+}
+
+/* ------------------------------------------------------------ diagnosis */
+
+struct totals {
+	int threads, gil_threads;
+	uint64_t life, gil_life, gil_wait, lock, lock_life;
+	uint64_t waits[GS_R_COUNT];
+	uint64_t longest_wait;
+};
+
+static void sum_threads(const struct an_process *p, struct totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < p->n_threads; i++) {
+		const struct an_thread *th = p->threads[i];
+		uint64_t life = an_thread_lifetime(th), waited = 0;
+
+		t->threads++;
+		t->life += life;
+		for (int r = 0; r < GS_R_COUNT; r++) {
+			t->waits[r] += th->blocked_ns[r];
+			if (r != GS_R_GIL && r != GS_R_LOCK && r != GS_R_OTHER)
+				waited += th->blocked_ns[r];
+		}
+		if (waited > t->longest_wait)
+			t->longest_wait = waited;
+		if (th->gil_acquisitions) {
+			t->gil_threads++;
+			t->gil_life += life;
+			t->gil_wait += th->gil_wait_ns;
+		}
+		/* the main thread waiting in join() is not contention */
+		if (th->tid != p->pid) {
+			t->lock += th->blocked_ns[GS_R_LOCK];
+			t->lock_life += life;
+		}
+	}
+}
+
+static int add(struct diagnosis *out, int n, int max, const char *kind)
+{
+	if (n >= max)
+		return -1;
+	out[n].kind = kind;
+	out[n].summary[0] = '\0';
+	return n;
+}
+
+int diagnose(const struct an_process *p, struct diagnosis *out, int max)
+{
+	uint64_t w = wall(p), blocking;
+	struct totals t;
+	int n = 0, i;
+
+	sum_threads(p, &t);
+	blocking = t.waits[GS_R_SLEEP] + t.waits[GS_R_NETWORK] +
+		   t.waits[GS_R_IO] + t.waits[GS_R_INPUT];
+	if (!has_gil(p) && (i = add(out, n, max, "no-python")) >= 0) {
+		snprintf(out[i].summary, sizeof(out[i].summary),
+			 "No Python interpreter was found in this process: its scheduling and blocking are shown, GIL figures are not available.");
+		n++;
+	}
+	if (has_gil(p) && t.gil_threads >= 2 && pct(t.gil_wait, t.gil_life) >= 30 &&
+	    (i = add(out, n, max, "gil-contention")) >= 0) {
+		snprintf(out[i].summary, sizeof(out[i].summary),
+			 "%d threads waited %.0f %% of their life for the GIL; it was held %.0f %% of the time. Only one thread runs Python at a time, so these threads take turns instead of running in parallel: use processes (multiprocessing) or native code that releases the GIL for CPU-bound work.",
+			 t.gil_threads, pct(t.gil_wait, t.gil_life),
+			 pct(p->gil_held_ns, w));
+		n++;
+	}
+	if (t.waits[GS_R_INPUT] >= w / 5 && w &&
+	    (i = add(out, n, max, "input-wait")) >= 0) {
+		snprintf(out[i].summary, sizeof(out[i].summary),
+			 "Threads waited %.2f s for terminal or standard input (%.0f %% of the wall time); the GIL is released while waiting, so other threads kept running.",
+			 t.waits[GS_R_INPUT] / 1e9,
+			 pct(t.waits[GS_R_INPUT], w));
+		n++;
+	}
+	if (t.threads >= 2 && blocking > w + w / 5 && w &&
+	    pct(p->gil_held_ns, w) < 50 && (i = add(out, n, max, "io-overlap")) >= 0) {
+		snprintf(out[i].summary, sizeof(out[i].summary),
+			 "Threads spent %.2f s blocked (sleep %.2f s, network %.2f s, I/O %.2f s, input %.2f s) in %.2f s of wall time: the waits overlapped, which is what threads are good at. The GIL was held only %.0f %% of the time.",
+			 blocking / 1e9, t.waits[GS_R_SLEEP] / 1e9,
+			 t.waits[GS_R_NETWORK] / 1e9, t.waits[GS_R_IO] / 1e9,
+			 t.waits[GS_R_INPUT] / 1e9, w / 1e9,
+			 pct(p->gil_held_ns, w));
+		n++;
+	}
+	if (t.lock_life && pct(t.lock, t.lock_life) >= 30 &&
+	    (i = add(out, n, max, "lock-contention")) >= 0) {
+		snprintf(out[i].summary, sizeof(out[i].summary),
+			 "Threads other than the main thread spent %.0f %% of their life (%.2f s) waiting for locks (threading.Lock, queues, conditions): they are serialised by a lock, not by the GIL.",
+			 pct(t.lock, t.lock_life), t.lock / 1e9);
+		n++;
+	}
+	if (!n && (i = add(out, n, max, "no-contention")) >= 0) {
+		snprintf(out[i].summary, sizeof(out[i].summary),
+			 "No dominant wait: %d thread%s, on CPU %.0f %% of their combined life, waiting for the GIL %.0f %%.",
+			 t.threads, t.threads == 1 ? "" : "s",
+			 pct(cpu_time(p), t.life), pct(t.gil_wait, t.life));
+		n++;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------ text */
+
+static void text_thread(FILE *out, const struct an_thread *t)
+{
+	uint64_t life = an_thread_lifetime(t);
+	char b[8][24];
+
+	fprintf(out, "  %-8u %-16.16s %9s %9s %9s %9s %9s", t->tid,
+		t->name[0] ? t->name : "?", fmt_ns(b[0], 24, life),
+		fmt_ns(b[1], 24, t->on_cpu_ns), fmt_ns(b[2], 24, t->gil_held_ns),
+		fmt_ns(b[3], 24, t->gil_wait_ns), fmt_ns(b[4], 24, t->runnable_ns));
+	fprintf(out, " %9s", fmt_ns(b[5], 24, an_blocked_total(t)));
+	fprintf(out, " %6llu %6llu %5llu %3d\n",
+		(unsigned long long)t->voluntary_switches,
+		(unsigned long long)t->involuntary_switches,
+		(unsigned long long)t->migrations, an_cpu_count(t->cpus));
+	fprintf(out, "  %-25s blocked:", "");
+	for (int r = 0; r < GS_R_COUNT; r++)
+		if (t->blocked_ns[r])
+			fprintf(out, " %s %s", reason_name(r),
+				fmt_ns(b[6], 24, t->blocked_ns[r]));
+	if (!an_blocked_total(t))
+		fprintf(out, " never");
+	fprintf(out, "; on-CPU without the GIL %s%s\n",
+		fmt_ns(b[7], 24, t->on_cpu_ns - t->on_cpu_gil_ns),
+		t->exited ? "" : "; still running at the end");
+}
+
+static void text_gil(FILE *out, const struct an_process *p)
+{
+	uint64_t w = wall(p);
+	char b[4][24];
+
+	if (!has_gil(p)) {
+		fprintf(out, "  no Python interpreter found: no GIL figures\n");
+		return;
+	}
+	fprintf(out, "  GIL held %s (%.1f %% of wall), at least one waiter %s (%.1f %%)\n",
+		fmt_ns(b[0], 24, p->gil_held_ns), pct(p->gil_held_ns, w),
+		fmt_ns(b[1], 24, p->waiter_ns), pct(p->waiter_ns, w));
+	fprintf(out, "  hand-offs %llu (forced after the switch interval %llu, voluntary %llu)",
+		(unsigned long long)p->handoffs,
+		(unsigned long long)p->forced_handoffs,
+		(unsigned long long)(p->handoffs - p->forced_handoffs));
+	if (p->have_switch_start && p->have_switch_end)
+		fprintf(out, "; the interpreter counted %llu%s\n",
+			(unsigned long long)(p->switch_end - p->switch_start),
+			p->switch_end - p->switch_start == p->handoffs ?
+				" (self-check: equal)" : " (self-check: DIFFERENT)");
+	else
+		fprintf(out, "; the interpreter's own count was not readable\n");
+	fprintf(out, "  hand-off latency (release to next take): p50 %s, p99 %s, max %s\n",
+		fmt_ns(b[0], 24, hist_quantile(p->latency, 0.5)),
+		fmt_ns(b[1], 24, hist_quantile(p->latency, 0.99)),
+		fmt_ns(b[2], 24, p->latency->max));
+}
+
+static void text_process(FILE *out, const struct an_process *p)
+{
+	struct diagnosis d[MAX_DIAGNOSES];
+	uint64_t w = wall(p);
+	char b[2][24];
+	int n;
+
+	fprintf(out, "\nprocess %u: %s\n", p->pid, p->command[0] ? p->command : "?");
+	if (p->python[0])
+		fprintf(out, "  Python %s, GIL found by %s\n", p->python, p->gil_method);
+	fprintf(out, "  wall %s, CPU time %s on %d CPU%s\n", fmt_ns(b[0], 24, w),
+		fmt_ns(b[1], 24, cpu_time(p)), an_cpu_count(p->cpus),
+		an_cpu_count(p->cpus) == 1 ? "" : "s");
+	text_gil(out, p);
+	fprintf(out, "\n  %-8s %-16s %9s %9s %9s %9s %9s %9s %6s %6s %5s %3s\n", "TID",
+		"NAME", "LIFE", "ON-CPU", "GIL-HELD", "GIL-WAIT", "RUNNABLE",
+		"BLOCKED", "VOL", "INVOL", "MIGR", "CPU");
+	for (size_t i = 0; i < p->n_threads; i++)
+		text_thread(out, p->threads[i]);
+	n = diagnose(p, d, MAX_DIAGNOSES);
+	fprintf(out, "\n  diagnosis:\n");
+	for (int i = 0; i < n; i++)
+		fprintf(out, "  - [%s] %s\n", d[i].kind, d[i].summary);
+}
+
+void report_text(FILE *out, const struct report_session *s,
+		 const struct analysis *an)
+{
+	char b[24];
+
+	fprintf(out, "gilscope report: %s\n", s->path ? s->path : "-");
+	if (s->command && s->command[0])
+		fprintf(out, "recorded: %s\n", s->command);
+	fprintf(out, "session: %s, %llu events, %llu lost, mode %s\n",
+		fmt_ns(b, sizeof(b), s->duration_ns),
+		(unsigned long long)s->events, (unsigned long long)s->lost,
+		s->mode ? s->mode : "exact");
+	if (s->lost)
+		fprintf(out, "WARNING: %llu events were lost: figures below are incomplete\n",
+			(unsigned long long)s->lost);
+	if (s->cut_short || (s->damage && s->damage[0]))
+		fprintf(out, "WARNING: the session file was cut short (%s): this is a report of its readable part\n",
+			s->damage && s->damage[0] ? s->damage : "no trailer");
+	for (size_t i = 0; i < an->n_procs; i++)
+		text_process(out, an->procs[i]);
+}
+
+/* ------------------------------------------------------------ JSON */
+
+static void json_thread(struct json *j, const struct an_thread *t)
+{
+	json_begin_object(j, NULL);
+	json_u64(j, "tid", t->tid);
+	json_string(j, "name", t->name);
+	json_u64(j, "start_ns", t->start_ns);
+	json_u64(j, "end_ns", t->end_ns);
+	json_bool(j, "exited", t->exited);
+	json_u64(j, "lifetime_ns", an_thread_lifetime(t));
+	json_u64(j, "on_cpu_ns", t->on_cpu_ns);
+	json_u64(j, "on_cpu_gil_ns", t->on_cpu_gil_ns);
+	json_u64(j, "on_cpu_nogil_ns", t->on_cpu_ns - t->on_cpu_gil_ns);
+	json_u64(j, "gil_held_ns", t->gil_held_ns);
+	json_u64(j, "gil_wait_ns", t->gil_wait_ns);
+	json_u64(j, "gil_acquisitions", t->gil_acquisitions);
+	json_u64(j, "runnable_ns", t->runnable_ns);
+	json_begin_object(j, "blocked_ns");
+	for (int r = 0; r < GS_R_COUNT; r++)
+		json_u64(j, reason_name(r), t->blocked_ns[r]);
+	json_end_object(j);
+	json_u64(j, "blocked_total_ns", an_blocked_total(t));
+	json_u64(j, "voluntary_switches", t->voluntary_switches);
+	json_u64(j, "involuntary_switches", t->involuntary_switches);
+	json_u64(j, "migrations", t->migrations);
+	json_u64(j, "cpus_used", an_cpu_count(t->cpus));
+	json_end_object(j);
+}
+
+static void json_gil(struct json *j, const struct an_process *p)
+{
+	json_begin_object(j, "gil");
+	json_u64(j, "held_ns", p->gil_held_ns);
+	json_double(j, "held_pct", pct(p->gil_held_ns, wall(p)));
+	json_u64(j, "waiter_ns", p->waiter_ns);
+	json_u64(j, "handoffs", p->handoffs);
+	json_u64(j, "forced_handoffs", p->forced_handoffs);
+	json_u64(j, "voluntary_handoffs", p->handoffs - p->forced_handoffs);
+	json_u64(j, "acquisitions", p->acquisitions);
+	json_u64(j, "releases", p->releases);
+	if (p->have_switch_start && p->have_switch_end)
+		json_u64(j, "interpreter_switches", p->switch_end - p->switch_start);
+	else
+		json_null(j, "interpreter_switches");
+	json_begin_object(j, "handoff_latency_ns");
+	json_u64(j, "count", p->latency->count);
+	json_u64(j, "p50", hist_quantile(p->latency, 0.5));
+	json_u64(j, "p99", hist_quantile(p->latency, 0.99));
+	json_u64(j, "max", p->latency->max);
+	json_end_object(j);
+	json_end_object(j);
+}
+
+static void json_process(struct json *j, const struct an_process *p)
+{
+	struct diagnosis d[MAX_DIAGNOSES];
+	int n = diagnose(p, d, MAX_DIAGNOSES);
+
+	json_begin_object(j, NULL);
+	json_u64(j, "pid", p->pid);
+	json_u64(j, "ppid", p->ppid);
+	json_string(j, "command", p->command);
+	if (p->python[0])
+		json_string(j, "python_version", p->python);
+	else
+		json_null(j, "python_version");
+	json_string(j, "gil_method", p->gil_method[0] ? p->gil_method : "none");
+	json_u64(j, "start_ns", p->start_ns);
+	json_u64(j, "end_ns", p->end_ns);
+	json_bool(j, "exited", p->exited);
+	json_u64(j, "wall_ns", wall(p));
+	json_u64(j, "cpu_time_ns", cpu_time(p));
+	json_u64(j, "cpus_used", an_cpu_count(p->cpus));
+	if (has_gil(p))
+		json_gil(j, p);
+	else
+		json_null(j, "gil");
+	json_begin_array(j, "threads");
+	for (size_t i = 0; i < p->n_threads; i++)
+		json_thread(j, p->threads[i]);
+	json_end_array(j);
+	json_begin_array(j, "diagnosis");
+	for (int i = 0; i < n; i++) {
+		json_begin_object(j, NULL);
+		json_string(j, "kind", d[i].kind);
+		json_string(j, "summary", d[i].summary);
+		json_end_object(j);
+	}
+	json_end_array(j);
+	json_end_object(j);
+}
+
+void report_json(FILE *out, const struct report_session *s,
+		 const struct analysis *an)
+{
+	struct json j;
+
+	json_init(&j, out);
+	json_begin_object(&j, NULL);
+	json_begin_object(&j, "session");
+	json_string(&j, "file", s->path ? s->path : "");
+	json_string(&j, "command", s->command ? s->command : "");
+	json_string(&j, "mode", s->mode ? s->mode : "exact");
+	json_u64(&j, "events", s->events);
+	json_u64(&j, "lost", s->lost);
+	json_u64(&j, "duration_ns", s->duration_ns);
+	json_bool(&j, "cut_short", s->cut_short || (s->damage && s->damage[0]));
+	json_string(&j, "damage", s->damage ? s->damage : "");
+	json_end_object(&j);
+	json_begin_array(&j, "processes");
+	for (size_t i = 0; i < an->n_procs; i++)
+		json_process(&j, an->procs[i]);
+	json_end_array(&j);
+	json_end_object(&j);
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The report: text and JSON views of an analysis, with a diagnosis. */
+#ifndef GS_REPORT_H
+#define GS_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "analysis.h"
+
+struct report_session {
+	const char *path;
+	const char *mode;     /* "exact", "light" */
+	const char *command;  /* what was recorded */
+	uint64_t duration_ns;
+	uint64_t events;
+	uint64_t lost;
+	bool cut_short;
+	const char *damage;   /* "" when the file was read whole */
+};
+
+struct diagnosis {
+	const char *kind; /* gil-contention, io-overlap, input-wait, ... */
+	char summary[400];
+};
+
+#define MAX_DIAGNOSES 6
+
+/* The plain-language findings for one process, most important first. */
+int diagnose(const struct an_process *p, struct diagnosis *out, int max);
+
+void report_text(FILE *out, const struct report_session *s,
+		 const struct analysis *an);
+void report_json(FILE *out, const struct report_session *s,
+		 const struct analysis *an);
+
+#endif /* GS_REPORT_H */

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The session file: a header, then self-delimiting chunks (each with its own
+ * length and CRC), so that a file cut short anywhere is readable up to the
+ * last complete chunk. Format: docs/session-format.md.
+ */
+#ifndef GS_SESSION_H
+#define GS_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "gilscope.h"
+#include "kv.h"
+
+#define GS_SESSION_MAGIC "GILSCOPE"
+#define GS_SESSION_VERSION 1
+#define GS_CHUNK_MAGIC 0x4b484347u /* "GCHK" little endian */
+
+enum gs_chunk_type {
+	GS_CHUNK_HOST = 1,    /* key=value: machine and session facts */
+	GS_CHUNK_PROCESS = 2, /* key=value: one process image */
+	GS_CHUNK_EVENTS = 3,  /* struct gs_event[], sorted by ts */
+	GS_CHUNK_THREAD = 4,  /* key=value: a thread's state when attaching */
+	GS_CHUNK_TRAILER = 5, /* key=value: counts, written last */
+};
+
+#define GS_CHUNK_ZLIB 0x1
+
+struct gs_file_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t header_size;
+};
+
+struct gs_chunk_header {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t flags;
+	uint32_t size;	   /* payload bytes in the file */
+	uint32_t raw_size; /* payload bytes once decompressed */
+	uint32_t crc;	   /* crc32 of the payload as stored */
+	uint32_t count;	   /* records in the payload */
+};
+
+/* ---- writing ---- */
+
+struct gs_writer;
+
+int gs_writer_open(const char *path, struct gs_writer **out);
+/* Write a key=value chunk now (host, process, thread, trailer). */
+int gs_writer_kv(struct gs_writer *w, enum gs_chunk_type type,
+		 const struct kv_list *kv);
+/* Buffer one event; full buffers are written as a compressed chunk. */
+int gs_writer_event(struct gs_writer *w, const struct gs_event *e);
+/* Write the buffered events as a chunk now. */
+int gs_writer_flush(struct gs_writer *w);
+uint64_t gs_writer_bytes(const struct gs_writer *w);
+/* Flush and close; returns the first error seen while writing, if any. */
+int gs_writer_close(struct gs_writer *w);
+
+/* ---- reading ---- */
+
+struct gs_image {
+	struct kv_list kv; /* every key seen for this pid and since_ns */
+	uint32_t pid;
+	uint64_t since_ns;
+};
+
+struct gs_session {
+	struct kv_list host;
+	struct kv_list trailer;
+	struct gs_image *images;
+	size_t n_images;
+	struct kv_list *threads; /* snapshots of threads found when attaching */
+	size_t n_threads;
+	uint64_t events;	 /* events readable in the file */
+	bool finalized;		 /* a trailer was found */
+	bool cut_short;		 /* the file ends inside a chunk */
+	char damage[160];	 /* what stopped the reading early, "" if none */
+};
+
+struct gs_reader;
+
+/*
+ * Open PATH and read its metadata (every chunk but the events). Returns 0 or
+ * -errno with a one-line cause in ERR. A file cut short or damaged after its
+ * header is not an error: session->damage says where reading stops.
+ */
+int gs_reader_open(const char *path, struct gs_reader **out, char *err,
+		   size_t errlen);
+const struct gs_session *gs_reader_session(const struct gs_reader *r);
+/* Next event in timestamp order: 1, or 0 at the end. */
+int gs_reader_next(struct gs_reader *r, struct gs_event *e);
+void gs_reader_close(struct gs_reader *r);
+
+/* The image (exec generation) of PID in force at TS, or NULL. */
+const struct gs_image *gs_session_image(const struct gs_session *s,
+					uint32_t pid, uint64_t ts);
+
+#endif /* GS_SESSION_H */

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Why a thread was off-CPU: the blocking reasons and how syscalls map to them. */
+#ifndef GS_SYSCALLS_H
+#define GS_SYSCALLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum gs_reason {
+	GS_R_GIL,     /* a futex of the GIL (cond, mutex, switch_cond) */
+	GS_R_SLEEP,   /* nanosleep, or poll/select on no file */
+	GS_R_INPUT,   /* reading the terminal or standard input */
+	GS_R_NETWORK, /* sockets, event loops */
+	GS_R_IO,      /* files, pipes, disk (uninterruptible) */
+	GS_R_LOCK,    /* any other futex: threading locks, queues, joins */
+	GS_R_OTHER,   /* everything else (child wait, page faults, ...) */
+	GS_R_COUNT
+};
+
+#define SYS_FUTEX 202
+#define SYS_FUTEX_WAITV 449
+#define FUTEX_CMD_MASK 0x7f /* without PRIVATE (128), CLOCK_REALTIME (256) */
+
+/* Syscall NR's name ("read"), or NULL when unknown to gilscope. */
+const char *syscall_name(int nr);
+/* JSON/report key of a reason ("gil", "sleep", ...). */
+const char *reason_name(enum gs_reason r);
+
+/* The futex op waits (FUTEX_WAIT, WAIT_BITSET, LOCK_PI, WAIT_REQUEUE_PI...). */
+bool futex_op_waits(uint64_t op);
+
+/*
+ * Why a thread sleeping in syscall NR is blocked, given the first argument
+ * and the fd facts the probe recorded (GS_FD_* in arg[2] of GS_EV_SYS_ENTER).
+ * Futexes are decided by the caller, who knows the GIL's addresses.
+ */
+enum gs_reason syscall_reason(int nr, uint64_t arg0, uint64_t fd_facts);
+
+#endif /* GS_SYSCALLS_H */
