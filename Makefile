@@ -61,18 +61,16 @@ $(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscop
 unit-plain: $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 unit-san: $(addprefix $(BUILD)/unit-san/,$(UNIT_TESTS))
 
+# Unit tests run through pytest too, so that one summary line closes `make test`.
 unit: unit-plain unit-san
-	@$(PYTHON) tests/run_unit.py $(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) \
-		$(addprefix $(BUILD)/unit-san/,$(UNIT_TESTS))
+	$(PYTHON) -m pytest -p no:cacheprovider -v tests/test_unit.py
 
 integration: gilscope
-	$(PYTHON) -m pytest -q tests/integration
+	$(PYTHON) -m pytest -p no:cacheprovider -v tests/integration
 
-# All tests, with one closing summary line (N passed, N failed).
+# All tests; the last line is pytest's summary.
 test: gilscope unit-plain unit-san
-	@$(PYTHON) tests/run_all.py \
-		--unit "$(addprefix $(BUILD)/unit/,$(UNIT_TESTS)) $(addprefix $(BUILD)/unit-san/,$(UNIT_TESTS))" \
-		--integration tests/integration
+	$(PYTHON) -m pytest -p no:cacheprovider -v tests
 
 format:
 	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c

@@ -199,21 +199,23 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	proc = traced_proc(parent->tgid);
 	if (!proc)
 		return 0;
+	e = reserve(GS_EV_FORK, parent->pid, parent->tgid);
+	if (e) {
+		e->arg[0] = (u64)child->pid | (u64)child_tgid << 32;
+		bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, child->comm);
+		submit(e);
+	}
 	if (child_tgid != parent->tgid) {
 		/* a new process: follow it; it inherits the parent's
-		 * memory image, so the GIL sits at the same address */
+		 * memory image, so the GIL sits at the same address and the
+		 * counter starts from the parent's value (after the fork
+		 * event, so that the child is known when it arrives) */
 		struct gs_proc copy = *proc;
 
 		bpf_map_update_elem(&traced, &child_tgid, &copy, BPF_ANY);
 		record_switch_number(copy.switch_number_addr, child->pid,
 				     child_tgid, GS_SNUM_FORK);
 	}
-	e = reserve(GS_EV_FORK, parent->pid, parent->tgid);
-	if (!e)
-		return 0;
-	e->arg[0] = (u64)child->pid | (u64)child_tgid << 32;
-	bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, child->comm);
-	submit(e);
 	return 0;
 }
 

@@ -164,7 +164,12 @@ static int elffile_open(struct elffile *f, const char *fullpath, bool phdrs)
 	if (!S_ISREG(st.st_mode))
 		goto cleanup;
 	f->size = st.st_size;
-	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
+	/*
+	 * Read, never mmap: once gilscope has uprobes on this file, the kernel
+	 * plants its breakpoints in every executable-capable mapping of it,
+	 * ours included, and the code we scan would show int3 bytes.
+	 */
+	f->elf = elf_begin(f->fd, ELF_C_READ, NULL);
 	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF || gelf_getclass(f->elf) != ELFCLASS64)
 		goto cleanup;
 	if (!gelf_getehdr(f->elf, &eh) || eh.e_machine != EM_X86_64 ||

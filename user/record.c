@@ -219,11 +219,14 @@ static void write_process(struct recorder *r, struct proc_rec *p,
 	kv_setf(&kv, "since_ns", "%llu", (unsigned long long)since);
 	if (origin)
 		kv_set(&kv, "origin", origin);
-	proc_cmdline(p->pid, cmd, sizeof(cmd));
-	if (cmd[0])
-		kv_set(&kv, "command", cmd);
-	if (!proc_exe(p->pid, exe, sizeof(exe)))
-		kv_set(&kv, "exe", exe);
+	/* a launched command is still gilscope's child before its exec */
+	if (!origin || strcmp(origin, "launch")) {
+		proc_cmdline(p->pid, cmd, sizeof(cmd));
+		if (cmd[0])
+			kv_set(&kv, "command", cmd);
+		if (!proc_exe(p->pid, exe, sizeof(exe)))
+			kv_set(&kv, "exe", exe);
+	}
 	kv_interp(&kv, p);
 	if (extra)
 		kv_merge(&kv, extra);
@@ -246,6 +249,10 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 	p->has_interp = ret == 0;
 	if (ret && !last_try)
 		return false;
+	/* gone before it could be inspected: the image written before exec
+	 * (if any) stays the best knowledge */
+	if (ret && !proc_exists(p->pid))
+		return true;
 	if (p->has_interp) {
 		p->gil_addr = interp_gil_addr(&p->in, bias);
 		ret = probe_interp(r, &p->in);

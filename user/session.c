@@ -57,6 +57,17 @@ static int write_all(struct gs_writer *w, const void *data, size_t len)
 	return w->err;
 }
 
+/* The CRC covers the header (with crc = 0) and the payload. */
+static uint32_t chunk_crc(const struct gs_chunk_header *h, const void *payload)
+{
+	struct gs_chunk_header copy = *h;
+	uLong crc;
+
+	copy.crc = 0;
+	crc = crc32(0, (const Bytef *)&copy, sizeof(copy));
+	return crc32(crc, payload, h->size);
+}
+
 static int write_chunk(struct gs_writer *w, uint16_t type, uint16_t flags,
 		       const void *payload, uint32_t size, uint32_t raw_size,
 		       uint32_t count)
@@ -67,9 +78,10 @@ static int write_chunk(struct gs_writer *w, uint16_t type, uint16_t flags,
 		.flags = flags,
 		.size = size,
 		.raw_size = raw_size,
-		.crc = crc32(0, payload, size),
 		.count = count,
 	};
+
+	h.crc = chunk_crc(&h, payload);
 
 	write_all(w, &h, sizeof(h));
 	return write_all(w, payload, size);
@@ -288,7 +300,7 @@ static int read_chunk(struct gs_reader *r, struct gs_chunk_header *h,
 		set_damage(r, off, "file ends inside a chunk");
 		goto bad;
 	}
-	if (crc32(0, *payload, h->size) != h->crc) {
+	if (chunk_crc(h, *payload) != h->crc) {
 		set_damage(r, off, "checksum mismatch");
 		goto bad;
 	}
@@ -471,6 +483,7 @@ static bool load_event_chunk(struct gs_reader *r)
 		}
 		if (h.raw_size % sizeof(struct gs_event) ||
 		    h.raw_size / sizeof(struct gs_event) != h.count) {
+			set_damage(r, ftell(r->f), "malformed events chunk");
 			free(payload);
 			return false;
 		}
@@ -485,12 +498,14 @@ static bool load_event_chunk(struct gs_reader *r)
 			if (uncompress((Bytef *)r->chunk, &raw, payload, h.size) !=
 				    Z_OK ||
 			    raw != h.raw_size) {
+				set_damage(r, ftell(r->f), "undecodable events chunk");
 				free(payload);
 				return false;
 			}
 		} else if (h.size == h.raw_size) {
 			memcpy(r->chunk, payload, h.size);
 		} else {
+			set_damage(r, ftell(r->f), "malformed events chunk");
 			free(payload);
 			return false;
 		}

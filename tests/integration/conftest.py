@@ -1,0 +1,87 @@
+"""Helpers for the integration tests: real BPF, real kernel, Debian's python3."""
+import json
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GILSCOPE = os.path.join(ROOT, "gilscope")
+WORKLOADS = os.path.join(ROOT, "workloads")
+PROGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "progs")
+# Debian's own stripped interpreter: what users have.
+PYTHON = "/usr/bin/python3"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _prerequisites():
+    assert os.geteuid() == 0, "integration tests load BPF programs: run them as root"
+    assert os.access(GILSCOPE, os.X_OK), "build ./gilscope first (make)"
+
+
+def facts_of(stdout):
+    """The WORKLOAD-FACTS line a workload prints last."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith("WORKLOAD-FACTS "):
+            return json.loads(line[len("WORKLOAD-FACTS "):])
+    raise AssertionError("no WORKLOAD-FACTS line in:\n" + stdout[-2000:])
+
+
+def report(path, *extra):
+    run = subprocess.run([GILSCOPE, "report", "--json", *extra, path],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+class Traced:
+    def __init__(self, run, data, path):
+        self.run = run
+        self.report = data
+        self.path = path
+
+    @property
+    def facts(self):
+        return facts_of(self.run.stdout)
+
+    def process(self, pid=None):
+        procs = self.report["processes"]
+        if pid is None:
+            return procs[0]
+        for p in procs:
+            if p["pid"] == pid:
+                return p
+        raise AssertionError(f"process {pid} not in the report: {[p['pid'] for p in procs]}")
+
+    def thread(self, tid):
+        for p in self.report["processes"]:
+            for t in p["threads"]:
+                if t["tid"] == tid:
+                    return t
+        raise AssertionError(f"thread {tid} not in the report")
+
+
+@pytest.fixture
+def trace(tmp_path):
+    """Record a command under gilscope and return its run and JSON report."""
+    def _trace(argv, record_args=(), env=None, input=None, stdin=None, timeout=120):
+        out = str(tmp_path / "session.data")
+        cmd = [GILSCOPE, "record", "-q", "-o", out, *record_args, "--", *argv]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                             env=env, input=input, stdin=stdin)
+        assert os.path.exists(out), run.stderr
+        return Traced(run, report(out), out)
+    return _trace
+
+
+def check_accounting(proc):
+    """on-CPU + runnable + blocked = lifetime, for every thread."""
+    for t in proc["threads"]:
+        total = t["on_cpu_ns"] + t["runnable_ns"] + sum(t["blocked_ns"].values())
+        assert total == t["lifetime_ns"], t
+        assert t["on_cpu_gil_ns"] <= t["on_cpu_ns"]
+        assert t["gil_held_ns"] <= t["lifetime_ns"]
+
+
+def within(value, expected, rel, abs_=0.0):
+    return abs(value - expected) <= rel * abs(expected) + abs_

@@ -1,0 +1,26 @@
+"""Run the C unit tests (cmocka), plain and under ASan/UBSan, as pytest items."""
+import glob
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARIES = sorted(glob.glob(os.path.join(ROOT, "build", "unit", "test_*")) +
+                  glob.glob(os.path.join(ROOT, "build", "unit-san", "test_*")))
+
+
+def test_unit_binaries_were_built():
+    assert BINARIES, "no unit test binaries: run `make test`, not pytest alone"
+
+
+@pytest.mark.parametrize("binary", BINARIES,
+                         ids=[os.path.relpath(b, os.path.join(ROOT, "build")) for b in BINARIES])
+def test_cmocka(binary):
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1",
+               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
+    run = subprocess.run([binary], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    print(run.stdout[-4000:], run.stderr[-4000:])
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "[  PASSED  ]" in run.stdout + run.stderr

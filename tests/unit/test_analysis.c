@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The analysis on synthetic event streams: every expected number is worked
+ * out by hand from the stream.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "analysis.h"
+#include "report.h"
+
+#define MS 1000000ull
+#define US 1000ull
+#define T0 (1000 * MS)
+#define PID 100
+#define A 101
+#define B 102
+#define GIL 0x10000ull
+#define COND (GIL + 0x20)
+#define SWITCH_COND (GIL + 0x78)
+#define NR_READ 0
+#define NR_CLOCK_NANOSLEEP 230
+#define NR_FUTEX 202
+#define TASK_INTERRUPTIBLE 1
+#define ETIMEDOUT_RET ((uint64_t)-110)
+
+static struct gs_event ev(uint64_t at, uint8_t type, uint32_t tid)
+{
+	struct gs_event e = { .ts = T0 + at, .type = type, .tid = tid, .tgid = PID };
+
+	return e;
+}
+
+static void feed(struct analysis *an, struct gs_event e)
+{
+	an_event(an, &e);
+}
+
+static void switch_out(struct analysis *an, uint64_t at, uint32_t tid,
+		       unsigned int state, bool preempt)
+{
+	struct gs_event e = ev(at, GS_EV_SWITCH, tid);
+
+	e.a32 = state;
+	e.flags = GS_F_PREV_TRACED | (preempt ? GS_F_PREEMPT : 0);
+	e.arg[0] = 1; /* the idle task of another process */
+	feed(an, e);
+}
+
+static void switch_in(struct analysis *an, uint64_t at, uint32_t tid, int cpu)
+{
+	struct gs_event e = ev(at, GS_EV_SWITCH, 0);
+
+	e.tgid = 0;
+	e.cpu = cpu;
+	e.flags = GS_F_NEXT_TRACED;
+	e.arg[0] = (uint64_t)tid | (uint64_t)PID << 32;
+	feed(an, e);
+}
+
+static void wakeup(struct analysis *an, uint64_t at, uint32_t tid)
+{
+	feed(an, ev(at, GS_EV_WAKEUP, tid));
+}
+
+static void sys_enter(struct analysis *an, uint64_t at, uint32_t tid, int nr,
+		      uint64_t a0, uint64_t a1, uint64_t a2)
+{
+	struct gs_event e = ev(at, GS_EV_SYS_ENTER, tid);
+
+	e.a32 = nr;
+	e.arg[0] = a0;
+	e.arg[1] = a1;
+	e.arg[2] = a2;
+	feed(an, e);
+}
+
+static void sys_exit(struct analysis *an, uint64_t at, uint32_t tid, int nr,
+		     uint64_t ret)
+{
+	struct gs_event e = ev(at, GS_EV_SYS_EXIT, tid);
+
+	e.a32 = nr;
+	e.arg[0] = ret;
+	feed(an, e);
+}
+
+static void cond_signal(struct analysis *an, uint64_t at, uint32_t tid,
+			uint64_t cond)
+{
+	struct gs_event e = ev(at, GS_EV_COND_SIGNAL, tid);
+
+	e.arg[0] = cond;
+	feed(an, e);
+}
+
+static void fork_thread(struct analysis *an, uint64_t at, uint32_t parent,
+			uint32_t child)
+{
+	struct gs_event e = ev(at, GS_EV_FORK, parent);
+
+	e.arg[0] = (uint64_t)child | (uint64_t)PID << 32;
+	memcpy(&e.arg[1], "worker", 7);
+	feed(an, e);
+}
+
+static void thread_exit(struct analysis *an, uint64_t at, uint32_t tid,
+			bool group)
+{
+	struct gs_event e = ev(at, GS_EV_EXIT, tid);
+
+	e.a32 = group;
+	feed(an, e);
+}
+
+static struct analysis *setup_process(struct an_process **out)
+{
+	struct analysis *an = an_new(T0);
+	struct an_process *p = an_add_process(an, PID, 1, T0);
+
+	an_gil_from_base(&p->gil, GIL, 0x20, 0x50, 0x78, 0xa8, 0xd0);
+	*out = p;
+	return an;
+}
+
+static uint64_t accounted(const struct an_thread *t)
+{
+	return t->on_cpu_ns + t->runnable_ns + an_blocked_total(t);
+}
+
+/* A thread runs, sleeps 50 ms, waits 1 ms for a CPU, runs, exits. */
+static void test_sleep_runnable_oncpu(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *t;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	sys_enter(an, 10 * MS, A, NR_CLOCK_NANOSLEEP, 1, 1, (uint32_t)-1);
+	switch_out(an, 10 * MS, A, TASK_INTERRUPTIBLE, false);
+	wakeup(an, 60 * MS, A);
+	switch_in(an, 61 * MS, A, 1);
+	sys_exit(an, 61 * MS, A, NR_CLOCK_NANOSLEEP, 0);
+	thread_exit(an, 70 * MS, A, true);
+	an_finish(an, 80 * MS + T0);
+
+	t = an_find_thread(an, A);
+	assert_non_null(t);
+	assert_int_equal(t->on_cpu_ns, 19 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_SLEEP], 50 * MS);
+	assert_int_equal(t->runnable_ns, 1 * MS);
+	assert_int_equal(an_thread_lifetime(t), 70 * MS);
+	assert_int_equal(accounted(t), an_thread_lifetime(t));
+	assert_int_equal(t->voluntary_switches, 1);
+	assert_int_equal(t->involuntary_switches, 0);
+	assert_int_equal(t->migrations, 1);
+	assert_int_equal(an_cpu_count(t->cpus), 2);
+	assert_true(p->exited);
+	assert_int_equal(p->end_ns - p->start_ns, 70 * MS);
+	an_free(an);
+}
+
+/*
+ * A holds the GIL; B asks for it at 2 ms, waits on the cond, times out at
+ * 7.1 ms (drop request), A lets go at 7.2 ms, B takes it at 7.25 ms: one
+ * forced hand-off with a 50 us latency.
+ */
+static void test_forced_handoff(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a, *b;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	cond_signal(an, 1 * MS, A, SWITCH_COND); /* A acquires */
+	fork_thread(an, 1 * MS, A, B);
+	switch_in(an, 1 * MS, B, 1);
+	feed(an, ev(2 * MS, GS_EV_GIL_TAKE, B));
+	sys_enter(an, 2100 * US, B, NR_FUTEX, COND + 0x28, 137, 0);
+	switch_out(an, 2100 * US, B, TASK_INTERRUPTIBLE, false);
+	wakeup(an, 7100 * US, B);
+	switch_in(an, 7100 * US, B, 1);
+	sys_exit(an, 7100 * US, B, NR_FUTEX, ETIMEDOUT_RET);
+	cond_signal(an, 7200 * US, A, COND); /* A releases: forced */
+	cond_signal(an, 7250 * US, B, SWITCH_COND);
+	an_finish(an, T0 + 10 * MS);
+
+	a = an_find_thread(an, A);
+	b = an_find_thread(an, B);
+	assert_int_equal(p->handoffs, 2); /* first take counts, as in CPython */
+	assert_int_equal(p->forced_handoffs, 1);
+	assert_int_equal(p->latency->count, 1);
+	assert_int_equal(p->latency->max, 50 * US);
+	assert_int_equal(a->gil_held_ns, 6200 * US);
+	assert_int_equal(a->on_cpu_gil_ns, 6200 * US);
+	assert_int_equal(b->gil_wait_ns, 5250 * US);
+	assert_int_equal(b->blocked_ns[GS_R_GIL], 5 * MS);
+	assert_int_equal(b->gil_held_ns, 2750 * US);
+	assert_int_equal(p->gil_held_ns, 6200 * US + 2750 * US);
+	assert_int_equal(p->waiter_ns, 5250 * US);
+	assert_int_equal(accounted(b), an_thread_lifetime(b));
+	assert_int_equal(an_thread_lifetime(b), 9 * MS);
+	an_free(an);
+}
+
+/* A releases the GIL to sleep; B, waiting, takes it: voluntary. */
+static void test_voluntary_handoff(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	feed(an, ev(1 * MS, GS_EV_GIL_TAKE, B));
+	cond_signal(an, 3 * MS, A, COND);
+	sys_enter(an, 3 * MS, A, NR_CLOCK_NANOSLEEP, 1, 1, (uint32_t)-1);
+	cond_signal(an, 3 * MS + 20 * US, B, SWITCH_COND);
+	an_finish(an, T0 + 5 * MS);
+
+	assert_int_equal(p->handoffs, 2);
+	assert_int_equal(p->forced_handoffs, 0);
+	assert_int_equal(hist_quantile(p->latency, 0.5), 20 * US);
+	assert_int_equal(an_find_thread(an, B)->gil_wait_ns, 2020 * US);
+	an_free(an);
+}
+
+/* Without take_gil probes the wait starts at the futex on the cond. */
+static void test_wait_from_futex_without_take_probe(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *b;
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	sys_enter(an, 1 * MS, B, NR_FUTEX, COND + 0x2c, 137, 0);
+	sys_exit(an, 4 * MS, B, NR_FUTEX, 0);
+	cond_signal(an, 4 * MS, A, COND);
+	cond_signal(an, 4 * MS + 10 * US, B, SWITCH_COND);
+	an_finish(an, T0 + 5 * MS);
+
+	b = an_find_thread(an, B);
+	assert_int_equal(b->gil_wait_ns, 3010 * US);
+	assert_int_equal(p->handoffs, 2);
+	an_free(an);
+}
+
+/* Each syscall lands in its reason; a futex elsewhere is a lock. */
+static void block_in(struct analysis *an, uint64_t at, int nr, uint64_t a0,
+		     uint64_t facts)
+{
+	sys_enter(an, at, A, nr, a0, 0, facts);
+	switch_out(an, at, A, TASK_INTERRUPTIBLE, false);
+	wakeup(an, at + 10 * MS, A);
+	switch_in(an, at + 10 * MS, A, 0);
+	sys_exit(an, at + 10 * MS, A, nr, 0);
+}
+
+static void test_blocking_reasons(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	uint64_t tty = (uint64_t)GS_FD_CHR << 32 | GS_FD_TTY_BIT | 5;
+	uint64_t sock = (uint64_t)GS_FD_SOCK << 32 | 7;
+	uint64_t pipe_stdin = (uint64_t)GS_FD_FIFO << 32 | 0;
+	uint64_t file = (uint64_t)GS_FD_REG << 32 | 9;
+	struct an_thread *t;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	block_in(an, 0, NR_READ, 5, tty);
+	block_in(an, 20 * MS, NR_READ, 0, pipe_stdin);
+	block_in(an, 40 * MS, 45 /* recvfrom */, 7, sock);
+	block_in(an, 60 * MS, NR_FUTEX, 0x5000, 0);
+	block_in(an, 80 * MS, NR_FUTEX, COND + 0x28, 0);
+	block_in(an, 100 * MS, NR_READ, 9, file);
+	block_in(an, 120 * MS, 7 /* poll on nothing */, 0, (uint32_t)-1);
+	block_in(an, 140 * MS, 61 /* wait4 */, 0, (uint32_t)-1);
+	an_finish(an, T0 + 160 * MS);
+
+	t = an_find_thread(an, A);
+	assert_int_equal(t->blocked_ns[GS_R_INPUT], 20 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_NETWORK], 10 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_LOCK], 10 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_GIL], 10 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_IO], 10 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_SLEEP], 10 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_OTHER], 10 * MS);
+	assert_int_equal(t->on_cpu_ns, 80 * MS);
+	assert_int_equal(accounted(t), 160 * MS);
+	an_free(an);
+}
+
+/* Preemption: runnable, involuntary. Disk sleep outside a syscall: I/O. */
+static void test_preempt_and_uninterruptible(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *t;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	switch_out(an, 5 * MS, A, 0, true);
+	switch_in(an, 8 * MS, A, 0);
+	switch_out(an, 9 * MS, A, 2 /* TASK_UNINTERRUPTIBLE */, false);
+	wakeup(an, 12 * MS, A);
+	switch_in(an, 12 * MS, A, 0);
+	an_finish(an, T0 + 20 * MS);
+
+	t = an_find_thread(an, A);
+	assert_int_equal(t->runnable_ns, 3 * MS);
+	assert_int_equal(t->involuntary_switches, 1);
+	assert_int_equal(t->voluntary_switches, 1);
+	assert_int_equal(t->blocked_ns[GS_R_IO], 3 * MS);
+	assert_int_equal(t->on_cpu_ns, 14 * MS);
+	assert_false(t->exited);
+	assert_int_equal(an_thread_lifetime(t), 20 * MS);
+	an_free(an);
+}
+
+/* Attached mid-run: the first event tells what the thread was doing. */
+static void test_unknown_start_resolved(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a, *b;
+
+	(void)state;
+	an_add_thread(an, p, A, 'R', -1, 0, 0);
+	an_add_thread(an, p, B, 'S', NR_CLOCK_NANOSLEEP, 1, 1);
+	switch_out(an, 4 * MS, A, TASK_INTERRUPTIBLE, false); /* was running */
+	wakeup(an, 6 * MS, B);				     /* was asleep */
+	switch_in(an, 7 * MS, B, 1);
+	an_finish(an, T0 + 10 * MS);
+
+	a = an_find_thread(an, A);
+	b = an_find_thread(an, B);
+	assert_int_equal(a->on_cpu_ns, 4 * MS);
+	assert_int_equal(a->blocked_ns[GS_R_OTHER], 6 * MS);
+	assert_int_equal(b->blocked_ns[GS_R_SLEEP], 6 * MS);
+	assert_int_equal(b->runnable_ns, 1 * MS);
+	assert_int_equal(b->on_cpu_ns, 3 * MS);
+	an_free(an);
+}
+
+/* The GIL's holder at attach time is known from memory. */
+static void test_attach_holder(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	an_add_thread(an, p, A, 'R', -1, 0, 0);
+	an_add_thread(an, p, B, 'S', NR_FUTEX, COND + 0x28, 137);
+	an_set_gil_state(p, true, A, A);
+	cond_signal(an, 3 * MS, A, COND);
+	cond_signal(an, 3 * MS + 40 * US, B, SWITCH_COND);
+	an_finish(an, T0 + 4 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns, 3 * MS);
+	assert_int_equal(p->handoffs, 1); /* A was the last holder */
+	assert_int_equal(p->latency->max, 40 * US);
+	an_free(an);
+}
+
+/* A forked child is its own process with its own GIL (same address). */
+static void test_fork_child_process(void **state)
+{
+	struct an_process *p, *child;
+	struct analysis *an = setup_process(&p);
+	struct gs_event e = ev(1 * MS, GS_EV_FORK, A);
+
+	(void)state;
+	e.tid = PID;
+	e.arg[0] = (uint64_t)200 | (uint64_t)200 << 32;
+	feed(an, e);
+	e = ev(1 * MS, GS_EV_SWITCHNUM, 200);
+	e.tgid = 200;
+	e.a32 = GS_SNUM_FORK;
+	e.arg[0] = 17;
+	feed(an, e);
+	e = ev(2 * MS, GS_EV_COND_SIGNAL, 200);
+	e.tgid = 200;
+	e.arg[0] = SWITCH_COND;
+	feed(an, e);
+	e = ev(5 * MS, GS_EV_SWITCHNUM, 200);
+	e.tgid = 200;
+	e.a32 = GS_SNUM_EXIT;
+	e.arg[0] = 18;
+	feed(an, e);
+	e = ev(5 * MS, GS_EV_EXIT, 200);
+	e.tgid = 200;
+	e.a32 = 1;
+	feed(an, e);
+	an_finish(an, T0 + 6 * MS);
+
+	child = an_find_process(an, 200);
+	assert_non_null(child);
+	assert_int_equal(child->ppid, PID);
+	assert_int_equal(child->gil.cond, COND);
+	assert_int_equal(child->handoffs, 1);
+	assert_int_equal(child->switch_end - child->switch_start, 1);
+	assert_int_equal(child->gil_held_ns, 3 * MS);
+	assert_int_equal(child->end_ns - child->start_ns, 4 * MS);
+	assert_int_equal(p->handoffs, 0);
+	an_free(an);
+}
+
+/* A thread's final switch-out comes after its exit: it must not revive. */
+static void test_events_after_exit_ignored(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *t;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	thread_exit(an, 5 * MS, A, false);
+	switch_out(an, 5 * MS + 10 * US, A, 0x80, false);
+	an_finish(an, T0 + 10 * MS);
+	t = an_find_thread(an, A);
+	assert_int_equal(p->n_threads, 1);
+	assert_int_equal(an_thread_lifetime(t), 5 * MS);
+	assert_int_equal(t->on_cpu_ns, 5 * MS);
+	an_free(an);
+}
+
+static void test_hist_quantiles(void **state)
+{
+	struct hist *h = calloc(1, sizeof(*h));
+
+	(void)state;
+	for (uint64_t v = 1; v <= 1000; v++)
+		hist_add(h, v * US);
+	assert_int_equal(h->max, 1000 * US);
+	/* within the 1/128 bucket width */
+	assert_in_range(hist_quantile(h, 0.5), 500 * US, 504 * US);
+	assert_in_range(hist_quantile(h, 0.99), 990 * US, 998 * US);
+	assert_int_equal(hist_quantile(h, 1.0), 1000 * US);
+	free(h);
+}
+
+/* The diagnosis names the contention with its numbers. */
+static void test_diagnosis_gil_contention(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct diagnosis d[MAX_DIAGNOSES];
+	int n;
+
+	(void)state;
+	/* A holds all along; B waits all along */
+	cond_signal(an, 0, A, SWITCH_COND);
+	feed(an, ev(0, GS_EV_GIL_TAKE, B));
+	cond_signal(an, 100 * MS, A, COND);
+	cond_signal(an, 100 * MS, B, SWITCH_COND);
+	an_finish(an, T0 + 100 * MS);
+	n = diagnose(p, d, MAX_DIAGNOSES);
+	assert_true(n >= 1);
+	assert_string_equal(d[0].kind, "gil-contention");
+	assert_non_null(strstr(d[0].summary, "2 threads waited 50 %"));
+	assert_non_null(strstr(d[0].summary, "held 100 %"));
+	an_free(an);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sleep_runnable_oncpu),
+		cmocka_unit_test(test_forced_handoff),
+		cmocka_unit_test(test_voluntary_handoff),
+		cmocka_unit_test(test_wait_from_futex_without_take_probe),
+		cmocka_unit_test(test_blocking_reasons),
+		cmocka_unit_test(test_preempt_and_uninterruptible),
+		cmocka_unit_test(test_unknown_start_resolved),
+		cmocka_unit_test(test_attach_holder),
+		cmocka_unit_test(test_fork_child_process),
+		cmocka_unit_test(test_events_after_exit_ignored),
+		cmocka_unit_test(test_hist_quantiles),
+		cmocka_unit_test(test_diagnosis_gil_contention),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
