@@ -9,6 +9,7 @@
  * taking the lock), and take_gil's entry starts a wait.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "analysis.h"
@@ -771,6 +772,28 @@ static enum an_sched state_from_snapshot(char state)
 	}
 }
 
+/*
+ * CPython never names OS threads: every comm is "python3.11". Until Python
+ * names are read, call them by role: main, then thread-1, thread-2... in
+ * creation order; a comm the program set itself (prctl) is kept.
+ */
+static void name_threads(struct an_process *p)
+{
+	const char *proc_comm = p->n_threads ? p->threads[0]->name : "";
+	int n = 0;
+
+	for (size_t i = 0; i < p->n_threads; i++) {
+		struct an_thread *t = p->threads[i];
+		bool generic = !t->name[0] || !strcmp(t->name, proc_comm) ||
+			       !strncmp(t->name, "python", 6);
+
+		if (t->tid == p->pid && generic)
+			snprintf(t->name, sizeof(t->name), "main");
+		else if (generic)
+			snprintf(t->name, sizeof(t->name), "thread-%d", ++n);
+	}
+}
+
 void an_finish(struct analysis *an, uint64_t end_ns)
 {
 	for (size_t i = 0; i < an->n_procs; i++) {
@@ -791,6 +814,7 @@ void an_finish(struct analysis *an, uint64_t end_ns)
 			flush_process(p, end_ns);
 			p->end_ns = max_u64(end_ns, p->start_ns);
 		}
+		name_threads(p);
 	}
 }
 

@@ -69,7 +69,9 @@ static void sum_threads(const struct an_process *p, struct totals *t)
 		}
 		if (waited > t->longest_wait)
 			t->longest_wait = waited;
-		if (th->gil_acquisitions) {
+		/* threads that spent a fifth of their life or more waiting
+		 * for the GIL are the contending ones */
+		if (th->gil_acquisitions && th->gil_wait_ns * 5 >= life) {
 			t->gil_threads++;
 			t->gil_life += life;
 			t->gil_wait += th->gil_wait_ns;
@@ -105,7 +107,7 @@ int diagnose(const struct an_process *p, struct diagnosis *out, int max)
 			 "No Python interpreter was found in this process: its scheduling and blocking are shown, GIL figures are not available.");
 		n++;
 	}
-	if (has_gil(p) && t.gil_threads >= 2 && pct(t.gil_wait, t.gil_life) >= 30 &&
+	if (has_gil(p) && t.gil_threads >= 2 && pct(t.gil_wait, t.gil_life) >= 40 &&
 	    (i = add(out, n, max, "gil-contention")) >= 0) {
 		snprintf(out[i].summary, sizeof(out[i].summary),
 			 "%d threads waited %.0f %% of their life for the GIL; it was held %.0f %% of the time. Only one thread runs Python at a time, so these threads take turns instead of running in parallel: use processes (multiprocessing) or native code that releases the GIL for CPU-bound work.",

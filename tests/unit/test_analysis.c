@@ -455,11 +455,14 @@ static void test_diagnosis_gil_contention(void **state)
 	int n;
 
 	(void)state;
-	/* A holds all along; B waits all along */
+	/* A holds while B waits, then the other way round */
 	cond_signal(an, 0, A, SWITCH_COND);
 	feed(an, ev(0, GS_EV_GIL_TAKE, B));
-	cond_signal(an, 100 * MS, A, COND);
-	cond_signal(an, 100 * MS, B, SWITCH_COND);
+	cond_signal(an, 50 * MS, A, COND);
+	cond_signal(an, 50 * MS, B, SWITCH_COND);
+	feed(an, ev(50 * MS, GS_EV_GIL_TAKE, A));
+	cond_signal(an, 100 * MS, B, COND);
+	cond_signal(an, 100 * MS, A, SWITCH_COND);
 	an_finish(an, T0 + 100 * MS);
 	n = diagnose(p, d, MAX_DIAGNOSES);
 	assert_true(n >= 1);
