@@ -144,6 +144,37 @@ void an_set_image_callback(struct analysis *an, an_image_cb cb, void *ctx)
 	an->image_ctx = ctx;
 }
 
+void an_set_sink(struct analysis *an, const struct an_sink *sink)
+{
+	an->sink = sink;
+}
+
+const char *an_slice_name(const struct an_slice *s)
+{
+	static const char *const blocked[GS_R_COUNT] = {
+		[GS_R_GIL] = "blocked: gil",	   [GS_R_SLEEP] = "blocked: sleep",
+		[GS_R_INPUT] = "blocked: input",   [GS_R_NETWORK] = "blocked: network",
+		[GS_R_IO] = "blocked: io",	   [GS_R_LOCK] = "blocked: lock",
+		[GS_R_OTHER] = "blocked: other",
+	};
+
+	switch (s->kind) {
+	case AN_SLICE_GIL_HELD:
+		return "GIL held";
+	case AN_SLICE_RUNNING:
+		return "running, GIL released";
+	case AN_SLICE_GIL_WAIT:
+		return "waiting for GIL";
+	case AN_SLICE_RUNNABLE:
+		return "runnable";
+	case AN_SLICE_BLOCKED:
+		return (unsigned int)s->reason < GS_R_COUNT ? blocked[s->reason] :
+							       "blocked: other";
+	default:
+		return "unknown";
+	}
+}
+
 void an_free(struct analysis *an)
 {
 	if (!an)
@@ -187,6 +218,7 @@ struct an_process *an_add_process(struct analysis *an, uint32_t pid,
 		an->procs = v;
 		an->cap_procs = cap;
 	}
+	p->an = an;
 	p->pid = pid;
 	p->ppid = ppid;
 	p->start_ns = max_u64(start_ns, an->t0);
@@ -233,6 +265,7 @@ static struct an_thread *new_thread(struct analysis *an, struct an_process *p,
 		p->threads = v;
 		p->cap_threads = cap;
 	}
+	t->proc = p;
 	t->tid = tid;
 	t->tgid = p->pid;
 	t->start_ns = max_u64(start, an->t0);
@@ -240,6 +273,10 @@ static struct an_thread *new_thread(struct analysis *an, struct an_process *p,
 	t->cpu = -1;
 	t->sys_nr = -1;
 	t->state = AN_UNKNOWN;
+	t->slice.kind = AN_SLICE_UNKNOWN;
+	t->slice.cpu = -1;
+	t->slice.sys_nr = -1;
+	t->slice_start = t->start_ns;
 	p->threads[p->n_threads++] = t;
 	maps_put(an, t, true);
 	return t;
@@ -277,6 +314,94 @@ static bool in_cond(uint64_t cond, uint64_t addr)
 	return cond && addr >= cond && addr < cond + 48;
 }
 
+static enum gs_reason blocked_reason(const struct an_process *p,
+				     const struct an_thread *t,
+				     unsigned int prev_state);
+
+static const struct an_sink *sink_of(const struct an_thread *t)
+{
+	return t->proc && t->proc->an ? t->proc->an->sink : NULL;
+}
+
+/* The slice a thread is in now, from its state. */
+static struct an_slice current_slice(const struct an_thread *t)
+{
+	struct an_slice s = { .cpu = -1, .sys_nr = -1 };
+
+	if (t->gil_waiting) {
+		s.kind = AN_SLICE_GIL_WAIT;
+	} else {
+		switch (t->state) {
+		case AN_RUNNING:
+			s.kind = t->gil_holding ? AN_SLICE_GIL_HELD :
+						  AN_SLICE_RUNNING;
+			s.cpu = t->cpu;
+			return s;
+		case AN_RUNNABLE:
+			s.kind = AN_SLICE_RUNNABLE;
+			return s;
+		case AN_BLOCKED:
+			s.kind = AN_SLICE_BLOCKED;
+			s.reason = t->reason;
+			break;
+		default:
+			s.kind = AN_SLICE_UNKNOWN;
+			return s;
+		}
+	}
+	if (t->in_sys) {
+		s.sys_nr = t->sys_nr;
+		s.detail = t->sys_arg0;
+	}
+	return s;
+}
+
+static bool same_slice(const struct an_slice *a, const struct an_slice *b)
+{
+	return a->kind == b->kind && a->reason == b->reason &&
+	       a->cpu == b->cpu && a->sys_nr == b->sys_nr &&
+	       a->detail == b->detail;
+}
+
+static void emit_slice(struct an_thread *t, uint64_t end)
+{
+	const struct an_sink *sink = sink_of(t);
+
+	if (sink && sink->slice && end > t->slice_start)
+		sink->slice(sink->ctx, t, &t->slice, t->slice_start, end);
+	t->slice_start = end;
+}
+
+/* Close the open slice at the cursor when the state it shows changed. */
+static void track_slice(struct an_thread *t)
+{
+	struct an_slice now = current_slice(t);
+
+	if (same_slice(&now, &t->slice))
+		return;
+	emit_slice(t, t->cursor);
+	t->slice = now;
+}
+
+static void notify_counts(struct an_process *p, uint64_t ts)
+{
+	const struct an_sink *sink = p->an ? p->an->sink : NULL;
+
+	if (sink && sink->counts)
+		sink->counts(sink->ctx, p, ts, p->n_waiters, p->n_runnable);
+}
+
+static void set_state(struct an_thread *t, enum an_sched state, uint64_t ts)
+{
+	int before = t->state == AN_RUNNABLE, after = state == AN_RUNNABLE;
+
+	t->state = state;
+	if (t->proc && before != after) {
+		t->proc->n_runnable += after - before;
+		notify_counts(t->proc, ts);
+	}
+}
+
 /* Account the time since the thread's cursor to its current state. */
 static void flush_thread(struct an_thread *t, uint64_t now)
 {
@@ -284,6 +409,8 @@ static void flush_thread(struct an_thread *t, uint64_t now)
 
 	if (now <= t->cursor)
 		return;
+	if (t->state != AN_DEAD)
+		track_slice(t);
 	d = now - t->cursor;
 	t->cursor = now;
 	switch (t->state) {
@@ -357,7 +484,10 @@ static void resolve_unknown(const struct an_process *p, struct an_thread *t,
 		t->reason = blocked_reason(p, t, 0);
 		break;
 	}
-	t->state = was;
+	set_state(t, was, t->cursor);
+	/* the open slice was unknown until now: it showed this state */
+	if (t->slice.kind == AN_SLICE_UNKNOWN)
+		t->slice = current_slice(t);
 }
 
 static void set_cpu(struct an_thread *t, struct an_process *p, int cpu)
@@ -379,6 +509,7 @@ static void start_wait(struct an_process *p, struct an_thread *t)
 		return;
 	t->gil_waiting = true;
 	p->n_waiters++;
+	notify_counts(p, p->cursor);
 }
 
 static void stop_wait(struct an_process *p, struct an_thread *t)
@@ -387,6 +518,7 @@ static void stop_wait(struct an_process *p, struct an_thread *t)
 		return;
 	t->gil_waiting = false;
 	p->n_waiters--;
+	notify_counts(p, p->cursor);
 }
 
 static void gil_release(struct an_process *p, struct an_thread *t,
@@ -421,9 +553,15 @@ static void gil_acquire(struct an_process *p, struct an_thread *t,
 		/* the interpreter's switch_number counts exactly these */
 		p->handoffs++;
 		if (p->release_pending && p->releaser != t->tid) {
+			const struct an_sink *sink = p->an ? p->an->sink : NULL;
+
 			hist_add(p->latency, ts - p->release_ts);
 			if (p->release_forced)
 				p->forced_handoffs++;
+			if (sink && sink->handoff)
+				sink->handoff(sink->ctx, p, p->releaser, t->tid,
+					      p->release_ts, ts,
+					      p->release_forced);
 		}
 	}
 	p->acquisitions++;
@@ -487,13 +625,13 @@ static void on_switch_out(struct analysis *an, const struct gs_event *e)
 		resolve_unknown(p, t, AN_RUNNING);
 	runnable = (e->flags & GS_F_PREEMPT) || e->a32 == 0;
 	if (e->a32 & TASK_DEAD) {
-		t->state = AN_DEAD;
+		set_state(t, AN_DEAD, e->ts);
 	} else if (runnable) {
-		t->state = AN_RUNNABLE;
+		set_state(t, AN_RUNNABLE, e->ts);
 		t->involuntary_switches++;
 	} else {
-		t->state = AN_BLOCKED;
 		t->reason = blocked_reason(p, t, e->a32);
+		set_state(t, AN_BLOCKED, e->ts);
 		t->voluntary_switches++;
 	}
 }
@@ -512,8 +650,8 @@ static void on_switch_in(struct analysis *an, const struct gs_event *e)
 		resolve_unknown(p, t, AN_RUNNABLE);
 	if (t->state == AN_DEAD)
 		return;
-	t->state = AN_RUNNING;
 	set_cpu(t, p, e->cpu);
+	set_state(t, AN_RUNNING, e->ts);
 }
 
 static void on_wakeup(struct analysis *an, const struct gs_event *e)
@@ -526,7 +664,7 @@ static void on_wakeup(struct analysis *an, const struct gs_event *e)
 	if (t->state == AN_UNKNOWN)
 		resolve_unknown(an_find_process(an, t->tgid), t, AN_BLOCKED);
 	if (t->state == AN_BLOCKED)
-		t->state = AN_RUNNABLE;
+		set_state(t, AN_RUNNABLE, e->ts);
 }
 
 static void copy_comm(char *dst, size_t len, const void *src)
@@ -570,7 +708,7 @@ static void on_fork(struct analysis *an, const struct gs_event *e)
 	if (!t)
 		return;
 	copy_comm(t->name, sizeof(t->name), &e->arg[1]);
-	t->state = AN_RUNNABLE; /* created runnable; wakeup_new follows */
+	set_state(t, AN_RUNNABLE, e->ts); /* wakeup_new follows */
 }
 
 static void on_exec(struct analysis *an, const struct gs_event *e)
@@ -609,8 +747,9 @@ static void end_thread(struct an_process *p, struct an_thread *t, uint64_t ts)
 		stop_wait(p, t);
 	t->gil_holding = false;
 	t->exited = true;
-	t->state = AN_DEAD;
 	t->end_ns = max_u64(ts, t->start_ns);
+	emit_slice(t, t->end_ns);
+	set_state(t, AN_DEAD, ts);
 }
 
 static void on_proc_exit(struct analysis *an, const struct gs_event *e)
@@ -635,6 +774,7 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	flush_thread(t, e->ts); /* the slice before the call ends here */
 	t->in_sys = true;
 	t->sys_nr = e->a32;
 	t->sys_arg0 = e->arg[0];
@@ -661,6 +801,7 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	flush_thread(t, e->ts);
 	/* take_gil: a timed wait that ran out with no switch in between
 	 * sets the drop request that forces the holder to let go */
 	if (t->in_sys && t->sys_nr == SYS_FUTEX && e->arg[0] == ETIMEDOUT_RET &&
@@ -719,6 +860,8 @@ static void on_switchnum(struct analysis *an, const struct gs_event *e)
 void an_event(struct analysis *an, const struct gs_event *e)
 {
 	an->events++;
+	if (an->sink && an->sink->event)
+		an->sink->event(an->sink->ctx, e);
 	switch (e->type) {
 	case GS_EV_SWITCH:
 		if (e->flags & GS_F_PREV_TRACED)
@@ -809,6 +952,8 @@ void an_finish(struct analysis *an, uint64_t end_ns)
 				resolve_unknown(p, t,
 						state_from_snapshot(t->snapshot_state));
 			t->end_ns = max_u64(end_ns, t->start_ns);
+			track_slice(t);
+			emit_slice(t, t->end_ns);
 		}
 		if (!p->exited) {
 			flush_process(p, end_ns);

@@ -28,7 +28,49 @@ struct an_gil {
 
 enum an_sched { AN_UNKNOWN, AN_RUNNING, AN_RUNNABLE, AN_BLOCKED, AN_DEAD };
 
+/* What a thread is doing, for timelines: one kind at any moment. */
+enum an_slice_kind {
+	AN_SLICE_UNKNOWN,
+	AN_SLICE_GIL_HELD,   /* on a CPU, holding the GIL: running Python */
+	AN_SLICE_RUNNING,    /* on a CPU without the GIL (native code) */
+	AN_SLICE_GIL_WAIT,   /* asked for the GIL, not yet given it */
+	AN_SLICE_RUNNABLE,   /* woken or preempted, waiting for a CPU */
+	AN_SLICE_BLOCKED,    /* off-CPU for a reason */
+};
+
+struct an_slice {
+	enum an_slice_kind kind;
+	enum gs_reason reason; /* BLOCKED */
+	int cpu;	       /* GIL_HELD, RUNNING */
+	int sys_nr;	       /* the syscall it sat in, -1 */
+	uint64_t detail;       /* the syscall's first argument (futex address) */
+};
+
+struct an_thread;
+struct an_process;
+
+/*
+ * Optional listener: timelines and other views get every state slice of
+ * every thread (slices of one thread never overlap and cover its life) and
+ * every GIL hand-off, as the analysis reconstructs them.
+ */
+struct an_sink {
+	void *ctx;
+	void (*slice)(void *ctx, const struct an_thread *t,
+		      const struct an_slice *s, uint64_t start, uint64_t end);
+	/* from_tid released at release_ts, to_tid took it at acquire_ts */
+	void (*handoff)(void *ctx, const struct an_process *p,
+			uint32_t from_tid, uint32_t to_tid, uint64_t release_ts,
+			uint64_t acquire_ts, bool forced);
+	/* the number of GIL waiters or runnable threads of P changed */
+	void (*counts)(void *ctx, const struct an_process *p, uint64_t ts,
+		       int gil_waiters, int runnable);
+	/* every raw event, before the analysis applies it */
+	void (*event)(void *ctx, const struct gs_event *e);
+};
+
 struct an_thread {
+	struct an_process *proc;
 	uint32_t tid, tgid;
 	char name[32];
 	uint64_t start_ns, end_ns;
@@ -45,6 +87,8 @@ struct an_thread {
 	/* live state */
 	enum an_sched state;
 	enum gs_reason reason;
+	struct an_slice slice; /* open slice, since slice_start */
+	uint64_t slice_start;
 	uint64_t cursor; /* time accounted up to here */
 	uint64_t unknown_ns;
 	char snapshot_state; /* /proc state letter at attach, or 0 */
@@ -57,6 +101,7 @@ struct an_thread {
 };
 
 struct an_process {
+	struct analysis *an;
 	uint32_t pid, ppid;
 	char command[256];
 	char python[16];     /* "3.11.2", "" when no interpreter */
@@ -79,6 +124,7 @@ struct an_process {
 
 	/* live state */
 	uint64_t cursor;
+	int n_runnable;
 	struct an_thread *holder;
 	uint32_t prev_acquirer;
 	int n_waiters;
@@ -101,6 +147,7 @@ struct analysis {
 	size_t map_cap;
 	an_image_cb image_cb;
 	void *image_ctx;
+	const struct an_sink *sink;
 };
 
 struct analysis *an_new(uint64_t t0);
@@ -136,5 +183,7 @@ int an_cpu_count(const uint64_t cpus[4]);
 /* Called when a process image changes (exec) or appears (fork), so that the
  * caller can fill p->gil and the names from its metadata. */
 void an_set_image_callback(struct analysis *an, an_image_cb cb, void *ctx);
+void an_set_sink(struct analysis *an, const struct an_sink *sink);
+const char *an_slice_name(const struct an_slice *s);
 
 #endif /* GS_ANALYSIS_H */

@@ -127,7 +127,7 @@ static int cmd_report(int argc, char **argv)
 	}
 	if (optind < argc)
 		path = argv[optind];
-	if (replay_open(path, &rp, err, sizeof(err))) {
+	if (replay_open(path, NULL, &rp, err, sizeof(err))) {
 		fprintf(stderr, "gilscope: %s\n", err);
 		return 1;
 	}

@@ -83,7 +83,8 @@ static void add_initial(struct replay *rp, const struct gs_session *s)
 	}
 }
 
-int replay_open(const char *path, struct replay *rp, char *err, size_t errlen)
+int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
+		char *err, size_t errlen)
 {
 	const struct gs_session *s;
 	struct gs_event e;
@@ -107,6 +108,7 @@ int replay_open(const char *path, struct replay *rp, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	an_set_image_callback(rp->an, apply_image, (void *)s);
+	an_set_sink(rp->an, sink);
 	add_initial(rp, s);
 	while (gs_reader_next(rp->reader, &e) == 1) {
 		an_event(rp->an, &e);

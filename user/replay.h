@@ -13,8 +13,13 @@ struct replay {
 	struct report_session info;
 };
 
-/* Returns 0, or -errno with a one-line cause in ERR. */
-int replay_open(const char *path, struct replay *rp, char *err, size_t errlen);
+/*
+ * Read PATH and run the analysis over it; SINK (may be NULL) sees every
+ * slice, hand-off and raw event on the way. Returns 0, or -errno with a
+ * one-line cause in ERR.
+ */
+int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
+		char *err, size_t errlen);
 void replay_close(struct replay *rp);
 
 #endif /* GS_REPLAY_H */

@@ -472,6 +472,90 @@ static void test_diagnosis_gil_contention(void **state)
 	an_free(an);
 }
 
+
+struct slices {
+	int n, handoffs;
+	uint32_t tid;
+	struct an_slice s[32];
+	uint64_t start[32], end[32];
+	uint64_t covered;
+	uint64_t last_end;
+	bool contiguous;
+};
+
+static void on_slice(void *ctx, const struct an_thread *t, const struct an_slice *s,
+		     uint64_t start, uint64_t end)
+{
+	struct slices *c = ctx;
+
+	if (t->tid != c->tid || c->n >= 32)
+		return;
+	if (c->n && start != c->last_end)
+		c->contiguous = false;
+	c->s[c->n] = *s;
+	c->start[c->n] = start - T0;
+	c->end[c->n++] = end - T0;
+	c->covered += end - start;
+	c->last_end = end;
+}
+
+static void on_handoff(void *ctx, const struct an_process *p, uint32_t from,
+		       uint32_t to, uint64_t rel, uint64_t acq, bool forced)
+{
+	struct slices *c = ctx;
+
+	(void)p;
+	assert_int_equal(from, A);
+	assert_int_equal(to, B);
+	assert_int_equal(acq - rel, 50 * US);
+	assert_true(forced);
+	c->handoffs++;
+}
+
+/* The timeline view of the forced hand-off: B's slices, in order. */
+static void test_slices_cover_life(void **state)
+{
+	struct slices c = { .tid = B, .contiguous = true };
+	struct an_sink sink = { .ctx = &c, .slice = on_slice, .handoff = on_handoff };
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	static const enum an_slice_kind kinds[] = {
+		AN_SLICE_RUNNING, AN_SLICE_GIL_WAIT, AN_SLICE_GIL_WAIT,
+		AN_SLICE_GIL_WAIT, AN_SLICE_GIL_HELD,
+	};
+	static const uint64_t ends[] = { 2 * MS, 2100 * US, 7100 * US, 7250 * US, 10 * MS };
+
+	(void)state;
+	an_set_sink(an, &sink);
+	switch_in(an, 0, A, 0);
+	cond_signal(an, 1 * MS, A, SWITCH_COND);
+	fork_thread(an, 1 * MS, A, B);
+	switch_in(an, 1 * MS, B, 1);
+	feed(an, ev(2 * MS, GS_EV_GIL_TAKE, B));
+	sys_enter(an, 2100 * US, B, NR_FUTEX, COND + 0x28, 137, 0);
+	switch_out(an, 2100 * US, B, TASK_INTERRUPTIBLE, false);
+	wakeup(an, 7100 * US, B);
+	switch_in(an, 7100 * US, B, 1);
+	sys_exit(an, 7100 * US, B, NR_FUTEX, ETIMEDOUT_RET);
+	cond_signal(an, 7200 * US, A, COND);
+	cond_signal(an, 7250 * US, B, SWITCH_COND);
+	an_finish(an, T0 + 10 * MS);
+
+	assert_int_equal(c.handoffs, 1);
+	assert_true(c.contiguous);
+	assert_int_equal(c.n, 5);
+	assert_int_equal(c.start[0], 1 * MS);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(c.s[i].kind, kinds[i]);
+		assert_int_equal(c.end[i], ends[i]);
+	}
+	assert_int_equal(c.s[2].sys_nr, NR_FUTEX);
+	assert_int_equal(c.s[4].cpu, 1);
+	assert_string_equal(an_slice_name(&c.s[4]), "GIL held");
+	assert_int_equal(c.covered, an_thread_lifetime(an_find_thread(an, B)));
+	an_free(an);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -487,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_events_after_exit_ignored),
 		cmocka_unit_test(test_hist_quantiles),
 		cmocka_unit_test(test_diagnosis_gil_contention),
+		cmocka_unit_test(test_slices_cover_life),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

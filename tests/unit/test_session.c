@@ -220,8 +220,8 @@ static void test_empty_and_foreign_files(void **state)
 	fclose(f);
 	assert_int_not_equal(gs_reader_open(path, &r, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "not a gilscope session"));
-	assert_int_not_equal(replay_open("/etc/passwd", &rp, err, sizeof(err)), 0);
-	assert_int_not_equal(replay_open("/nonexistent", &rp, err, sizeof(err)), 0);
+	assert_int_not_equal(replay_open("/etc/passwd", NULL, &rp, err, sizeof(err)), 0);
+	assert_int_not_equal(replay_open("/nonexistent", NULL, &rp, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "cannot open"));
 }
 
