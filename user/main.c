@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dump.h"
+#include "timeline.h"
 #include "record.h"
 #include "replay.h"
 
@@ -14,6 +15,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [-v] (-p PID | -- COMMAND [ARGS...])\n"
 		"       gilscope report [--json] [FILE]\n"
+		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
 		"       gilscope dump FILE\n"
 		"       gilscope version\n"
 		"\n"
@@ -22,6 +24,8 @@ static void usage(FILE *out)
 		"        (default gilscope.data)\n"
 		"report  where every thread's time went: GIL held, waited, hand-offs, CPU,\n"
 		"        run queue and blocking by reason, with a diagnosis\n"
+		"timeline every thread, every core, every GIL hand-off: Perfetto,\n"
+		"        Chrome JSON or a self-contained HTML view\n"
 		"dump    the raw events, one per line\n");
 }
 
@@ -149,6 +153,8 @@ int main(int argc, char **argv)
 		return cmd_record(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "report"))
 		return cmd_report(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "timeline"))
+		return cmd_timeline(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "dump") && argc == 3) {
 		char err[512];
 
