@@ -22,7 +22,7 @@ USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
 PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c \
 	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
-	    user/procfs.c user/dump.c
+	    user/procfs.c user/dump.c user/locks.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -77,3 +77,32 @@ format:
 
 clean:
 	rm -rf $(BUILD) gilscope
+
+# ---- reliability (not part of `make test`): docs/reliability.md
+#   make fuzz [FUZZ_SECONDS=60]   libFuzzer on the session reader and report
+#   make soak [SOAK_SECONDS=600]  long recording with thread churn
+FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 600
+FUZZ_BIN := $(BUILD)/fuzz/fuzz_session
+FUZZ_WORK := /tmp/gilscope-fuzz
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
+	       -fno-sanitize-recover=all
+
+.PHONY: fuzz fuzz-build soak
+
+$(FUZZ_BIN): tests/fuzz/fuzz_session.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -Wall -Wextra $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -o $@
+
+fuzz-build: $(FUZZ_BIN)
+
+# Runs on a copy of the seed corpus; findings go to $(FUZZ_WORK)/artifacts/.
+fuzz: $(FUZZ_BIN)
+	rm -rf $(FUZZ_WORK)/corpus && mkdir -p $(FUZZ_WORK)/corpus $(FUZZ_WORK)/artifacts
+	cp tests/fuzz/corpus/* $(FUZZ_WORK)/corpus/
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+		-dict=tests/fuzz/session.dict -artifact_prefix=$(FUZZ_WORK)/artifacts/ \
+		-print_final_stats=1 $(FUZZ_WORK)/corpus
+
+soak: gilscope
+	sh scripts/soak.sh $(SOAK_SECONDS)

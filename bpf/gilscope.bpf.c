@@ -40,6 +40,14 @@ struct {
 	__type(value, struct gs_proc);
 } traced SEC(".maps");
 
+/* The lock a thread passed to a sem_* call, until the result is tested. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, u64);
+} lock_arg SEC(".maps");
+
 /* events that could not be written, by type */
 __u64 lost[GS_EV_MAX] = {};
 
@@ -136,9 +144,7 @@ int BPF_PROG(on_waking, struct task_struct *p)
 	e = reserve(GS_EV_WAKING, p->pid, p->tgid);
 	if (!e)
 		return 0;
-	e->arg[0] = bpf_get_current_pid_tgid();
-	/* the kernel's tgid<<32|pid order; swap to ours: tid | tgid<<32 */
-	e->arg[0] = (e->arg[0] & 0xffffffff) | (e->arg[0] >> 32) << 32;
+	e->arg[0] = bpf_get_current_pid_tgid(); /* tgid << 32 | tid: ours */
 	e->a32 = BPF_CORE_READ(p, wake_cpu);
 	submit(e);
 	return 0;
@@ -251,6 +257,8 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 	e = reserve(GS_EV_EXIT, p->pid, tgid);
 	if (e) {
 		e->a32 = group_dead;
+		/* its final name: programs may rename threads after fork */
+		bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
 		submit(e);
 	}
 	if (group_dead)
@@ -430,4 +438,92 @@ int BPF_KPROBE(on_cond_signal, void *cond)
 	e->arg[1] = bpf_get_attach_cookie(ctx);
 	submit(e);
 	return 0;
+}
+
+/* At `call sem_trywait/sem_wait/sem_clockwait`: remember the lock. */
+SEC("uprobe")
+int BPF_KPROBE(on_sem_call, void *sem)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	u64 addr = (u64)sem;
+
+	if (!traced_proc(id >> 32))
+		return 0;
+	bpf_map_update_elem(&lock_arg, &tid, &addr, BPF_ANY);
+	return 0;
+}
+
+/* At the jump after `cmp $-1, %eax` that tests the call's result. */
+SEC("uprobe")
+int BPF_KPROBE(on_sem_result)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u32 tid = (u32)id;
+	struct gs_event *e;
+	u64 *addr;
+
+	if (!traced_proc(id >> 32))
+		return 0;
+	addr = bpf_map_lookup_elem(&lock_arg, &tid);
+	if (!addr)
+		return 0;
+	e = reserve_current(GS_EV_LOCK_ACQUIRE);
+	if (!e)
+		return 0;
+	e->arg[0] = *addr;
+	e->a32 = (u32)PT_REGS_RC(ctx);
+	e->arg[1] = bpf_get_attach_cookie(ctx);
+	submit(e);
+	return 0;
+}
+
+/* At `call sem_post`: a lock is released. */
+SEC("uprobe")
+int BPF_KPROBE(on_sem_post, void *sem)
+{
+	struct gs_event *e;
+
+	if (!traced_proc(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	e = reserve_current(GS_EV_LOCK_RELEASE);
+	if (!e)
+		return 0;
+	e->arg[0] = (u64)sem;
+	e->arg[1] = bpf_get_attach_cookie(ctx);
+	submit(e);
+	return 0;
+}
+
+static __always_inline int record_ulock(struct pt_regs *ctx, u32 step, u64 arg)
+{
+	struct gs_event *e;
+
+	if (!traced_proc(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	e = reserve_current(GS_EV_ULOCK);
+	if (!e)
+		return 0;
+	e->a32 = step;
+	e->arg[0] = arg;
+	submit(e);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_ulock_enter, void *lock)
+{
+	return record_ulock(ctx, GS_ULOCK_WAIT, (u64)lock);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(on_ulock_return)
+{
+	return record_ulock(ctx, GS_ULOCK_ACQUIRED, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_ulock_release, void *lock)
+{
+	return record_ulock(ctx, GS_ULOCK_RELEASE, (u64)lock);
 }

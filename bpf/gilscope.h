@@ -21,7 +21,7 @@ enum gs_event_type {
 	 * GS_F_PREV_TRACED, GS_F_NEXT_TRACED. */
 	GS_EV_SWITCH = 1,
 	/* sched_waking; tid/tgid = the woken task, arg[0] = waker tid |
-	 * waker tgid << 32, a32 = target cpu. */
+	 * waker tgid << 32, a32 = the cpu it last ran on. */
 	GS_EV_WAKING = 2,
 	/* sched_wakeup / sched_wakeup_new; tid/tgid = the woken task, cpu =
 	 * the cpu it was queued on. */
@@ -33,7 +33,8 @@ enum gs_event_type {
 	/* sched_process_exec; tid/tgid = the task after exec, a32 = old tid,
 	 * arg[1..2] = new comm. */
 	GS_EV_EXEC = 6,
-	/* sched_process_exit; a32 = 1 when the whole thread group died. */
+	/* sched_process_exit; a32 = 1 when the whole thread group died,
+	 * arg[1..2] = the thread's comm at exit. */
 	GS_EV_EXIT = 7,
 	/* raw syscall entry; a32 = syscall nr, arg[0..1] = its first two
 	 * arguments, arg[2] = third argument for futex, else fd facts
@@ -51,6 +52,15 @@ enum gs_event_type {
 	/* The interpreter's own GIL switch counter read from its memory;
 	 * arg[0] = switch_number, arg[1] = GIL address, a32 = GS_SNUM_*. */
 	GS_EV_SWITCHNUM = 12,
+	/* A threading lock (a sem_t) taken or not: uprobe on the conditional
+	 * jump that tests sem_trywait/sem_wait/sem_clockwait's result;
+	 * arg[0] = the sem_t address, a32 = 0 when it was acquired. */
+	GS_EV_LOCK_ACQUIRE = 13,
+	/* sem_post on a threading lock: arg[0] = the sem_t address. */
+	GS_EV_LOCK_RELEASE = 14,
+	/* A lock named with `record --lock ACQUIRE:RELEASE`: a32 =
+	 * GS_ULOCK_*, arg[0] = the function's first argument. */
+	GS_EV_ULOCK = 15,
 	GS_EV_MAX
 };
 
@@ -63,6 +73,13 @@ enum gs_event_type {
 enum gs_switchnum_when {
 	GS_SNUM_FORK = 1, /* parent's value, inherited by the child */
 	GS_SNUM_EXIT = 2, /* at exit_group */
+};
+
+/* a32 of GS_EV_ULOCK */
+enum gs_ulock_step {
+	GS_ULOCK_WAIT = 0,     /* the acquire function was entered */
+	GS_ULOCK_ACQUIRED = 1, /* it returned */
+	GS_ULOCK_RELEASE = 2,  /* the release function was entered */
 };
 
 /* File kinds reported in arg[2] of GS_EV_SYS_ENTER for fd syscalls:

@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
-libcmocka-dev python3 python3-pytest python3.11-dbg util-linux procps"
+libcmocka-dev python3 python3-pytest python3.11-dbg util-linux procps chromium"
 
 missing=""
 for p in $PACKAGES; do

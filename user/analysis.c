@@ -186,6 +186,8 @@ void an_free(struct analysis *an)
 			free(p->threads[j]);
 		free(p->threads);
 		free(p->latency);
+		free(p->ulock.latency);
+		locks_free(&p->locks);
 		free(p);
 	}
 	free(an->procs);
@@ -296,7 +298,10 @@ struct an_thread *an_add_thread(struct analysis *an, struct an_process *p,
 		t->sys_nr = syscall_nr;
 		t->sys_arg0 = arg0;
 		t->sys_arg1 = arg1;
-		t->sys_facts = (uint32_t)-1;
+		/* /proc does not say what kind of file: the fd only */
+		t->sys_facts = syscall_nr == 7 || syscall_nr == 23 ||
+					       syscall_nr == 270 || syscall_nr == 271 ?
+				       (uint32_t)-1 : (uint32_t)arg0;
 	}
 	return t;
 }
@@ -435,6 +440,10 @@ static void flush_thread(struct an_thread *t, uint64_t now)
 		t->gil_held_ns += d;
 	if (t->gil_waiting)
 		t->gil_wait_ns += d;
+	if (t->ulock_holding)
+		t->ulock_held_ns += d;
+	if (t->ulock_waiting)
+		t->ulock_wait_ns += d;
 }
 
 static void flush_process(struct an_process *p, uint64_t now)
@@ -449,6 +458,10 @@ static void flush_process(struct an_process *p, uint64_t now)
 		p->gil_held_ns += d;
 	if (p->n_waiters > 0)
 		p->waiter_ns += d;
+	if (p->ulock.holder)
+		p->ulock.held_ns += d;
+	if (p->ulock.n_waiters > 0)
+		p->ulock.waiter_ns += d;
 }
 
 static enum gs_reason blocked_reason(const struct an_process *p,
@@ -530,6 +543,10 @@ static void gil_release(struct an_process *p, struct an_thread *t,
 		p->holder = NULL;
 	t->gil_holding = false;
 	t->gil_releases++;
+	/* only a voluntary release (around a call) opens a window for
+	 * another thread in the middle of this one's work */
+	t->gil_released_once = !p->drop_request;
+	t->acquisitions_at_release = p->acquisitions;
 	p->releases++;
 	p->release_pending = true;
 	p->release_forced = p->drop_request;
@@ -549,8 +566,12 @@ static void gil_acquire(struct an_process *p, struct an_thread *t,
 		p->holder->gil_holding = false;
 	}
 	stop_wait(p, t);
-	if (p->prev_acquirer != t->tid) {
-		/* the interpreter's switch_number counts exactly these */
+	if (t->gil_released_once && p->acquisitions > t->acquisitions_at_release)
+		t->gil_interleavings++;
+	if (p->prev_acquirer == 0) {
+		p->initial_takes++;
+	} else if (p->prev_acquirer != t->tid) {
+		/* with the initial takes, what switch_number counts */
 		p->handoffs++;
 		if (p->release_pending && p->releaser != t->tid) {
 			const struct an_sink *sink = p->an ? p->an->sink : NULL;
@@ -609,6 +630,208 @@ static struct an_thread *thread_of(struct analysis *an, uint32_t tid,
 			an->image_cb(p, an->t0, an->image_ctx);
 	}
 	return new_thread(an, p, tid, an->t0);
+}
+
+/* ---------------------------------------------------------- locks */
+
+static void add_lock_wait(struct an_thread *t, uint64_t lock, uint32_t holder,
+			  uint64_t ns)
+{
+	struct an_lockwait *w = NULL;
+	int i;
+
+	for (i = 0; i < t->n_lock_waits; i++)
+		if (t->lock_waits[i].lock == lock &&
+		    t->lock_waits[i].holder == holder)
+			w = &t->lock_waits[i];
+	if (!w && t->n_lock_waits < AN_MAX_LOCKWAITS)
+		w = &t->lock_waits[t->n_lock_waits++];
+	if (!w) {
+		/* full: the smallest entry makes room */
+		w = &t->lock_waits[0];
+		for (i = 1; i < AN_MAX_LOCKWAITS; i++)
+			if (t->lock_waits[i].wait_ns < w->wait_ns)
+				w = &t->lock_waits[i];
+		memset(w, 0, sizeof(*w));
+	}
+	w->lock = lock;
+	w->holder = holder;
+	w->wait_ns += ns;
+	w->count++;
+}
+
+static bool same_cycle(const struct an_deadlock *a, const struct an_deadlock *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (int i = 0; i < a->n; i++) {
+		bool found = false;
+
+		for (int j = 0; j < b->n && !found; j++)
+			found = a->threads[i] == b->threads[j];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * T starts sleeping on LOCK: follow holder -> the lock that holder sleeps
+ * on -> its holder ... back to T is a deadlock.
+ */
+static void check_deadlock(struct analysis *an, struct an_process *p,
+			   struct an_thread *t, uint64_t lock, uint64_t ts)
+{
+	struct an_deadlock d = { .ts = ts };
+	struct an_thread *cur = t;
+
+	while (d.n < AN_MAX_CYCLE) {
+		struct an_lock *l = locks_find(&p->locks, lock);
+		struct an_thread *h;
+
+		if (!l || !l->holder)
+			return;
+		d.threads[d.n] = cur->tid;
+		d.locks[d.n++] = lock;
+		if (l->holder == t->tid)
+			break;
+		h = an_find_thread(an, l->holder);
+		if (!h || h->exited || !h->lock_waiting || h == cur)
+			return;
+		cur = h;
+		lock = h->lock_waiting;
+	}
+	if (d.n == AN_MAX_CYCLE || d.n < 2)
+		return;
+	for (int i = 0; i < p->n_deadlocks; i++)
+		if (same_cycle(&p->deadlocks[i], &d))
+			return;
+	if (p->n_deadlocks < AN_MAX_DEADLOCKS)
+		p->deadlocks[p->n_deadlocks++] = d;
+}
+
+static void lock_wait_begins(struct analysis *an, struct an_process *p,
+			     struct an_thread *t, uint64_t lock, uint64_t ts)
+{
+	struct an_lock *l = locks_find(&p->locks, lock);
+
+	t->lock_waiting = lock;
+	t->lock_wait_start = ts;
+	t->lock_wait_holder = l ? l->holder : 0;
+	t->lock_contended = lock;
+	check_deadlock(an, p, t, lock, ts);
+}
+
+static void lock_wait_ends(struct an_process *p, struct an_thread *t,
+			   uint64_t ts)
+{
+	uint64_t ns = ts > t->lock_wait_start ? ts - t->lock_wait_start : 0;
+	struct an_lock *l = locks_get(&p->locks, t->lock_waiting);
+
+	if (l)
+		l->wait_ns += ns;
+	add_lock_wait(t, t->lock_waiting, t->lock_wait_holder, ns);
+	t->lock_waiting = 0;
+}
+
+static void on_lock_acquire(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = an_find_thread(an, e->tid);
+	struct an_process *p = an_find_process(an, e->tgid);
+	struct an_lock *l;
+
+	if (!t || !p || t->exited || e->a32 != 0)
+		return;
+	l = locks_get(&p->locks, e->arg[0]);
+	if (!l)
+		return;
+	if (l->holder && l->holder != t->tid && l->held_since <= e->ts)
+		l->held_ns += e->ts - l->held_since; /* its release was missed */
+	l->holder = t->tid;
+	l->held_since = e->ts;
+	l->acquisitions++;
+	t->lock_acquisitions++;
+	if (t->lock_contended == l->addr) {
+		l->contended++;
+		t->lock_contended = 0;
+		if (l->release_pending && l->last_releaser != t->tid) {
+			const struct an_sink *sink = an->sink;
+
+			l->handoffs++;
+			t->lock_handoffs_received++;
+			if (sink && sink->lock_handoff)
+				sink->lock_handoff(sink->ctx, p, l->addr,
+						   l->last_releaser, t->tid,
+						   l->release_ts, e->ts);
+		}
+	}
+	l->release_pending = false;
+}
+
+static void on_lock_release(struct analysis *an, const struct gs_event *e)
+{
+	struct an_process *p = an_find_process(an, e->tgid);
+	struct an_lock *l = p ? locks_get(&p->locks, e->arg[0]) : NULL;
+
+	if (!l)
+		return;
+	if (l->holder && l->held_since <= e->ts)
+		l->held_ns += e->ts - l->held_since;
+	l->holder = 0;
+	l->releases++;
+	l->release_pending = true;
+	l->last_releaser = e->tid;
+	l->release_ts = e->ts;
+}
+
+/* --lock: the named acquire function's entry and return, and release. */
+static void on_user_lock(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+	struct an_process *p;
+	struct an_ulock *u;
+
+	if (!t || t->exited)
+		return;
+	p = an_find_process(an, t->tgid);
+	u = &p->ulock;
+	if (!u->latency && !(u->latency = calloc(1, sizeof(*u->latency))))
+		return;
+	u->used = true;
+	flush_process(p, e->ts);
+	flush_thread(t, e->ts);
+	switch (e->a32) {
+	case GS_ULOCK_WAIT:
+		if (!t->ulock_waiting && !t->ulock_holding) {
+			t->ulock_waiting = true;
+			u->n_waiters++;
+		}
+		break;
+	case GS_ULOCK_ACQUIRED:
+		if (t->ulock_waiting) {
+			t->ulock_waiting = false;
+			u->n_waiters--;
+		}
+		if (u->prev_acquirer && u->prev_acquirer != t->tid) {
+			u->handoffs++;
+			if (u->release_pending)
+				hist_add(u->latency, e->ts - u->release_ts);
+		}
+		u->acquisitions++;
+		u->prev_acquirer = t->tid;
+		u->holder = t->tid;
+		u->release_pending = false;
+		t->ulock_holding = true;
+		break;
+	case GS_ULOCK_RELEASE:
+		if (u->holder == t->tid)
+			u->holder = 0;
+		t->ulock_holding = false;
+		u->release_pending = true;
+		u->release_ts = e->ts;
+		u->releaser = t->tid;
+		break;
+	}
 }
 
 static void on_switch_out(struct analysis *an, const struct gs_event *e)
@@ -725,7 +948,11 @@ static void on_exec(struct analysis *an, const struct gs_event *e)
 		p->holder = NULL;
 	}
 	memset(&p->gil, 0, sizeof(p->gil));
+	/* a new image: its interpreter counts from zero, so do we */
 	p->prev_acquirer = 0;
+	p->handoffs = p->initial_takes = p->forced_handoffs = 0;
+	p->acquisitions = p->releases = 0;
+	p->have_switch_start = p->have_switch_end = false;
 	p->release_pending = false;
 	p->drop_request = false;
 	if (an->image_cb)
@@ -739,10 +966,10 @@ static void end_thread(struct an_process *p, struct an_thread *t, uint64_t ts)
 	flush_thread(t, ts);
 	if (t->state == AN_UNKNOWN)
 		resolve_unknown(p, t, AN_RUNNING);
-	if (p && p->holder == t) {
+	if (p)
 		flush_process(p, ts);
+	if (p && p->holder == t)
 		p->holder = NULL;
-	}
 	if (p)
 		stop_wait(p, t);
 	t->gil_holding = false;
@@ -757,8 +984,17 @@ static void on_proc_exit(struct analysis *an, const struct gs_event *e)
 	struct an_thread *t = an_find_thread(an, e->tid);
 	struct an_process *p = an_find_process(an, e->tgid);
 
-	if (t && t->tgid == e->tgid && !t->exited)
+	if (t && t->tgid == e->tgid && !t->exited && e->arg[1])
+		copy_comm(t->name, sizeof(t->name), &e->arg[1]);
+	if (t && t->tgid == e->tgid && !t->exited) {
+		/* the process exited under it: a daemon thread, say */
+		if (p && p->exit_group_ts && e->ts >= p->exit_group_ts &&
+		    !t->in_sys_exit_group)
+			t->killed_at_exit = true;
+		if (t->lock_waiting && p)
+			lock_wait_ends(p, t, e->ts);
 		end_thread(p, t, e->ts);
+	}
 	if (p && e->a32) {
 		flush_process(p, e->ts);
 		p->exited = true;
@@ -780,10 +1016,16 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	t->sys_arg0 = e->arg[0];
 	t->sys_arg1 = e->arg[1];
 	t->sys_facts = e->arg[2];
+	if (e->a32 == 231 /* exit_group */ && !p->exit_group_ts) {
+		p->exit_group_ts = e->ts;
+		t->in_sys_exit_group = true;
+	}
 	if (e->a32 != SYS_FUTEX || !futex_op_waits(e->arg[1]))
 		return;
+	if (!in_gil(&p->gil, e->arg[0]))
+		lock_wait_begins(an, p, t, e->arg[0], e->ts);
 	if (in_cond(p->gil.cond, e->arg[0])) {
-		t->switches_at_wait = p->handoffs;
+		t->switches_at_wait = p->handoffs + p->initial_takes;
 		/* without take_gil probes, the wait starts at the futex */
 		if (!p->exact_takes && p->holder != t) {
 			flush_process(p, e->ts);
@@ -806,8 +1048,10 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 	 * sets the drop request that forces the holder to let go */
 	if (t->in_sys && t->sys_nr == SYS_FUTEX && e->arg[0] == ETIMEDOUT_RET &&
 	    in_cond(p->gil.cond, t->sys_arg0) && p->holder && p->holder != t &&
-	    p->handoffs == t->switches_at_wait)
+	    p->handoffs + p->initial_takes == t->switches_at_wait)
 		p->drop_request = true;
+	if (t->lock_waiting)
+		lock_wait_ends(p, t, e->ts);
 	t->in_sys = false;
 	t->sys_nr = -1;
 }
@@ -897,6 +1141,15 @@ void an_event(struct analysis *an, const struct gs_event *e)
 	case GS_EV_SWITCHNUM:
 		on_switchnum(an, e);
 		break;
+	case GS_EV_LOCK_ACQUIRE:
+		on_lock_acquire(an, e);
+		break;
+	case GS_EV_LOCK_RELEASE:
+		on_lock_release(an, e);
+		break;
+	case GS_EV_ULOCK:
+		on_user_lock(an, e);
+		break;
 	default: /* sched_waking: who woke whom, not needed for the times */
 		break;
 	}
@@ -948,6 +1201,8 @@ void an_finish(struct analysis *an, uint64_t end_ns)
 			if (t->exited)
 				continue;
 			flush_thread(t, end_ns);
+			if (t->lock_waiting)
+				lock_wait_ends(p, t, end_ns);
 			if (t->state == AN_UNKNOWN)
 				resolve_unknown(p, t,
 						state_from_snapshot(t->snapshot_state));

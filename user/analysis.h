@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include "gilscope.h"
 #include "hist.h"
+#include "locks.h"
 #include "syscalls.h"
 
 /* Where the GIL of one process image lives (runtime addresses). */
@@ -49,6 +50,37 @@ struct an_slice {
 struct an_thread;
 struct an_process;
 
+#define AN_MAX_LOCKWAITS 8
+#define AN_MAX_DEADLOCKS 8
+#define AN_MAX_CYCLE 16
+
+/* Time a thread waited for one lock while one thread held it. */
+struct an_lockwait {
+	uint64_t lock;
+	uint32_t holder; /* 0: free when the wait began, or unknown */
+	uint64_t wait_ns;
+	uint64_t count;
+};
+
+/* A wait-for cycle: threads[i] waits for locks[i], held by threads[i+1]. */
+struct an_deadlock {
+	int n;
+	uint32_t threads[AN_MAX_CYCLE];
+	uint64_t locks[AN_MAX_CYCLE];
+	uint64_t ts;
+};
+
+/* A lock named with --lock, followed like the GIL. */
+struct an_ulock {
+	bool used;
+	uint32_t holder, prev_acquirer, releaser;
+	int n_waiters;
+	uint64_t held_ns, waiter_ns, handoffs, acquisitions;
+	uint64_t release_ts;
+	bool release_pending;
+	struct hist *latency;
+};
+
 /*
  * Optional listener: timelines and other views get every state slice of
  * every thread (slices of one thread never overlap and cover its life) and
@@ -62,6 +94,10 @@ struct an_sink {
 	void (*handoff)(void *ctx, const struct an_process *p,
 			uint32_t from_tid, uint32_t to_tid, uint64_t release_ts,
 			uint64_t acquire_ts, bool forced);
+	/* the same for a threading lock: a waiter took it after a release */
+	void (*lock_handoff)(void *ctx, const struct an_process *p,
+			     uint64_t lock, uint32_t from_tid, uint32_t to_tid,
+			     uint64_t release_ts, uint64_t acquire_ts);
 	/* the number of GIL waiters or runnable threads of P changed */
 	void (*counts)(void *ctx, const struct an_process *p, uint64_t ts,
 		       int gil_waiters, int runnable);
@@ -83,8 +119,24 @@ struct an_thread {
 	uint64_t gil_acquisitions, gil_releases;
 	uint64_t voluntary_switches, involuntary_switches, migrations;
 	uint64_t cpus[4]; /* bitmap of CPUs it ran on (first 256) */
+	struct an_lockwait lock_waits[AN_MAX_LOCKWAITS];
+	int n_lock_waits;
+	uint64_t lock_acquisitions, lock_handoffs_received;
+	/* times it gave the GIL up and another thread ran Python before it
+	 * got it back: where a read-modify-write can interleave */
+	uint64_t gil_interleavings;
+	bool killed_at_exit; /* still running when the process exited */
+	uint64_t ulock_held_ns, ulock_wait_ns;
 
 	/* live state */
+	uint64_t lock_waiting; /* lock it sleeps on now, 0 */
+	uint64_t lock_wait_start;
+	uint32_t lock_wait_holder;
+	uint64_t lock_contended; /* it waited for this lock, not yet got it */
+	bool gil_released_once;
+	uint64_t acquisitions_at_release;
+	bool ulock_holding, ulock_waiting;
+	bool in_sys_exit_group; /* it called exit_group itself */
 	enum an_sched state;
 	enum gs_reason reason;
 	struct an_slice slice; /* open slice, since slice_start */
@@ -116,7 +168,15 @@ struct an_process {
 
 	/* results */
 	uint64_t gil_held_ns, waiter_ns;
-	uint64_t handoffs, forced_handoffs, acquisitions, releases;
+	/* hand-offs are between two threads; initial takes are of a GIL
+	 * nobody held before (start, after fork): switch_number counts both */
+	uint64_t handoffs, initial_takes;
+	uint64_t forced_handoffs, acquisitions, releases;
+	struct lock_table locks;
+	struct an_deadlock deadlocks[AN_MAX_DEADLOCKS];
+	int n_deadlocks;
+	uint64_t exit_group_ts;
+	struct an_ulock ulock;
 	struct hist *latency;
 	bool have_switch_start, have_switch_end;
 	uint64_t switch_start, switch_end;

@@ -11,6 +11,8 @@ static const char *const type_names[GS_EV_MAX] = {
 	[GS_EV_EXIT] = "exit",		     [GS_EV_SYS_ENTER] = "sys_enter",
 	[GS_EV_SYS_EXIT] = "sys_exit",	     [GS_EV_GIL_TAKE] = "take_gil",
 	[GS_EV_COND_SIGNAL] = "cond_signal", [GS_EV_SWITCHNUM] = "switch_number",
+	[GS_EV_LOCK_ACQUIRE] = "lock_acquire", [GS_EV_LOCK_RELEASE] = "lock_release",
+	[GS_EV_ULOCK] = "user_lock",
 };
 
 static void dump_details(FILE *out, const struct gs_event *e)
@@ -54,6 +56,20 @@ static void dump_details(FILE *out, const struct gs_event *e)
 	case GS_EV_COND_SIGNAL:
 		fprintf(out, "cond=0x%llx site=0x%llx", (unsigned long long)e->arg[0],
 			(unsigned long long)e->arg[1]);
+		break;
+	case GS_EV_LOCK_ACQUIRE:
+		fprintf(out, "lock=0x%llx %s site=0x%llx", (unsigned long long)e->arg[0],
+			e->a32 ? "failed" : "acquired", (unsigned long long)e->arg[1]);
+		break;
+	case GS_EV_LOCK_RELEASE:
+		fprintf(out, "lock=0x%llx site=0x%llx", (unsigned long long)e->arg[0],
+			(unsigned long long)e->arg[1]);
+		break;
+	case GS_EV_ULOCK:
+		fprintf(out, "%s arg=0x%llx",
+			e->a32 == GS_ULOCK_WAIT ? "wait" :
+			e->a32 == GS_ULOCK_ACQUIRED ? "acquired" : "release",
+			(unsigned long long)e->arg[0]);
 		break;
 	case GS_EV_SWITCHNUM:
 		fprintf(out, "value=%llu at=%s", (unsigned long long)e->arg[0],

@@ -10,6 +10,64 @@
 
 #define MAX_SHEBANG_DEPTH 4
 
+/*
+ * The instruction that tests a sem_* call's result: CPython writes
+ * `if (sem_xxx(lock) == -1)`, compiled to `cmp $-1, %eax` (83 f8 ff) and a
+ * conditional jump, which the kernel emulates: a cheap place for a uprobe
+ * that still sees the result in eax. Returns its address or 0.
+ */
+static uint64_t result_test_after(struct elfimg *img, uint64_t call)
+{
+	unsigned char b[5];
+
+	if (elfimg_read_vaddr(img, call + 5, b, sizeof(b)))
+		return 0;
+	if (b[0] != 0x83 || b[1] != 0xf8 || b[2] != 0xff)
+		return 0;
+	if (b[3] == 0x74 || b[3] == 0x75 ||
+	    (b[3] == 0x0f && (b[4] == 0x84 || b[4] == 0x85)))
+		return call + 8;
+	return 0;
+}
+
+static void add_lock_sites(struct elfimg *img, struct interp *in,
+			   const char *func)
+{
+	uint64_t sites[INTERP_MAX_SITES];
+	bool indirect[INTERP_MAX_SITES];
+	int n = elfimg_find_call_sites(img, func, sites, indirect, INTERP_MAX_SITES);
+
+	for (int i = 0; i < n && i < INTERP_MAX_SITES; i++) {
+		uint64_t test = result_test_after(img, sites[i]);
+		int k = in->n_lock_sites;
+
+		if (indirect[i] || !test || k == INTERP_MAX_SITES ||
+		    elfimg_vaddr_to_offset(img, sites[i], &in->lock_call_offs[k]) ||
+		    elfimg_vaddr_to_offset(img, test, &in->lock_result_offs[k]))
+			continue;
+		in->lock_result_vaddrs[k] = test;
+		in->n_lock_sites++;
+	}
+}
+
+static void add_post_sites(struct elfimg *img, struct interp *in)
+{
+	uint64_t sites[INTERP_MAX_SITES];
+	bool indirect[INTERP_MAX_SITES];
+	int n = elfimg_find_call_sites(img, "sem_post", sites, indirect,
+				       INTERP_MAX_SITES);
+
+	for (int i = 0; i < n && i < INTERP_MAX_SITES; i++) {
+		int k = in->n_post_sites;
+
+		if (indirect[i] ||
+		    elfimg_vaddr_to_offset(img, sites[i], &in->post_offs[k]))
+			continue;
+		in->post_vaddrs[k] = sites[i];
+		in->n_post_sites++;
+	}
+}
+
 static int fill_probes(struct elfimg *img, struct interp *in)
 {
 	uint64_t sites[INTERP_MAX_SITES];
@@ -39,6 +97,11 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 		in->sites[in->n_sites] = sites[i];
 		in->site_offs[in->n_sites++] = off;
 	}
+	add_lock_sites(img, in, "sem_trywait");
+	add_lock_sites(img, in, "sem_wait");
+	add_lock_sites(img, in, "sem_clockwait");
+	add_lock_sites(img, in, "sem_timedwait");
+	add_post_sites(img, in);
 	return 0;
 }
 
@@ -251,6 +314,27 @@ int interp_for_command(const char *exe, struct interp *in, char *err,
 	}
 	snprintf(err, errlen, "%s does not run a Python interpreter", exe);
 	return -ENOENT;
+}
+
+int interp_command_path(const char *name, char *out, size_t len)
+{
+	return search_path(name, out, len);
+}
+
+int interp_function_offset(const char *path, const char *name, uint64_t *off)
+{
+	struct elfimg *img;
+	uint64_t vaddr;
+	int ret;
+
+	ret = elfimg_open(path, NULL, &img);
+	if (ret)
+		return ret;
+	ret = elfimg_find_symbol(img, name, &vaddr, NULL);
+	if (!ret)
+		ret = elfimg_vaddr_to_offset(img, vaddr, off);
+	elfimg_close(img);
+	return ret;
 }
 
 /* ------------------------------------------------------------ processes */

@@ -29,6 +29,14 @@ struct interp {
 	uint64_t sites[INTERP_MAX_SITES]; /* `call pthread_cond_signal` */
 	uint64_t site_offs[INTERP_MAX_SITES];
 	int n_sites;
+	/* threading locks: `call sem_*wait` sites and the jump that tests
+	 * their result, `call sem_post` sites */
+	uint64_t lock_call_offs[INTERP_MAX_SITES];
+	uint64_t lock_result_offs[INTERP_MAX_SITES];
+	uint64_t lock_result_vaddrs[INTERP_MAX_SITES];
+	int n_lock_sites;
+	uint64_t post_offs[INTERP_MAX_SITES], post_vaddrs[INTERP_MAX_SITES];
+	int n_post_sites;
 	bool is_dyn;
 	uint64_t base_vaddr;
 	char method[32]; /* "debuginfo", "symtab" or "dynsym" */
@@ -49,6 +57,10 @@ int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
 		   size_t errlen);
 /* Runtime address of struct _gil_runtime_state, 0 if not reachable. */
 uint64_t interp_gil_addr(const struct interp *in, uint64_t bias);
+/* File offset of function NAME in ELF file PATH, for a uprobe. */
+int interp_function_offset(const char *path, const char *name, uint64_t *off);
+/* PATH lookup of a command, like execvp; 0 or -errno. */
+int interp_command_path(const char *name, char *out, size_t len);
 /* One line on what the method can and cannot see. */
 const char *interp_method_note(const char *method);
 

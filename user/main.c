@@ -13,7 +13,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [-v] (-p PID | -- COMMAND [ARGS...])\n"
+		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [-v] (-p PID | -- COMMAND [ARGS...])\n"
 		"       gilscope report [--json] [FILE]\n"
 		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
 		"       gilscope dump FILE\n"
@@ -46,6 +46,7 @@ static int cmd_record(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "buffer-mb", required_argument, NULL, 'b' },
+		{ "lock", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -84,6 +85,9 @@ static int cmd_record(int argc, char **argv)
 			break;
 		case 'v':
 			o.verbose = true;
+			break;
+		case 'L':
+			o.lock_spec = optarg;
 			break;
 		case 'q':
 			o.quiet = true;

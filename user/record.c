@@ -7,6 +7,7 @@
  */
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/types.h>
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
+#include "umulti.h"
 
 #define MAX_FILES 16
 #define MAX_PROCS 4096
@@ -53,8 +55,10 @@ struct recorder {
 	struct gs_writer *w;
 	struct probed_file files[MAX_FILES];
 	int n_files;
-	struct bpf_link **links;
+	struct bpf_link **links; /* tracepoints */
 	int n_links, cap_links;
+	int *link_fds; /* uprobe_multi links */
+	int n_link_fds, cap_link_fds;
 	struct proc_rec *procs;
 	int n_procs;
 	pid_t root;
@@ -106,28 +110,40 @@ static struct proc_rec *proc_rec_get(struct recorder *r, pid_t pid, bool add)
 	return &r->procs[r->n_procs++];
 }
 
-static int attach_one(struct recorder *r, struct bpf_program *prog,
-		      const char *path, uint64_t off, uint64_t cookie)
+static int add_link_fd(struct recorder *r, int fd)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie);
-	struct bpf_link *link, **links;
+	int *fds;
 
-	link = bpf_program__attach_uprobe_opts(prog, -1, path, off, &opts);
-	if (!link)
-		return -errno;
-	if (r->n_links == r->cap_links) {
-		int cap = r->cap_links ? r->cap_links * 2 : 32;
+	if (r->n_link_fds == r->cap_link_fds) {
+		int cap = r->cap_link_fds ? r->cap_link_fds * 2 : 16;
 
-		links = realloc(r->links, cap * sizeof(*links));
-		if (!links) {
-			bpf_link__destroy(link);
+		fds = realloc(r->link_fds, cap * sizeof(*fds));
+		if (!fds) {
+			close(fd);
 			return -ENOMEM;
 		}
-		r->links = links;
-		r->cap_links = cap;
+		r->link_fds = fds;
+		r->cap_link_fds = cap;
 	}
-	r->links[r->n_links++] = link;
+	r->link_fds[r->n_link_fds++] = fd;
 	return 0;
+}
+
+/* PROG at N offsets of PATH, each with its cookie, for every process
+ * (the programs keep only traced ones). */
+static int attach_multi(struct recorder *r, struct bpf_program *prog,
+			const char *path, const uint64_t *offs,
+			const uint64_t *cookies, int n)
+{
+	int fd;
+
+	if (n <= 0)
+		return 0;
+	fd = uprobe_multi_attach(bpf_program__fd(prog), path, offs, cookies, n,
+				 prog == r->skel->progs.on_ulock_return);
+	if (fd < 0)
+		return fd;
+	return add_link_fd(r, fd);
 }
 
 /*
@@ -146,24 +162,66 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 			return 0;
 	if (r->n_files == MAX_FILES)
 		return -ENOSPC;
-	if (in->take_gil_vaddr) {
-		err = attach_one(r, r->skel->progs.on_take_gil, in->host_path,
-				 in->take_gil_off, in->take_gil_vaddr);
-		if (err)
-			return err;
-	}
-	for (int i = 0; i < in->n_sites; i++) {
-		err = attach_one(r, r->skel->progs.on_cond_signal, in->host_path,
-				 in->site_offs[i], in->sites[i]);
-		if (err)
-			return err;
-	}
+	err = attach_multi(r, r->skel->progs.on_take_gil, in->host_path,
+			   &in->take_gil_off, &in->take_gil_vaddr,
+			   in->take_gil_vaddr ? 1 : 0);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_cond_signal, in->host_path,
+				   in->site_offs, in->sites, in->n_sites);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_sem_call, in->host_path,
+				   in->lock_call_offs, in->lock_result_vaddrs,
+				   in->n_lock_sites);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_sem_result, in->host_path,
+				   in->lock_result_offs, in->lock_result_vaddrs,
+				   in->n_lock_sites);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_sem_post, in->host_path,
+				   in->post_offs, in->post_vaddrs, in->n_post_sites);
+	if (err)
+		return err;
 	r->files[r->n_files].dev = st.st_dev;
 	r->files[r->n_files++].ino = st.st_ino;
 	if (r->opts->verbose)
-		fprintf(stderr, "gilscope: probed %s (Python %s, %s, %d release/acquire sites)\n",
-			in->path, in->version, in->method, in->n_sites);
+		fprintf(stderr, "gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d lock sites, %d lock release sites)\n",
+			in->path, in->version, in->method, in->n_sites,
+			in->n_lock_sites, in->n_post_sites);
 	return 0;
+}
+
+/* `--lock ACQUIRE:RELEASE`: probe two functions of the program's own file. */
+static int probe_user_lock(struct recorder *r, const char *file)
+{
+	const char *spec = r->opts->lock_spec;
+	char acq[256], *rel;
+	uint64_t acq_off, rel_off;
+	int err;
+
+	snprintf(acq, sizeof(acq), "%s", spec);
+	rel = strchr(acq, ':');
+	if (!rel || rel == acq || !rel[1]) {
+		fprintf(stderr, "gilscope: --lock needs ACQUIRE:RELEASE function names, not '%s'\n", spec);
+		return -EINVAL;
+	}
+	*rel++ = '\0';
+	err = interp_function_offset(file, acq, &acq_off);
+	if (!err)
+		err = interp_function_offset(file, rel, &rel_off);
+	if (err) {
+		fprintf(stderr, "gilscope: --lock: %s or %s not found in %s\n", acq, rel, file);
+		return err;
+	}
+	err = attach_multi(r, r->skel->progs.on_ulock_enter, file, &acq_off, &acq_off, 1);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_ulock_return, file, &acq_off,
+				   &acq_off, 1);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_ulock_release, file, &rel_off,
+				   &rel_off, 1);
+	if (err)
+		fprintf(stderr, "gilscope: --lock: cannot probe %s: %s\n", file, strerror(-err));
+	return err;
 }
 
 static int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
@@ -205,6 +263,8 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 		(unsigned long long)f->gil_switch_mutex);
 	kv_setf(kv, "take_gil", "0x%llx", (unsigned long long)in->take_gil_vaddr);
 	kv_setf(kv, "signal_sites", "%d", in->n_sites);
+	kv_setf(kv, "lock_sites", "%d", in->n_lock_sites);
+	kv_setf(kv, "lock_release_sites", "%d", in->n_post_sites);
 }
 
 /* Write what we know of process P as the image starting at SINCE. */
@@ -341,6 +401,21 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /* ------------------------------------------------------------ set-up */
 
+/* The uprobe programs are attached through uprobe_multi links. */
+static void set_uprobe_multi(struct gilscope_bpf *skel)
+{
+	struct bpf_program *progs[] = {
+		skel->progs.on_take_gil,     skel->progs.on_cond_signal,
+		skel->progs.on_sem_call,     skel->progs.on_sem_result,
+		skel->progs.on_sem_post,     skel->progs.on_ulock_enter,
+		skel->progs.on_ulock_return, skel->progs.on_ulock_release,
+	};
+
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
+		bpf_program__set_expected_attach_type(progs[i],
+						      GS_BPF_TRACE_UPROBE_MULTI);
+}
+
 static int open_bpf(struct recorder *r)
 {
 	int err;
@@ -356,6 +431,7 @@ static int open_bpf(struct recorder *r)
 		return -errno;
 	}
 	bpf_map__set_max_entries(r->skel->maps.events, r->opts->ringbuf_bytes);
+	set_uprobe_multi(r->skel);
 	r->skel->rodata->wakeup_bytes = r->opts->ringbuf_bytes / 8;
 	err = gilscope_bpf__load(r->skel);
 	if (err) {
@@ -547,6 +623,14 @@ static int start_attached(struct recorder *r)
 			return ret;
 		}
 	}
+	if (r->opts->lock_spec) {
+		char exe[PATH_MAX];
+
+		snprintf(exe, sizeof(exe), "/proc/%d/exe", pid);
+		ret = probe_user_lock(r, exe);
+		if (ret)
+			return ret;
+	}
 	ret = trace_pid(r, pid, p->gil_addr, p->has_interp ? p->in.facts : NULL);
 	if (ret)
 		return ret;
@@ -592,11 +676,24 @@ static int start_launched(struct recorder *r, int *go_fd)
 			return ret;
 		}
 	}
+	if (r->opts->lock_spec) {
+		char exe[PATH_MAX];
+
+		if (interp_command_path(r->opts->argv[0], exe, sizeof(exe))) {
+			fprintf(stderr, "gilscope: %s: command not found\n", r->opts->argv[0]);
+			return -ENOENT;
+		}
+		ret = probe_user_lock(r, exe);
+		if (ret)
+			return ret;
+	}
 	ret = trace_pid(r, pid, p->gil_addr, p->has_interp ? p->in.facts : NULL);
 	if (ret)
 		return ret;
 	r->t0 = now_ns(CLOCK_MONOTONIC);
 	write_host(r);
+	if (r->opts->lock_spec)
+		kv_set(&kv, "user_lock", r->opts->lock_spec);
 	kv_set(&kv, "switch_number_start", "0");
 	kv_set(&kv, "command", r->command);
 	kv_setf(&kv, "ppid", "%d", getpid());
@@ -616,6 +713,8 @@ static uint64_t lost_total(const struct recorder *r, struct kv_list *kv)
 		[GS_EV_EXIT] = "exit",		   [GS_EV_SYS_ENTER] = "sys_enter",
 		[GS_EV_SYS_EXIT] = "sys_exit",	   [GS_EV_GIL_TAKE] = "gil_take",
 		[GS_EV_COND_SIGNAL] = "cond_signal", [GS_EV_SWITCHNUM] = "switchnum",
+		[GS_EV_LOCK_ACQUIRE] = "lock_acquire", [GS_EV_LOCK_RELEASE] = "lock_release",
+		[GS_EV_ULOCK] = "user_lock",
 	};
 	uint64_t sum = 0;
 
@@ -708,9 +807,6 @@ static void read_end_counters(struct recorder *r)
 
 		if (!p->has_interp || !p->gil_addr || !proc_exists(p->pid))
 			continue;
-		if (r->launched && p->pid == r->root && r->root_status != -1 &&
-		    !proc_exists(p->pid))
-			continue;
 		read_gil_state(p->pid, p, &kv, "end");
 		if (kv.n) {
 			kv_setf(&kv, "pid", "%d", p->pid);
@@ -746,11 +842,22 @@ static int exit_code_of(int status)
 	return 1;
 }
 
-static void cleanup(struct recorder *r)
+/* Probes off: the program goes on untraced. */
+static void detach_all(struct recorder *r)
 {
+	for (int i = 0; i < r->n_link_fds; i++)
+		close(r->link_fds[i]);
+	r->n_link_fds = 0;
 	for (int i = 0; i < r->n_links; i++)
 		bpf_link__destroy(r->links[i]);
+	r->n_links = 0;
+}
+
+static void cleanup(struct recorder *r)
+{
+	detach_all(r);
 	free(r->links);
+	free(r->link_fds);
 	ring_buffer__free(r->rb);
 	gilscope_bpf__destroy(r->skel);
 	free(r->procs);
@@ -829,6 +936,9 @@ int record_main(const struct record_opts *opts)
 	ring_buffer__consume(r.rb);
 	retry_discoveries(&r, true);
 	read_end_counters(&r);
+	/* the trailer comes last: a file ending with it is complete */
+	if (gs_writer_flush(r.w))
+		r.write_err = -EIO;
 	write_trailer(&r, reason);
 	status_line(&r, true);
 	code = 0;
@@ -841,9 +951,7 @@ cleanup:
 			opts->output, strerror(ret ? -ret : EIO));
 		code = 1;
 	}
-	for (int i = 0; i < r.n_links; i++)
-		bpf_link__destroy(r.links[i]);
-	r.n_links = 0;
+	detach_all(&r);
 	if (code == 0)
 		code = finish_command(&r, reason);
 	else if (r.launched)

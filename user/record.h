@@ -13,6 +13,7 @@ struct record_opts {
 	pid_t pid;	   /* attach to this process, or 0 */
 	char **argv;	   /* or run this command */
 	size_t ringbuf_bytes;
+	const char *lock_spec; /* --lock ACQUIRE:RELEASE, or NULL */
 	bool verbose;
 	bool quiet;
 };

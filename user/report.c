@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "json.h"
 #include "report.h"
@@ -44,13 +45,57 @@ static bool has_gil(const struct an_process *p)
 	return p->gil.addr != 0;
 }
 
+static const char *thread_name(const struct an_process *p, uint32_t tid)
+{
+	for (size_t i = 0; i < p->n_threads; i++)
+		if (p->threads[i]->tid == tid)
+			return p->threads[i]->name;
+	return "?";
+}
+
+/* The interpreter's own count of hand-offs between threads: its
+ * switch_number also counts takes of a GIL nobody held before. */
+static bool interp_handoffs(const struct an_process *p, uint64_t *out)
+{
+	uint64_t delta;
+
+	if (!p->have_switch_start || !p->have_switch_end ||
+	    p->switch_end < p->switch_start)
+		return false;
+	delta = p->switch_end - p->switch_start;
+	*out = delta >= p->initial_takes ? delta - p->initial_takes : 0;
+	return true;
+}
+
+/* CPU time of P's children that run their own interpreter, and the span
+ * of time they were alive. */
+static int python_children(const struct analysis *an, const struct an_process *p,
+			   uint64_t *cpu, uint64_t *span)
+{
+	uint64_t first = UINT64_MAX, last = 0;
+	int n = 0;
+
+	*cpu = 0;
+	for (size_t i = 0; i < an->n_procs; i++) {
+		const struct an_process *c = an->procs[i];
+
+		if (c->ppid != p->pid || !c->gil.addr)
+			continue;
+		n++;
+		*cpu += cpu_time(c);
+		first = c->start_ns < first ? c->start_ns : first;
+		last = c->end_ns > last ? c->end_ns : last;
+	}
+	*span = n && last > first ? last - first : 0;
+	return n;
+}
+
 /* ------------------------------------------------------------ diagnosis */
 
 struct totals {
 	int threads, gil_threads;
 	uint64_t life, gil_life, gil_wait, lock, lock_life;
 	uint64_t waits[GS_R_COUNT];
-	uint64_t longest_wait;
 };
 
 static void sum_threads(const struct an_process *p, struct totals *t)
@@ -58,17 +103,12 @@ static void sum_threads(const struct an_process *p, struct totals *t)
 	memset(t, 0, sizeof(*t));
 	for (size_t i = 0; i < p->n_threads; i++) {
 		const struct an_thread *th = p->threads[i];
-		uint64_t life = an_thread_lifetime(th), waited = 0;
+		uint64_t life = an_thread_lifetime(th);
 
 		t->threads++;
 		t->life += life;
-		for (int r = 0; r < GS_R_COUNT; r++) {
+		for (int r = 0; r < GS_R_COUNT; r++)
 			t->waits[r] += th->blocked_ns[r];
-			if (r != GS_R_GIL && r != GS_R_LOCK && r != GS_R_OTHER)
-				waited += th->blocked_ns[r];
-		}
-		if (waited > t->longest_wait)
-			t->longest_wait = waited;
 		/* threads that spent a fifth of their life or more waiting
 		 * for the GIL are the contending ones */
 		if (th->gil_acquisitions && th->gil_wait_ns * 5 >= life) {
@@ -84,6 +124,37 @@ static void sum_threads(const struct an_process *p, struct totals *t)
 	}
 }
 
+/* The lock other threads than main waited for most (main mostly waits in
+ * join(), which is not contention). */
+static const struct an_lock *most_contended(const struct an_process *p)
+{
+	const struct an_lock *best = NULL;
+	uint64_t best_ns = 0;
+
+	for (size_t i = 0; i < p->n_threads; i++) {
+		const struct an_thread *t = p->threads[i];
+
+		if (t->tid == p->pid)
+			continue;
+		for (int k = 0; k < t->n_lock_waits; k++) {
+			uint64_t lock = t->lock_waits[k].lock, ns = 0;
+
+			for (size_t m = 0; m < p->n_threads; m++) {
+				const struct an_thread *u = p->threads[m];
+
+				for (int q = 0; u->tid != p->pid && q < u->n_lock_waits; q++)
+					if (u->lock_waits[q].lock == lock)
+						ns += u->lock_waits[q].wait_ns;
+			}
+			if (ns > best_ns) {
+				best_ns = ns;
+				best = locks_find(&p->locks, lock);
+			}
+		}
+	}
+	return best;
+}
+
 static int add(struct diagnosis *out, int n, int max, const char *kind)
 {
 	if (n >= max)
@@ -93,13 +164,82 @@ static int add(struct diagnosis *out, int n, int max, const char *kind)
 	return n;
 }
 
-int diagnose(const struct an_process *p, struct diagnosis *out, int max)
+static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
+			      int n, int max)
+{
+	for (int k = 0; k < p->n_deadlocks; k++) {
+		const struct an_deadlock *d = &p->deadlocks[k];
+		size_t len = 0;
+		int i = add(out, n, max, "deadlock");
+
+		if (i < 0)
+			break;
+		len += snprintf(out[i].summary, sizeof(out[i].summary),
+				"Deadlock: ");
+		len += snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
+				"%s (%u)", thread_name(p, d->threads[0]), d->threads[0]);
+		for (int j = 0; j < d->n && len < sizeof(out[i].summary); j++)
+			len += snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
+					"%s waits for lock 0x%llx held by %s (%u)%s",
+					j ? ", which" : "", (unsigned long long)d->locks[j],
+					thread_name(p, d->threads[(j + 1) % d->n]),
+					d->threads[(j + 1) % d->n],
+					j + 1 < d->n ? "" : ". ");
+		if (len < sizeof(out[i].summary))
+			snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
+				 "None of them can go on: take locks in one global order, or use timeouts.");
+		n++;
+	}
+	return n;
+}
+
+static int diagnose_children(const struct analysis *an, const struct an_process *p,
+			     struct diagnosis *out, int n, int max)
+{
+	uint64_t cpu, span;
+	int kids = python_children(an, p, &cpu, &span), i;
+
+	if (kids < 2 || !span || cpu * 10 < span * 13 ||
+	    (i = add(out, n, max, "parallel-processes")) < 0)
+		return n;
+	snprintf(out[i].summary, sizeof(out[i].summary),
+		 "%d child processes, each with its own interpreter and GIL, used %.2f s of CPU in the %.2f s they ran: %.1f CPUs busy on average. Processes run Python in parallel where threads cannot.",
+		 kids, cpu / 1e9, span / 1e9, (double)cpu / span);
+	return n + 1;
+}
+
+static int diagnose_interleaving(const struct an_process *p, struct diagnosis *out,
+				 int n, int max)
+{
+	uint64_t total = 0;
+	int threads = 0, i;
+
+	for (size_t k = 0; k < p->n_threads; k++) {
+		const struct an_thread *t = p->threads[k];
+
+		if (t->gil_interleavings >= 20 &&
+		    t->lock_acquisitions * 4 < t->gil_interleavings) {
+			threads++;
+			total += t->gil_interleavings;
+		}
+	}
+	if (threads < 2 || (i = add(out, n, max, "interleaving")) < 0)
+		return n;
+	snprintf(out[i].summary, sizeof(out[i].summary),
+		 "%d threads gave up the GIL %llu times in the middle of their work (around a sleep or I/O) and another thread ran Python before they went on, without taking a lock: a read-modify-write of shared data that spans such a call loses updates. Protect it with a threading.Lock.",
+		 threads, (unsigned long long)total);
+	return n + 1;
+}
+
+int diagnose(const struct analysis *an, const struct an_process *p,
+	     struct diagnosis *out, int max)
 {
 	uint64_t w = wall(p), blocking;
 	struct totals t;
 	int n = 0, i;
 
 	sum_threads(p, &t);
+	n = diagnose_deadlocks(p, out, n, max);
 	blocking = t.waits[GS_R_SLEEP] + t.waits[GS_R_NETWORK] +
 		   t.waits[GS_R_IO] + t.waits[GS_R_INPUT];
 	if (!has_gil(p) && (i = add(out, n, max, "no-python")) >= 0) {
@@ -115,7 +255,7 @@ int diagnose(const struct an_process *p, struct diagnosis *out, int max)
 			 pct(p->gil_held_ns, w));
 		n++;
 	}
-	if (t.waits[GS_R_INPUT] >= w / 5 && w &&
+	if (t.waits[GS_R_INPUT] >= w / 10 && t.waits[GS_R_INPUT] >= 100000000 &&
 	    (i = add(out, n, max, "input-wait")) >= 0) {
 		snprintf(out[i].summary, sizeof(out[i].summary),
 			 "Threads waited %.2f s for terminal or standard input (%.0f %% of the wall time); the GIL is released while waiting, so other threads kept running.",
@@ -135,11 +275,22 @@ int diagnose(const struct an_process *p, struct diagnosis *out, int max)
 	}
 	if (t.lock_life && pct(t.lock, t.lock_life) >= 30 &&
 	    (i = add(out, n, max, "lock-contention")) >= 0) {
-		snprintf(out[i].summary, sizeof(out[i].summary),
-			 "Threads other than the main thread spent %.0f %% of their life (%.2f s) waiting for locks (threading.Lock, queues, conditions): they are serialised by a lock, not by the GIL.",
-			 pct(t.lock, t.lock_life), t.lock / 1e9);
+		const struct an_lock *top = most_contended(p);
+		size_t len;
+
+		len = snprintf(out[i].summary, sizeof(out[i].summary),
+			       "Threads other than the main thread spent %.0f %% of their life (%.2f s) waiting for locks (threading.Lock, queues, conditions): they are serialised by a lock, not by the GIL.",
+			       pct(t.lock, t.lock_life), t.lock / 1e9);
+		if (top && len < sizeof(out[i].summary))
+			snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
+				 " Most waited-for: lock 0x%llx, %.2f s of waits over %llu acquisitions, %llu hand-offs from a releasing thread to a waiting one.",
+				 (unsigned long long)top->addr, top->wait_ns / 1e9,
+				 (unsigned long long)top->acquisitions,
+				 (unsigned long long)top->handoffs);
 		n++;
 	}
+	n = diagnose_children(an, p, out, n, max);
+	n = diagnose_interleaving(p, out, n, max);
 	if (!n && (i = add(out, n, max, "no-contention")) >= 0) {
 		snprintf(out[i].summary, sizeof(out[i].summary),
 			 "No dominant wait: %d thread%s, on CPU %.0f %% of their combined life, waiting for the GIL %.0f %%.",
@@ -175,12 +326,29 @@ static void text_thread(FILE *out, const struct an_thread *t)
 		fprintf(out, " never");
 	fprintf(out, "; on-CPU without the GIL %s%s\n",
 		fmt_ns(b[7], 24, t->on_cpu_ns - t->on_cpu_gil_ns),
-		t->exited ? "" : "; still running at the end");
+		t->killed_at_exit ? "; still running when the process exited (daemon)" :
+		t->exited	  ? "" : "; still running at the end");
+	for (int i = 0; i < t->n_lock_waits; i++) {
+		const struct an_lockwait *w = &t->lock_waits[i];
+
+		if (w->wait_ns < 1000000)
+			continue;
+		fprintf(out, "  %-25s waited %s for lock 0x%llx (%llu time%s)", "",
+			fmt_ns(b[6], 24, w->wait_ns), (unsigned long long)w->lock,
+			(unsigned long long)w->count, w->count == 1 ? "" : "s");
+		if (w->holder)
+			fprintf(out, " while %u held it", w->holder);
+		fputc('\n', out);
+	}
+	if (t->ulock_held_ns || t->ulock_wait_ns)
+		fprintf(out, "  %-25s --lock held %s, waited %s\n", "",
+			fmt_ns(b[6], 24, t->ulock_held_ns),
+			fmt_ns(b[7], 24, t->ulock_wait_ns));
 }
 
 static void text_gil(FILE *out, const struct an_process *p)
 {
-	uint64_t w = wall(p);
+	uint64_t w = wall(p), counted;
 	char b[4][24];
 
 	if (!has_gil(p)) {
@@ -194,11 +362,11 @@ static void text_gil(FILE *out, const struct an_process *p)
 		(unsigned long long)p->handoffs,
 		(unsigned long long)p->forced_handoffs,
 		(unsigned long long)(p->handoffs - p->forced_handoffs));
-	if (p->have_switch_start && p->have_switch_end)
+	if (interp_handoffs(p, &counted))
 		fprintf(out, "; the interpreter counted %llu%s\n",
-			(unsigned long long)(p->switch_end - p->switch_start),
-			p->switch_end - p->switch_start == p->handoffs ?
-				" (self-check: equal)" : " (self-check: DIFFERENT)");
+			(unsigned long long)counted,
+			counted == p->handoffs ? " (self-check: equal)" :
+						 " (self-check: DIFFERENT)");
 	else
 		fprintf(out, "; the interpreter's own count was not readable\n");
 	fprintf(out, "  hand-off latency (release to next take): p50 %s, p99 %s, max %s\n",
@@ -207,7 +375,42 @@ static void text_gil(FILE *out, const struct an_process *p)
 		fmt_ns(b[2], 24, p->latency->max));
 }
 
-static void text_process(FILE *out, const struct an_process *p)
+static void text_locks(FILE *out, const struct an_process *p)
+{
+	const struct an_ulock *u = &p->ulock;
+	size_t n = 0;
+	struct an_lock **locks = locks_sorted(&p->locks, &n);
+	char b[4][24];
+	int shown = 0;
+
+	for (size_t i = 0; locks && i < n && shown < 5; i++) {
+		const struct an_lock *l = locks[i];
+
+		if (!l->wait_ns)
+			break;
+		if (!shown++)
+			fprintf(out, "\n  locks waited for:\n");
+		fprintf(out, "  - 0x%llx: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
+			(unsigned long long)l->addr, fmt_ns(b[0], 24, l->wait_ns),
+			fmt_ns(b[1], 24, l->held_ns),
+			(unsigned long long)l->acquisitions,
+			(unsigned long long)l->contended,
+			(unsigned long long)l->handoffs);
+	}
+	free(locks);
+	if (!u->used)
+		return;
+	fprintf(out, "\n  --lock: held %s (%.1f %% of wall), at least one waiter %s, %llu acquisitions, %llu hand-offs, latency p50 %s p99 %s max %s\n",
+		fmt_ns(b[0], 24, u->held_ns), pct(u->held_ns, wall(p)),
+		fmt_ns(b[1], 24, u->waiter_ns), (unsigned long long)u->acquisitions,
+		(unsigned long long)u->handoffs,
+		fmt_ns(b[2], 24, hist_quantile(u->latency, 0.5)),
+		fmt_ns(b[3], 24, hist_quantile(u->latency, 0.99)),
+		fmt_ns(b[3], 24, u->latency->max));
+}
+
+static void text_process(FILE *out, const struct analysis *an,
+			 const struct an_process *p)
 {
 	struct diagnosis d[MAX_DIAGNOSES];
 	uint64_t w = wall(p);
@@ -226,7 +429,8 @@ static void text_process(FILE *out, const struct an_process *p)
 		"BLOCKED", "VOL", "INVOL", "MIGR", "CPU");
 	for (size_t i = 0; i < p->n_threads; i++)
 		text_thread(out, p->threads[i]);
-	n = diagnose(p, d, MAX_DIAGNOSES);
+	text_locks(out, p);
+	n = diagnose(an, p, d, MAX_DIAGNOSES);
 	fprintf(out, "\n  diagnosis:\n");
 	for (int i = 0; i < n; i++)
 		fprintf(out, "  - [%s] %s\n", d[i].kind, d[i].summary);
@@ -251,7 +455,7 @@ void report_text(FILE *out, const struct report_session *s,
 		fprintf(out, "WARNING: the session file was cut short (%s): this is a report of its readable part\n",
 			s->damage && s->damage[0] ? s->damage : "no trailer");
 	for (size_t i = 0; i < an->n_procs; i++)
-		text_process(out, an->procs[i]);
+		text_process(out, an, an->procs[i]);
 }
 
 /* ------------------------------------------------------------ JSON */
@@ -281,11 +485,118 @@ static void json_thread(struct json *j, const struct an_thread *t)
 	json_u64(j, "involuntary_switches", t->involuntary_switches);
 	json_u64(j, "migrations", t->migrations);
 	json_u64(j, "cpus_used", an_cpu_count(t->cpus));
+	json_u64(j, "gil_interleavings", t->gil_interleavings);
+	json_bool(j, "killed_at_exit", t->killed_at_exit);
+	json_u64(j, "lock_acquisitions", t->lock_acquisitions);
+	json_u64(j, "lock_handoffs_received", t->lock_handoffs_received);
+	json_begin_array(j, "lock_waits");
+	for (int i = 0; i < t->n_lock_waits; i++) {
+		const struct an_lockwait *w = &t->lock_waits[i];
+		char addr[24];
+
+		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)w->lock);
+		json_begin_object(j, NULL);
+		json_string(j, "lock", addr);
+		if (w->holder)
+			json_u64(j, "holder_tid", w->holder);
+		else
+			json_null(j, "holder_tid");
+		json_string(j, "holder_name", w->holder ? thread_name(t->proc, w->holder) : "");
+		json_u64(j, "wait_ns", w->wait_ns);
+		json_u64(j, "count", w->count);
+		json_end_object(j);
+	}
+	json_end_array(j);
+	if (t->proc && t->proc->ulock.used) {
+		json_begin_object(j, "user_lock");
+		json_u64(j, "held_ns", t->ulock_held_ns);
+		json_u64(j, "wait_ns", t->ulock_wait_ns);
+		json_end_object(j);
+	}
+	json_end_object(j);
+}
+
+static void json_latency(struct json *j, const struct hist *h)
+{
+	json_begin_object(j, "handoff_latency_ns");
+	json_u64(j, "count", h->count);
+	json_u64(j, "p50", hist_quantile(h, 0.5));
+	json_u64(j, "p99", hist_quantile(h, 0.99));
+	json_u64(j, "max", h->max);
+	json_end_object(j);
+}
+
+static void json_locks(struct json *j, const struct an_process *p)
+{
+	size_t n = 0;
+	struct an_lock **locks = locks_sorted(&p->locks, &n);
+	const struct an_ulock *u = &p->ulock;
+
+	json_begin_array(j, "locks");
+	for (size_t i = 0; locks && i < n && i < 20; i++) {
+		const struct an_lock *l = locks[i];
+		char addr[24];
+
+		if (!l->wait_ns && i >= 5)
+			break;
+		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)l->addr);
+		json_begin_object(j, NULL);
+		json_string(j, "address", addr);
+		json_u64(j, "acquisitions", l->acquisitions);
+		json_u64(j, "contended", l->contended);
+		json_u64(j, "handoffs", l->handoffs);
+		json_u64(j, "wait_ns", l->wait_ns);
+		json_u64(j, "held_ns", l->held_ns);
+		if (l->holder)
+			json_u64(j, "holder_at_end", l->holder);
+		else
+			json_null(j, "holder_at_end");
+		json_end_object(j);
+	}
+	json_end_array(j);
+	free(locks);
+	json_begin_array(j, "deadlocks");
+	for (int k = 0; k < p->n_deadlocks; k++) {
+		const struct an_deadlock *d = &p->deadlocks[k];
+
+		json_begin_object(j, NULL);
+		json_u64(j, "ts_ns", d->ts);
+		json_begin_array(j, "threads");
+		for (int i = 0; i < d->n; i++)
+			json_u64(j, NULL, d->threads[i]);
+		json_end_array(j);
+		json_begin_array(j, "thread_names");
+		for (int i = 0; i < d->n; i++)
+			json_string(j, NULL, thread_name(p, d->threads[i]));
+		json_end_array(j);
+		json_begin_array(j, "locks");
+		for (int i = 0; i < d->n; i++) {
+			char addr[24];
+
+			snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)d->locks[i]);
+			json_string(j, NULL, addr);
+		}
+		json_end_array(j);
+		json_end_object(j);
+	}
+	json_end_array(j);
+	if (!u->used) {
+		json_null(j, "user_lock");
+		return;
+	}
+	json_begin_object(j, "user_lock");
+	json_u64(j, "held_ns", u->held_ns);
+	json_u64(j, "waiter_ns", u->waiter_ns);
+	json_u64(j, "acquisitions", u->acquisitions);
+	json_u64(j, "handoffs", u->handoffs);
+	json_latency(j, u->latency);
 	json_end_object(j);
 }
 
 static void json_gil(struct json *j, const struct an_process *p)
 {
+	uint64_t counted;
+
 	json_begin_object(j, "gil");
 	json_u64(j, "held_ns", p->gil_held_ns);
 	json_double(j, "held_pct", pct(p->gil_held_ns, wall(p)));
@@ -295,23 +606,23 @@ static void json_gil(struct json *j, const struct an_process *p)
 	json_u64(j, "voluntary_handoffs", p->handoffs - p->forced_handoffs);
 	json_u64(j, "acquisitions", p->acquisitions);
 	json_u64(j, "releases", p->releases);
-	if (p->have_switch_start && p->have_switch_end)
-		json_u64(j, "interpreter_switches", p->switch_end - p->switch_start);
-	else
+	json_u64(j, "initial_takes", p->initial_takes);
+	if (interp_handoffs(p, &counted)) {
+		json_u64(j, "interpreter_switches", counted);
+		json_u64(j, "switch_number_delta", p->switch_end - p->switch_start);
+	} else {
 		json_null(j, "interpreter_switches");
-	json_begin_object(j, "handoff_latency_ns");
-	json_u64(j, "count", p->latency->count);
-	json_u64(j, "p50", hist_quantile(p->latency, 0.5));
-	json_u64(j, "p99", hist_quantile(p->latency, 0.99));
-	json_u64(j, "max", p->latency->max);
-	json_end_object(j);
+		json_null(j, "switch_number_delta");
+	}
+	json_latency(j, p->latency);
 	json_end_object(j);
 }
 
-static void json_process(struct json *j, const struct an_process *p)
+static void json_process(struct json *j, const struct analysis *an,
+			 const struct an_process *p)
 {
 	struct diagnosis d[MAX_DIAGNOSES];
-	int n = diagnose(p, d, MAX_DIAGNOSES);
+	int n = diagnose(an, p, d, MAX_DIAGNOSES);
 
 	json_begin_object(j, NULL);
 	json_u64(j, "pid", p->pid);
@@ -336,6 +647,7 @@ static void json_process(struct json *j, const struct an_process *p)
 	for (size_t i = 0; i < p->n_threads; i++)
 		json_thread(j, p->threads[i]);
 	json_end_array(j);
+	json_locks(j, p);
 	json_begin_array(j, "diagnosis");
 	for (int i = 0; i < n; i++) {
 		json_begin_object(j, NULL);
@@ -366,7 +678,7 @@ void report_json(FILE *out, const struct report_session *s,
 	json_end_object(&j);
 	json_begin_array(&j, "processes");
 	for (size_t i = 0; i < an->n_procs; i++)
-		json_process(&j, an->procs[i]);
+		json_process(&j, an, an->procs[i]);
 	json_end_array(&j);
 	json_end_object(&j);
 }

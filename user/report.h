@@ -26,7 +26,8 @@ struct diagnosis {
 #define MAX_DIAGNOSES 6
 
 /* The plain-language findings for one process, most important first. */
-int diagnose(const struct an_process *p, struct diagnosis *out, int max);
+int diagnose(const struct analysis *an, const struct an_process *p,
+	     struct diagnosis *out, int max);
 
 void report_text(FILE *out, const struct report_session *s,
 		 const struct analysis *an);

@@ -39,7 +39,7 @@ struct gs_chunk_header {
 	uint16_t flags;
 	uint32_t size;	   /* payload bytes in the file */
 	uint32_t raw_size; /* payload bytes once decompressed */
-	uint32_t crc;	   /* crc32 of the payload as stored */
+	uint32_t crc;	   /* crc32 of this header (crc = 0), then the payload */
 	uint32_t count;	   /* records in the payload */
 };
 

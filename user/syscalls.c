@@ -57,8 +57,10 @@ static enum gs_reason fd_reason(uint64_t facts)
 	int fd = (int)(uint32_t)facts;
 	unsigned int kind = (facts >> 32) & 0xff;
 
-	if (fd < 0 || kind == GS_FD_NONE)
+	if (fd < 0)
 		return GS_R_SLEEP; /* poll/select on no file: a timed sleep */
+	if (kind == GS_FD_NONE) /* the fd is known, not its kind */
+		return fd == 0 ? GS_R_INPUT : GS_R_IO;
 	if (kind == GS_FD_SOCK)
 		return GS_R_NETWORK;
 	if (fd == 0 || (facts & GS_FD_TTY_BIT))

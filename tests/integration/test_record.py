@@ -32,9 +32,13 @@ def test_four_cpu_threads_contend_for_the_gil(trace):
     assert gil["handoffs"] >= 20
     assert gil["forced_handoffs"] >= gil["handoffs"] // 2
     assert t.report["session"]["lost"] == 0
-    # the GIL is held about the process's Python CPU time
+    # the GIL is held about the process's Python CPU time: on a loaded
+    # machine a holder can also be preempted while holding it, so the
+    # wall-clock hold is at least the on-CPU hold
     cpu = sum(th["on_cpu_ns"] for th in p["threads"])
-    assert within(gil["held_ns"], cpu, 0.05), (gil["held_ns"], cpu)
+    cpu_with_gil = sum(th["on_cpu_gil_ns"] for th in p["threads"])
+    assert within(cpu_with_gil, cpu, 0.05), (cpu_with_gil, cpu)
+    assert gil["held_ns"] >= cpu_with_gil
     # each worker's CPU time matches its own clock; each waits most of its life
     clocks = t.facts["thread_cpu_s"]
     assert len(clocks) == 4
@@ -78,11 +82,17 @@ def input_checks(t):
     assert "input-wait" in [d["kind"] for d in p["diagnosis"]]
 
 
-def test_input_from_a_pipe(trace, tmp_path):
-    feeder = subprocess.Popen(["sh", "-c", "sleep 0.4; echo hello"], stdout=subprocess.PIPE)
-    t = trace([PYTHON, workload("input_wait.py")], stdin=feeder.stdout)
-    feeder.wait()
-    input_checks(t)
+def test_input_from_a_pipe(tmp_path):
+    from conftest import Traced
+    out = str(tmp_path / "pipe.data")
+    proc = subprocess.Popen([GILSCOPE, "record", "-q", "-o", out, "--", PYTHON,
+                             workload("input_wait.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.6)
+    stdout, stderr = proc.communicate("hello\n", timeout=60)
+    input_checks(Traced(subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
+                                                    stderr), report(out), out))
 
 
 def test_input_from_a_terminal(tmp_path):
