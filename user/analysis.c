@@ -736,7 +736,7 @@ static void lock_wait_ends(struct an_process *p, struct an_thread *t,
 
 static void on_lock_acquire(struct analysis *an, const struct gs_event *e)
 {
-	struct an_thread *t = an_find_thread(an, e->tid);
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
 	struct an_process *p = an_find_process(an, e->tgid);
 	struct an_lock *l;
 

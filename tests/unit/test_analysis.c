@@ -558,6 +558,172 @@ static void test_slices_cover_life(void **state)
 	an_free(an);
 }
 
+static void lock_acquire(struct analysis *an, uint64_t at, uint32_t tid,
+			 uint64_t lock, bool ok)
+{
+	struct gs_event e = ev(at, GS_EV_LOCK_ACQUIRE, tid);
+
+	e.arg[0] = lock;
+	e.a32 = ok ? 0 : (uint32_t)-1;
+	feed(an, e);
+}
+
+static void lock_release(struct analysis *an, uint64_t at, uint32_t tid,
+			 uint64_t lock)
+{
+	struct gs_event e = ev(at, GS_EV_LOCK_RELEASE, tid);
+
+	e.arg[0] = lock;
+	feed(an, e);
+}
+
+static void lock_sleep(struct analysis *an, uint64_t from, uint64_t to,
+		       uint32_t tid, uint64_t lock)
+{
+	sys_enter(an, from, tid, NR_FUTEX, lock, 393, 0);
+	sys_exit(an, to, tid, NR_FUTEX, 0);
+}
+
+#define L1 0x7000ull
+#define L2 0x7100ull
+
+/* A holds L1 for 10 ms while B waits 8 ms of it; A hands it to B. */
+static void test_lock_wait_holder_and_handoff(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *b;
+	struct an_lock *l;
+
+	(void)state;
+	lock_acquire(an, 0, A, L1, true);
+	lock_acquire(an, 2 * MS, B, L1, false);
+	lock_sleep(an, 2 * MS, 10 * MS, B, L1);
+	lock_release(an, 10 * MS, A, L1);
+	lock_acquire(an, 10 * MS + 30 * US, B, L1, true);
+	lock_release(an, 15 * MS, B, L1);
+	an_finish(an, T0 + 20 * MS);
+
+	b = an_find_thread(an, B);
+	assert_int_equal(b->n_lock_waits, 1);
+	assert_int_equal(b->lock_waits[0].lock, L1);
+	assert_int_equal(b->lock_waits[0].holder, A);
+	assert_int_equal(b->lock_waits[0].wait_ns, 8 * MS);
+	assert_int_equal(b->lock_handoffs_received, 1);
+	l = locks_find(&p->locks, L1);
+	assert_non_null(l);
+	assert_int_equal(l->acquisitions, 2);
+	assert_int_equal(l->contended, 1);
+	assert_int_equal(l->handoffs, 1);
+	assert_int_equal(l->held_ns, 10 * MS + 5 * MS - 30 * US);
+	assert_int_equal(l->wait_ns, 8 * MS);
+	assert_int_equal(b->blocked_ns[GS_R_LOCK], 0); /* never switched out */
+	an_free(an);
+}
+
+/* A holds L1 and waits for L2; B holds L2 and waits for L1. */
+static void test_deadlock_cycle(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	const struct an_deadlock *d;
+
+	(void)state;
+	lock_acquire(an, 0, A, L1, true);
+	lock_acquire(an, 1 * MS, B, L2, true);
+	sys_enter(an, 2 * MS, A, NR_FUTEX, L2, 393, 0);
+	assert_int_equal(p->n_deadlocks, 0);
+	sys_enter(an, 3 * MS, B, NR_FUTEX, L1, 393, 0);
+	an_finish(an, T0 + 10 * MS);
+
+	assert_int_equal(p->n_deadlocks, 1);
+	d = &p->deadlocks[0];
+	assert_int_equal(d->n, 2);
+	assert_int_equal(d->threads[0], B);
+	assert_int_equal(d->locks[0], L1);
+	assert_int_equal(d->threads[1], A);
+	assert_int_equal(d->locks[1], L2);
+	assert_int_equal(d->ts, T0 + 3 * MS);
+	an_free(an);
+}
+
+/* Threads alive when another thread calls exit_group were killed by it. */
+static void test_daemon_killed_at_exit(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	sys_enter(an, 1 * MS, B, NR_FUTEX, L1, 393, 0);
+	sys_enter(an, 5 * MS, A, 231, 0, 0, 0);
+	thread_exit(an, 5 * MS + 10 * US, B, false);
+	thread_exit(an, 5 * MS + 20 * US, A, true);
+	an_finish(an, T0 + 6 * MS);
+
+	assert_true(an_find_thread(an, B)->killed_at_exit);
+	assert_false(an_find_thread(an, A)->killed_at_exit);
+	assert_int_equal(an_find_thread(an, B)->lock_waits[0].wait_ns,
+			 5 * MS + 10 * US - 1 * MS);
+	an_free(an);
+}
+
+/* A gives the GIL up around a call, B runs Python, A resumes: interleaved. */
+static void test_gil_interleavings(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	cond_signal(an, 1 * MS, A, COND);		/* A sleeps */
+	cond_signal(an, 1 * MS + 10 * US, B, SWITCH_COND); /* B runs */
+	cond_signal(an, 2 * MS, B, COND);
+	cond_signal(an, 3 * MS, A, SWITCH_COND); /* A resumes: 1 */
+	cond_signal(an, 4 * MS, A, COND);
+	cond_signal(an, 5 * MS, A, SWITCH_COND); /* nobody ran: 0 */
+	an_finish(an, T0 + 6 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_interleavings, 1);
+	assert_int_equal(an_find_thread(an, B)->gil_interleavings, 0);
+	an_free(an);
+}
+
+static void user_lock(struct analysis *an, uint64_t at, uint32_t tid, uint32_t step)
+{
+	struct gs_event e = ev(at, GS_EV_ULOCK, tid);
+
+	e.a32 = step;
+	feed(an, e);
+}
+
+/* --lock: followed like the GIL. */
+static void test_user_lock(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	user_lock(an, 0, A, GS_ULOCK_WAIT);
+	user_lock(an, 1 * MS, A, GS_ULOCK_ACQUIRED);
+	user_lock(an, 2 * MS, B, GS_ULOCK_WAIT);
+	user_lock(an, 6 * MS, A, GS_ULOCK_RELEASE);
+	user_lock(an, 6 * MS + 50 * US, B, GS_ULOCK_ACQUIRED);
+	user_lock(an, 8 * MS, B, GS_ULOCK_RELEASE);
+	an_finish(an, T0 + 10 * MS);
+
+	assert_true(p->ulock.used);
+	assert_int_equal(p->ulock.acquisitions, 2);
+	assert_int_equal(p->ulock.handoffs, 1);
+	assert_int_equal(p->ulock.latency->max, 50 * US);
+	assert_int_equal(p->ulock.held_ns, 5 * MS + 2 * MS - 50 * US);
+	assert_int_equal(an_find_thread(an, A)->ulock_held_ns, 5 * MS);
+	assert_int_equal(an_find_thread(an, A)->ulock_wait_ns, 1 * MS);
+	assert_int_equal(an_find_thread(an, B)->ulock_wait_ns, 4 * MS + 50 * US);
+	assert_int_equal(p->ulock.waiter_ns, 1 * MS + 4 * MS + 50 * US);
+	an_free(an);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -574,6 +740,11 @@ int main(void)
 		cmocka_unit_test(test_hist_quantiles),
 		cmocka_unit_test(test_diagnosis_gil_contention),
 		cmocka_unit_test(test_slices_cover_life),
+		cmocka_unit_test(test_lock_wait_holder_and_handoff),
+		cmocka_unit_test(test_deadlock_cycle),
+		cmocka_unit_test(test_daemon_killed_at_exit),
+		cmocka_unit_test(test_gil_interleavings),
+		cmocka_unit_test(test_user_lock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
