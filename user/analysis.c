@@ -1002,6 +1002,52 @@ static void on_proc_exit(struct analysis *an, const struct gs_event *e)
 	}
 }
 
+/*
+ * Light mode has no GIL probes. CPython releases the GIL around every call
+ * that can block, so a thread entering one lets the GIL go, and on leaving
+ * it takes the GIL back (or waits for it on the GIL's cond).
+ */
+static bool releases_gil(const struct an_process *p, int nr, uint64_t a0,
+			 uint64_t a1)
+{
+	if (nr == SYS_FUTEX)
+		return futex_op_waits(a1) && !in_gil(&p->gil, a0);
+	return syscall_reason(nr, a0, (uint32_t)-1) != GS_R_OTHER || nr == 61 ||
+	       nr == 247;
+}
+
+static void light_sys_enter(struct analysis *an, struct an_process *p,
+			    struct an_thread *t, const struct gs_event *e)
+{
+	bool wake = e->a32 == SYS_FUTEX && (e->arg[1] & FUTEX_CMD_MASK) == 1;
+
+	(void)an;
+	if (!p->gil.addr)
+		return;
+	/* drop_gil signalling a waiter, or a call that blocks */
+	if (p->holder == t && ((wake && in_cond(p->gil.cond, e->arg[0])) ||
+			       releases_gil(p, e->a32, e->arg[0], e->arg[1])))
+		gil_release(p, t, e->ts);
+}
+
+static void light_sys_exit(struct analysis *an, struct an_process *p,
+			   struct an_thread *t, const struct gs_event *e)
+{
+	bool gil_wait = t->sys_nr == SYS_FUTEX && in_cond(p->gil.cond, t->sys_arg0);
+
+	(void)an;
+	if (!p->gil.addr || p->holder == t)
+		return;
+	if (gil_wait ? t->gil_waiting : releases_gil(p, t->sys_nr, t->sys_arg0,
+						      t->sys_arg1)) {
+		/* free: taken now; held: it will wait on the cond */
+		if (!p->holder)
+			gil_acquire(p, t, e->ts);
+		else if (!gil_wait)
+			start_wait(p, t);
+	}
+}
+
 static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
@@ -1016,6 +1062,8 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	t->sys_arg0 = e->arg[0];
 	t->sys_arg1 = e->arg[1];
 	t->sys_facts = e->arg[2];
+	if (an->light)
+		light_sys_enter(an, p, t, e);
 	if (e->a32 == 231 /* exit_group */ && !p->exit_group_ts) {
 		p->exit_group_ts = e->ts;
 		t->in_sys_exit_group = true;
@@ -1052,6 +1100,8 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 		p->drop_request = true;
 	if (t->lock_waiting)
 		lock_wait_ends(p, t, e->ts);
+	if (an->light)
+		light_sys_exit(an, p, t, e);
 	t->in_sys = false;
 	t->sys_nr = -1;
 }

@@ -208,6 +208,8 @@ struct analysis {
 	an_image_cb image_cb;
 	void *image_ctx;
 	const struct an_sink *sink;
+	/* recorded without uprobes: GIL holds are derived from syscalls */
+	bool light;
 };
 
 struct analysis *an_new(uint64_t t0);

@@ -13,7 +13,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [-v] (-p PID | -- COMMAND [ARGS...])\n"
+		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [--light] [-v] (-p PID | -- COMMAND [ARGS...])\n"
 		"       gilscope report [--json] [FILE]\n"
 		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
 		"       gilscope dump FILE\n"
@@ -47,6 +47,7 @@ static int cmd_record(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "buffer-mb", required_argument, NULL, 'b' },
 		{ "lock", required_argument, NULL, 'L' },
+		{ "light", no_argument, NULL, 'l' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -88,6 +89,9 @@ static int cmd_record(int argc, char **argv)
 			break;
 		case 'L':
 			o.lock_spec = optarg;
+			break;
+		case 'l':
+			o.light = true;
 			break;
 		case 'q':
 			o.quiet = true;

@@ -155,6 +155,8 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 	struct stat st;
 	int err;
 
+	if (r->opts->light)
+		return 0;
 	if (stat(in->host_path, &st))
 		return -errno;
 	for (int i = 0; i < r->n_files; i++)
@@ -494,7 +496,7 @@ static void write_host(struct recorder *r)
 	kv_setf(&kv, "realtime_at_start_ns", "%llu",
 		(unsigned long long)(now_ns(CLOCK_REALTIME) -
 				     (now_ns(CLOCK_MONOTONIC) - r->t0)));
-	kv_set(&kv, "mode", "exact");
+	kv_set(&kv, "mode", r->opts->light ? "light" : "exact");
 	kv_set(&kv, "command", r->command);
 	kv_setf(&kv, "ringbuf_bytes", "%zu", r->opts->ringbuf_bytes);
 	kv_setf(&kv, "recorder_pid", "%d", getpid());

@@ -14,6 +14,7 @@ struct record_opts {
 	char **argv;	   /* or run this command */
 	size_t ringbuf_bytes;
 	const char *lock_spec; /* --lock ACQUIRE:RELEASE, or NULL */
+	bool light;   /* no uprobes: holds derived, waits from futexes */
 	bool verbose;
 	bool quiet;
 };

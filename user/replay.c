@@ -109,6 +109,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	}
 	an_set_image_callback(rp->an, apply_image, (void *)s);
 	an_set_sink(rp->an, sink);
+	rp->an->light = !strcmp(kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "", "light");
 	add_initial(rp, s);
 	while (gs_reader_next(rp->reader, &e) == 1) {
 		an_event(rp->an, &e);

@@ -448,6 +448,8 @@ void report_text(FILE *out, const struct report_session *s,
 		fmt_ns(b, sizeof(b), s->duration_ns),
 		(unsigned long long)s->events, (unsigned long long)s->lost,
 		s->mode ? s->mode : "exact");
+	if (s->mode && !strcmp(s->mode, "light"))
+		fprintf(out, "light mode: no interpreter probes; GIL waits come from the futex on the GIL, holds and hand-offs are derived from syscalls\n");
 	if (s->lost)
 		fprintf(out, "WARNING: %llu events were lost: figures below are incomplete\n",
 			(unsigned long long)s->lost);
