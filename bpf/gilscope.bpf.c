@@ -242,7 +242,9 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 		return 0;
 	e->a32 = old_pid;
 	bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
-	submit(e);
+	/* the collector inspects the new image at once: a short-lived
+	 * process may be gone after the usual drain interval */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

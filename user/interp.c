@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "elfimg.h"
 #include "interp.h"
@@ -105,8 +106,64 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 	return 0;
 }
 
+/*
+ * Parsing an interpreter and its debug file takes tens of milliseconds;
+ * every process of a session usually runs the same one or two files.
+ */
+#define CACHE_SIZE 8
+
+static struct {
+	dev_t dev;
+	ino_t ino;
+	struct interp in;
+} cache[CACHE_SIZE];
+static int cache_n;
+
+static bool cache_lookup(const struct stat *st, const char *path,
+			 const char *root, struct interp *in)
+{
+	for (int i = 0; i < cache_n; i++) {
+		if (cache[i].dev != st->st_dev || cache[i].ino != st->st_ino)
+			continue;
+		*in = cache[i].in;
+		snprintf(in->path, sizeof(in->path), "%s", path);
+		snprintf(in->host_path, sizeof(in->host_path), "%s%s",
+			 root ? root : "", path);
+		return true;
+	}
+	return false;
+}
+
+static void cache_store(const struct stat *st, const struct interp *in)
+{
+	int i = cache_n < CACHE_SIZE ? cache_n++ : 0;
+
+	cache[i].dev = st->st_dev;
+	cache[i].ino = st->st_ino;
+	cache[i].in = *in;
+}
+
+static int interp_parse(const char *path, const char *root, struct interp *in,
+			char *err, size_t errlen);
+
 int interp_open(const char *path, const char *root, struct interp *in,
 		char *err, size_t errlen)
+{
+	char full[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	snprintf(full, sizeof(full), "%s%s", root ? root : "", path);
+	if (stat(full, &st) == 0 && cache_lookup(&st, path, root, in))
+		return 0;
+	ret = interp_parse(path, root, in, err, errlen);
+	if (!ret && stat(full, &st) == 0)
+		cache_store(&st, in);
+	return ret;
+}
+
+static int interp_parse(const char *path, const char *root, struct interp *in,
+			char *err, size_t errlen)
 {
 	struct elfimg *img;
 	int ret;

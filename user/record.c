@@ -311,9 +311,10 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 	p->has_interp = ret == 0;
 	if (ret && !last_try)
 		return false;
-	/* gone before it could be inspected: the image written before exec
-	 * (if any) stays the best knowledge */
-	if (ret && !proc_exists(p->pid))
+	/* gone before it could be inspected: a launched command's image was
+	 * resolved before its exec and stays right; any other image was the
+	 * one before the exec, and is wrong now */
+	if (ret && !proc_exists(p->pid) && p->pid == r->root && r->launched)
 		return true;
 	if (p->has_interp) {
 		p->gil_addr = interp_gil_addr(&p->in, bias);
