@@ -22,7 +22,9 @@ USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
 PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c \
 	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
-	    user/procfs.c user/dump.c user/locks.c
+	    user/procfs.c user/dump.c user/locks.c \
+	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
+	    user/timeline_json.c user/timeline_html.c user/timeline_page.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -79,22 +81,28 @@ clean:
 	rm -rf $(BUILD) gilscope
 
 # ---- reliability (not part of `make test`): docs/reliability.md
-#   make fuzz [FUZZ_SECONDS=60]   libFuzzer on the session reader and report
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGET=session|timeline]
+#                                 libFuzzer on the session reader and its views
 #   make soak [SOAK_SECONDS=600]  long recording with thread churn
 FUZZ_SECONDS ?= 60
+FUZZ_TARGET ?= session
 SOAK_SECONDS ?= 600
-FUZZ_BIN := $(BUILD)/fuzz/fuzz_session
-FUZZ_WORK := /tmp/gilscope-fuzz
+FUZZ_BIN := $(BUILD)/fuzz/fuzz_$(FUZZ_TARGET)
+FUZZ_WORK := /tmp/gilscope-fuzz/$(FUZZ_TARGET)
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-	       -fno-sanitize-recover=all
+	       -fno-sanitize-recover=all -Wall -Wextra
 
 .PHONY: fuzz fuzz-build soak
 
-$(FUZZ_BIN): tests/fuzz/fuzz_session.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+$(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -Wall -Wextra $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -o $@
+	$(CLANG) $(FUZZ_CFLAGS) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -o $@
 
-fuzz-build: $(FUZZ_BIN)
+$(BUILD)/fuzz/fuzz_timeline: tests/fuzz/fuzz_session.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -DFUZZ_TIMELINE $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -o $@
+
+fuzz-build: $(BUILD)/fuzz/fuzz_session $(BUILD)/fuzz/fuzz_timeline
 
 # Runs on a copy of the seed corpus; findings go to $(FUZZ_WORK)/artifacts/.
 fuzz: $(FUZZ_BIN)

@@ -632,6 +632,25 @@ static struct an_thread *thread_of(struct analysis *an, uint32_t tid,
 	return new_thread(an, p, tid, an->t0);
 }
 
+/*
+ * An event the thread emitted itself (a syscall, a GIL or lock signal)
+ * proves it is on a CPU. A switch-in can be missing from the stream (seen
+ * under heavy load with nothing lost); without this the thread would stay
+ * runnable or blocked while it runs.
+ */
+static void seen_running(struct an_thread *t, const struct gs_event *e)
+{
+	if (t->state == AN_RUNNING || t->state == AN_DEAD)
+		return;
+	flush_thread(t, e->ts);
+	if (t->state == AN_UNKNOWN)
+		resolve_unknown(t->proc, t, AN_RUNNING);
+	else
+		set_state(t, AN_RUNNING, e->ts);
+	if (t->proc)
+		set_cpu(t, t->proc, e->cpu);
+}
+
 /* ---------------------------------------------------------- locks */
 
 static void add_lock_wait(struct an_thread *t, uint64_t lock, uint32_t holder,
@@ -1056,6 +1075,7 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	seen_running(t, e);
 	flush_thread(t, e->ts); /* the slice before the call ends here */
 	t->in_sys = true;
 	t->sys_nr = e->a32;
@@ -1091,6 +1111,7 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	seen_running(t, e);
 	flush_thread(t, e->ts);
 	/* take_gil: a timed wait that ran out with no switch in between
 	 * sets the drop request that forces the holder to let go */
@@ -1114,6 +1135,7 @@ static void on_gil_take(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	seen_running(t, e);
 	p->exact_takes = true;
 	flush_process(p, e->ts);
 	flush_thread(t, e->ts);
@@ -1130,6 +1152,7 @@ static void on_cond_signal(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	seen_running(t, e);
 	if (p->gil.cond && e->arg[0] == p->gil.cond)
 		gil_release(p, t, e->ts);
 	else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond)

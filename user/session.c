@@ -31,7 +31,7 @@ struct gs_writer {
 	int fd;
 	int err;
 	uint64_t bytes;
-	struct gs_event *buf;
+	struct gs_event *buf, *tmp;
 	size_t n;
 	unsigned char *zbuf;
 	size_t zcap;
@@ -97,9 +97,10 @@ int gs_writer_open(const char *path, struct gs_writer **out)
 	if (!w)
 		return -ENOMEM;
 	w->buf = calloc(EVENTS_PER_CHUNK, sizeof(*w->buf));
+	w->tmp = calloc(EVENTS_PER_CHUNK, sizeof(*w->tmp));
 	w->zcap = compressBound(EVENTS_PER_CHUNK * sizeof(*w->buf));
 	w->zbuf = malloc(w->zcap);
-	if (!w->buf || !w->zbuf) {
+	if (!w->buf || !w->tmp || !w->zbuf) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -118,6 +119,7 @@ int gs_writer_open(const char *path, struct gs_writer **out)
 	return 0;
 fail:
 	free(w->buf);
+	free(w->tmp);
 	free(w->zbuf);
 	free(w);
 	return err;
@@ -137,11 +139,28 @@ int gs_writer_kv(struct gs_writer *w, enum gs_chunk_type type,
 	return err;
 }
 
-static int cmp_event_ts(const void *a, const void *b)
+/*
+ * Stable merge sort by timestamp: events of one CPU arrive in program order,
+ * and two with the same timestamp must stay in it (a syscall entry before
+ * the switch-out it causes).
+ */
+static void sort_events(struct gs_event *v, struct gs_event *tmp, size_t n)
 {
-	const struct gs_event *x = a, *y = b;
+	size_t mid = n / 2, i = 0, j = mid, k = 0;
 
-	return x->ts < y->ts ? -1 : x->ts > y->ts;
+	if (n < 2)
+		return;
+	sort_events(v, tmp, mid);
+	sort_events(v + mid, tmp, n - mid);
+	if (v[mid - 1].ts <= v[mid].ts)
+		return; /* already in order: the common case */
+	while (i < mid && j < n)
+		tmp[k++] = v[j].ts < v[i].ts ? v[j++] : v[i++];
+	while (i < mid)
+		tmp[k++] = v[i++];
+	while (j < n)
+		tmp[k++] = v[j++];
+	memcpy(v, tmp, n * sizeof(*v));
 }
 
 int gs_writer_flush(struct gs_writer *w)
@@ -152,7 +171,7 @@ int gs_writer_flush(struct gs_writer *w)
 
 	if (!w->n)
 		return w->err;
-	qsort(w->buf, w->n, sizeof(*w->buf), cmp_event_ts);
+	sort_events(w->buf, w->tmp, w->n);
 	if (compress2(w->zbuf, &zlen, (const Bytef *)w->buf, raw, 1) == Z_OK)
 		err = write_chunk(w, GS_CHUNK_EVENTS, GS_CHUNK_ZLIB, w->zbuf,
 				  zlen, raw, w->n);
@@ -187,6 +206,7 @@ int gs_writer_close(struct gs_writer *w)
 		w->err = -errno;
 	err = w->err;
 	free(w->buf);
+	free(w->tmp);
 	free(w->zbuf);
 	free(w);
 	return err;
@@ -194,11 +214,22 @@ int gs_writer_close(struct gs_writer *w)
 
 /* ---------------------------------------------------------------- reader */
 
-/* A min-heap of events by timestamp: the reorder window. */
-struct event_heap {
-	struct gs_event *v;
-	size_t n, cap;
+/* A min-heap of events by (timestamp, arrival): the reorder window. */
+struct heap_item {
+	struct gs_event e;
+	uint64_t seq;
 };
+
+struct event_heap {
+	struct heap_item *v;
+	size_t n, cap;
+	uint64_t seq;
+};
+
+static bool before(const struct heap_item *a, const struct heap_item *b)
+{
+	return a->e.ts < b->e.ts || (a->e.ts == b->e.ts && a->seq < b->seq);
+}
 
 struct gs_reader {
 	FILE *f;
@@ -214,11 +245,12 @@ struct gs_reader {
 
 static void heap_push(struct event_heap *h, const struct gs_event *e)
 {
+	struct heap_item item = { .e = *e, .seq = h->seq++ };
 	size_t i;
 
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 4096;
-		struct gs_event *v = realloc(h->v, cap * sizeof(*v));
+		struct heap_item *v = realloc(h->v, cap * sizeof(*v));
 
 		if (!v)
 			return; /* dropping beats crashing; counted nowhere */
@@ -226,28 +258,28 @@ static void heap_push(struct event_heap *h, const struct gs_event *e)
 		h->cap = cap;
 	}
 	i = h->n++;
-	while (i && h->v[(i - 1) / 2].ts > e->ts) {
+	while (i && before(&item, &h->v[(i - 1) / 2])) {
 		h->v[i] = h->v[(i - 1) / 2];
 		i = (i - 1) / 2;
 	}
-	h->v[i] = *e;
+	h->v[i] = item;
 }
 
 static void heap_pop(struct event_heap *h, struct gs_event *out)
 {
-	struct gs_event last;
+	struct heap_item last;
 	size_t i = 0;
 
-	*out = h->v[0];
+	*out = h->v[0].e;
 	last = h->v[--h->n];
 	for (;;) {
 		size_t c = 2 * i + 1;
 
 		if (c >= h->n)
 			break;
-		if (c + 1 < h->n && h->v[c + 1].ts < h->v[c].ts)
+		if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
 			c++;
-		if (h->v[c].ts >= last.ts)
+		if (!before(&h->v[c], &last))
 			break;
 		h->v[i] = h->v[c];
 		i = c;
@@ -521,7 +553,7 @@ int gs_reader_next(struct gs_reader *r, struct gs_event *e)
 {
 	for (;;) {
 		if (r->heap.n &&
-		    (r->eof || r->heap.v[0].ts + REORDER_WINDOW_NS < r->newest_ts)) {
+		    (r->eof || r->heap.v[0].e.ts + REORDER_WINDOW_NS < r->newest_ts)) {
 			heap_pop(&r->heap, e);
 			return 1;
 		}

@@ -724,6 +724,32 @@ static void test_user_lock(void **state)
 	an_free(an);
 }
 
+/* A switch-in missing from the stream: the thread's own syscall shows it
+ * runs; it is not left runnable until its next switch. */
+static void test_missing_switch_in(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *t;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	sys_enter(an, 1 * MS, A, NR_FUTEX, L1, 393, 0);
+	switch_out(an, 1 * MS, A, TASK_INTERRUPTIBLE, false);
+	wakeup(an, 3 * MS, A);
+	/* no switch-in: it is running from 4 ms on */
+	sys_exit(an, 4 * MS, A, NR_FUTEX, 0);
+	switch_out(an, 9 * MS, A, 0, true);
+	an_finish(an, T0 + 10 * MS);
+
+	t = an_find_thread(an, A);
+	assert_int_equal(t->on_cpu_ns, 1 * MS + 5 * MS);
+	assert_int_equal(t->runnable_ns, 1 * MS + 1 * MS);
+	assert_int_equal(t->blocked_ns[GS_R_LOCK], 2 * MS);
+	assert_int_equal(t->migrations, 0);
+	an_free(an);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -745,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_daemon_killed_at_exit),
 		cmocka_unit_test(test_gil_interleavings),
 		cmocka_unit_test(test_user_lock),
+		cmocka_unit_test(test_missing_switch_in),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
