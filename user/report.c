@@ -116,9 +116,14 @@ static void sum_threads(const struct an_process *p, struct totals *t)
 			t->gil_life += life;
 			t->gil_wait += th->gil_wait_ns;
 		}
-		/* the main thread waiting in join() is not contention */
+		/* contention is waiting for a lock another thread holds: not
+		 * waiting to be notified (a Condition's waiter lock is held by
+		 * the waiter itself), not the main thread in join() */
 		if (th->tid != p->pid) {
-			t->lock += th->blocked_ns[GS_R_LOCK];
+			for (int k = 0; k < th->n_lock_waits; k++)
+				if (th->lock_waits[k].holder &&
+				    th->lock_waits[k].holder != th->tid)
+					t->lock += th->lock_waits[k].wait_ns;
 			t->lock_life += life;
 		}
 	}
@@ -138,6 +143,9 @@ static const struct an_lock *most_contended(const struct an_process *p)
 			continue;
 		for (int k = 0; k < t->n_lock_waits; k++) {
 			uint64_t lock = t->lock_waits[k].lock, ns = 0;
+
+			if (!t->lock_waits[k].holder || t->lock_waits[k].holder == t->tid)
+				continue;
 
 			for (size_t m = 0; m < p->n_threads; m++) {
 				const struct an_thread *u = p->threads[m];
@@ -187,7 +195,7 @@ static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 					j + 1 < d->n ? "" : ". ");
 		if (len < sizeof(out[i].summary))
 			snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
-				 "None of them can go on: take locks in one global order, or use timeouts.");
+				 "None of them can go on until a wait times out: take locks in one global order.");
 		n++;
 	}
 	return n;
@@ -205,6 +213,34 @@ static int diagnose_children(const struct analysis *an, const struct an_process 
 	snprintf(out[i].summary, sizeof(out[i].summary),
 		 "%d child processes, each with its own interpreter and GIL, used %.2f s of CPU in the %.2f s they ran: %.1f CPUs busy on average. Processes run Python in parallel where threads cannot.",
 		 kids, cpu / 1e9, span / 1e9, (double)cpu / span);
+	return n + 1;
+}
+
+static int diagnose_user_lock(const struct an_process *p, struct diagnosis *out,
+			      int n, int max)
+{
+	const struct an_ulock *u = &p->ulock;
+	uint64_t wait = 0, life = 0;
+	int threads = 0, i;
+
+	if (!u->used)
+		return n;
+	for (size_t k = 0; k < p->n_threads; k++) {
+		const struct an_thread *t = p->threads[k];
+
+		if (!t->ulock_wait_ns && !t->ulock_held_ns)
+			continue;
+		threads++;
+		wait += t->ulock_wait_ns;
+		life += an_thread_lifetime(t);
+	}
+	if (threads < 2 || pct(wait, life) < 30 ||
+	    (i = add(out, n, max, "user-lock-contention")) < 0)
+		return n;
+	snprintf(out[i].summary, sizeof(out[i].summary),
+		 "%d threads waited %.0f %% of their life for the --lock lock; it was held %.0f %% of the time and changed hands %llu times: like a GIL, it lets one thread work at a time.",
+		 threads, pct(wait, life), pct(u->held_ns, wall(p)),
+		 (unsigned long long)u->handoffs);
 	return n + 1;
 }
 
@@ -279,7 +315,7 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 		size_t len;
 
 		len = snprintf(out[i].summary, sizeof(out[i].summary),
-			       "Threads other than the main thread spent %.0f %% of their life (%.2f s) waiting for locks (threading.Lock, queues, conditions): they are serialised by a lock, not by the GIL.",
+			       "Threads other than the main thread spent %.0f %% of their life (%.2f s) waiting for locks that other threads held: they are serialised by a lock, not by the GIL.",
 			       pct(t.lock, t.lock_life), t.lock / 1e9);
 		if (top && len < sizeof(out[i].summary))
 			snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
@@ -289,6 +325,7 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 				 (unsigned long long)top->handoffs);
 		n++;
 	}
+	n = diagnose_user_lock(p, out, n, max);
 	n = diagnose_children(an, p, out, n, max);
 	n = diagnose_interleaving(p, out, n, max);
 	if (!n && (i = add(out, n, max, "no-contention")) >= 0) {
@@ -336,8 +373,11 @@ static void text_thread(FILE *out, const struct an_thread *t)
 		fprintf(out, "  %-25s waited %s for lock 0x%llx (%llu time%s)", "",
 			fmt_ns(b[6], 24, w->wait_ns), (unsigned long long)w->lock,
 			(unsigned long long)w->count, w->count == 1 ? "" : "s");
-		if (w->holder)
-			fprintf(out, " while %u held it", w->holder);
+		if (w->holder == t->tid)
+			fprintf(out, " to be notified (a Condition, Event or Queue)");
+		else if (w->holder)
+			fprintf(out, " while %u (%s) held it", w->holder,
+				thread_name(t->proc, w->holder));
 		fputc('\n', out);
 	}
 	if (t->ulock_held_ns || t->ulock_wait_ns)
@@ -400,13 +440,13 @@ static void text_locks(FILE *out, const struct an_process *p)
 	free(locks);
 	if (!u->used)
 		return;
-	fprintf(out, "\n  --lock: held %s (%.1f %% of wall), at least one waiter %s, %llu acquisitions, %llu hand-offs, latency p50 %s p99 %s max %s\n",
+	fprintf(out, "\n  --lock: held %s (%.1f %% of wall), at least one waiter %s, %llu acquisitions, %llu hand-offs, latency p50 %s p99 %s",
 		fmt_ns(b[0], 24, u->held_ns), pct(u->held_ns, wall(p)),
 		fmt_ns(b[1], 24, u->waiter_ns), (unsigned long long)u->acquisitions,
 		(unsigned long long)u->handoffs,
 		fmt_ns(b[2], 24, hist_quantile(u->latency, 0.5)),
-		fmt_ns(b[3], 24, hist_quantile(u->latency, 0.99)),
-		fmt_ns(b[3], 24, u->latency->max));
+		fmt_ns(b[3], 24, hist_quantile(u->latency, 0.99)));
+	fprintf(out, " max %s\n", fmt_ns(b[0], 24, u->latency->max));
 }
 
 static void text_process(FILE *out, const struct analysis *an,
