@@ -109,6 +109,7 @@ struct an_lock **locks_sorted(const struct lock_table *t, size_t *n)
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->slots[i].addr)
 			v[(*n)++] = &t->slots[i];
-	qsort(v, *n, sizeof(*v), by_wait);
+	if (*n)
+		qsort(v, *n, sizeof(*v), by_wait);
 	return v;
 }

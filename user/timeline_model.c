@@ -425,7 +425,8 @@ static int sort_slices(struct tl_model *m)
 		s->lane = s->lane < m->n_seen_threads ? map[s->lane] : TL_NONE;
 	}
 	free(map);
-	qsort(m->slices.data, m->slices.n, m->slices.size, cmp_slice);
+	if (m->slices.n) /* qsort on a NULL array is undefined */
+		qsort(m->slices.data, m->slices.n, m->slices.size, cmp_slice);
 	while (n < m->slices.n && TL_SLICE(m, n)->lane != TL_NONE)
 		n++;
 	m->slices.n = n; /* threads the report does not know: none expected */
@@ -469,7 +470,8 @@ static int index_lanes(struct tl_model *m)
 	for (size_t i = 0; i < m->n_lanes; i++)
 		m->lane_by_tid[i] = (uint32_t)i;
 	sort_model = m;
-	qsort(m->lane_by_tid, m->n_lanes, sizeof(uint32_t), cmp_lane);
+	if (m->n_lanes)
+		qsort(m->lane_by_tid, m->n_lanes, sizeof(uint32_t), cmp_lane);
 	sort_model = NULL;
 	return 0;
 }
@@ -594,7 +596,8 @@ static int sort_counts(struct tl_model *m)
 		c->proc = c->proc < m->n_seen_procs ? map[c->proc] : TL_NONE;
 	}
 	free(map);
-	qsort(m->counts.data, m->counts.n, m->counts.size, cmp_count);
+	if (m->counts.n)
+		qsort(m->counts.data, m->counts.n, m->counts.size, cmp_count);
 	while (n < m->counts.n && TL_COUNT(m, n)->proc != TL_NONE)
 		n++;
 	m->counts.n = n;
@@ -653,7 +656,8 @@ static void finish_segs(struct tl_model *m)
 			*TL_CPUSEG(m, n++) = s;
 	}
 	m->cpusegs.n = n;
-	qsort(m->cpusegs.data, n, m->cpusegs.size, cmp_seg);
+	if (n)
+		qsort(m->cpusegs.data, n, m->cpusegs.size, cmp_seg);
 }
 
 /* The CPUs the scheduler events name, ascending, and where their
