@@ -24,7 +24,10 @@ PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg
 	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
 	    user/procfs.c user/dump.c user/locks.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
-	    user/timeline_json.c user/timeline_html.c user/timeline_page.c
+	    user/timeline_json.c user/timeline_html.c user/timeline_page.c \
+	    user/stacktab.c user/pyobj.c user/symbolize.c \
+	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
+	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -38,14 +41,14 @@ $(BUILD):
 $(BUILD)/vmlinux.h: | $(BUILD)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/gilscope.bpf.o: bpf/gilscope.bpf.c bpf/gilscope.h $(BUILD)/vmlinux.h
+$(BUILD)/gilscope.bpf.o: bpf/gilscope.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
 	$(CLANG) -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) \
 		-I$(BUILD) -Ibpf -c $< -o $@
 
 $(BUILD)/gilscope.skel.h: $(BUILD)/gilscope.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.o: user/%.c $(wildcard user/*.h) bpf/gilscope.h $(BUILD)/gilscope.skel.h
+$(BUILD)/%.o: user/%.c $(wildcard user/*.h) $(wildcard bpf/*.h) $(BUILD)/gilscope.skel.h
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -c $< -o $@
 
 gilscope: $(USER_OBJ)
@@ -104,13 +107,42 @@ $(BUILD)/fuzz/fuzz_timeline: tests/fuzz/fuzz_session.c $(PURE_SRC) $(wildcard us
 
 fuzz-build: $(BUILD)/fuzz/fuzz_session $(BUILD)/fuzz/fuzz_timeline
 
-# Runs on a copy of the seed corpus; findings go to $(FUZZ_WORK)/artifacts/.
+# Runs on a copy of the seed corpus and of the past findings (tests/fuzz/crashes,
+# kept as regression inputs); new findings go to $(FUZZ_WORK)/artifacts/.
 fuzz: $(FUZZ_BIN)
 	rm -rf $(FUZZ_WORK)/corpus && mkdir -p $(FUZZ_WORK)/corpus $(FUZZ_WORK)/artifacts
-	cp tests/fuzz/corpus/* $(FUZZ_WORK)/corpus/
+	cp tests/fuzz/corpus/* tests/fuzz/crashes/* $(FUZZ_WORK)/corpus/
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 		-dict=tests/fuzz/session.dict -artifact_prefix=$(FUZZ_WORK)/artifacts/ \
 		-print_final_stats=1 $(FUZZ_WORK)/corpus
 
 soak: gilscope
 	sh scripts/soak.sh $(SOAK_SECONDS)
+
+# ---- performance (not part of `make test`): docs/performance.md
+#   make bench [BENCH_PAIRS=7] [BENCH_ARGS='--only overhead --workloads read_heavy']
+# Overhead of record (exact, --light) and of a bpftrace equivalent on the
+# workloads, capacity, report speed, start latency, idle CPU. Needs root,
+# python3.11-dbg and bpftrace (scripts/install-deps.sh). About 8-10 minutes.
+BENCH_PAIRS ?= 7
+BENCH_ARGS ?=
+.PHONY: bench
+bench: gilscope
+	$(PYTHON) bench/bench.py --pairs $(BENCH_PAIRS) $(BENCH_ARGS)
+
+# Line coverage of the session readers by the corpus of the last `make fuzz`.
+LLVM_PROFDATA ?= llvm-profdata
+LLVM_COV ?= llvm-cov
+FUZZ_COV_BIN := $(BUILD)/fuzz/cov_$(FUZZ_TARGET)
+
+fuzz-cov:
+	@mkdir -p $(BUILD)/fuzz
+	$(CLANG) -g -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+		$(if $(filter timeline,$(FUZZ_TARGET)),-DFUZZ_TIMELINE) $(CPPFLAGS) \
+		tests/fuzz/fuzz_session.c $(PURE_SRC) -lelf -lz -o $(FUZZ_COV_BIN)
+	LLVM_PROFILE_FILE=$(FUZZ_WORK)/cov.profraw $(FUZZ_COV_BIN) -runs=0 \
+		$(FUZZ_WORK)/corpus tests/fuzz/corpus
+	$(LLVM_PROFDATA) merge -sparse $(FUZZ_WORK)/cov.profraw -o $(FUZZ_WORK)/cov.profdata
+	$(LLVM_COV) report $(FUZZ_COV_BIN) -instr-profile=$(FUZZ_WORK)/cov.profdata $(PURE_SRC)
+
+.PHONY: fuzz-cov

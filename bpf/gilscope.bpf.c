@@ -111,6 +111,9 @@ static __always_inline struct gs_event *reserve_current(u8 type)
 	return reserve(type, (u32)id, id >> 32);
 }
 
+/* stacks: Python/native stack walks and the sampler (hooks gs_stk_*) */
+#include "stacks.bpf.h"
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
@@ -122,6 +125,8 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 
 	if (!prev_traced && !next_traced)
 		return 0;
+	if (prev_traced) /* stacks: the stack it leaves with, before the switch */
+		gs_stk_switch(ctx, prev, prev_state, preempt);
 	e = reserve(GS_EV_SWITCH, prev->pid, prev_tgid);
 	if (!e)
 		return 0;
@@ -219,6 +224,7 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		struct gs_proc copy = *proc;
 
 		bpf_map_update_elem(&traced, &child_tgid, &copy, BPF_ANY);
+		gs_stk_fork(parent->pid, parent->tgid, child->pid, child_tgid); /* stacks */
 		record_switch_number(copy.switch_number_addr, child->pid,
 				     child_tgid, GS_SNUM_FORK);
 	}
@@ -237,6 +243,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 		return 0;
 	/* a new image: userspace finds its interpreter again */
 	proc->switch_number_addr = 0;
+	gs_stk_exec(p->pid, old_pid); /* stacks: its tstate is gone */
 	e = reserve(GS_EV_EXEC, p->pid, p->tgid);
 	if (!e)
 		return 0;
@@ -265,6 +272,7 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 	}
 	if (group_dead)
 		bpf_map_delete_elem(&traced, &tgid);
+	gs_stk_exit(p->pid, tgid, group_dead); /* stacks: forget the thread */
 	return 0;
 }
 
@@ -417,6 +425,7 @@ int BPF_KPROBE(on_take_gil, void *tstate)
 
 	if (!traced_proc(bpf_get_current_pid_tgid() >> 32))
 		return 0;
+	gs_stk_take_gil((u64)tstate); /* stacks: where the GIL wait begins */
 	e = reserve_current(GS_EV_GIL_TAKE);
 	if (!e)
 		return 0;
@@ -433,6 +442,7 @@ int BPF_KPROBE(on_cond_signal, void *cond)
 
 	if (!traced_proc(bpf_get_current_pid_tgid() >> 32))
 		return 0;
+	gs_stk_signal((u64)cond); /* stacks: learn tstates without take_gil */
 	e = reserve_current(GS_EV_COND_SIGNAL);
 	if (!e)
 		return 0;

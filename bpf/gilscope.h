@@ -61,6 +61,12 @@ enum gs_event_type {
 	/* A lock named with `record --lock ACQUIRE:RELEASE`: a32 =
 	 * GS_ULOCK_*, arg[0] = the function's first argument. */
 	GS_EV_ULOCK = 15,
+	/* Stacks (bpf/stackrec.h): a thread's Python and native stacks at a
+	 * moment that decides what its time went to; a32 = GS_STK_* (why),
+	 * arg[0] = Python stack id (0: none), arg[1] = native stack id (0:
+	 * none), arg[2] = user instruction pointer, flags = GS_STKF_*. The
+	 * ids name records of the STACKS chunk (docs/flamegraphs.md). */
+	GS_EV_STACK = 16,
 	GS_EV_MAX
 };
 

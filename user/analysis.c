@@ -407,6 +407,18 @@ static void set_state(struct an_thread *t, enum an_sched state, uint64_t ts)
 	}
 }
 
+/* Tell the sink how [START, END) was counted (flame graphs). */
+static void notify_account(const struct an_thread *t, enum an_sched state,
+			   enum gs_reason reason, bool holding, bool waiting,
+			   uint64_t start, uint64_t end)
+{
+	const struct an_sink *sink = sink_of(t);
+
+	if (sink && sink->account)
+		sink->account(sink->ctx, t, state, reason, holding, waiting,
+			      start, end);
+}
+
 /* Account the time since the thread's cursor to its current state. */
 static void flush_thread(struct an_thread *t, uint64_t now)
 {
@@ -416,6 +428,9 @@ static void flush_thread(struct an_thread *t, uint64_t now)
 		return;
 	if (t->state != AN_DEAD)
 		track_slice(t);
+	if (t->state != AN_DEAD)
+		notify_account(t, t->state, t->reason, t->gil_holding,
+			       t->gil_waiting, t->cursor, now);
 	d = now - t->cursor;
 	t->cursor = now;
 	switch (t->state) {
@@ -483,6 +498,11 @@ static void resolve_unknown(const struct an_process *p, struct an_thread *t,
 	uint64_t d = t->unknown_ns;
 
 	t->unknown_ns = 0;
+	/* unknown time is the thread's first span, up to the cursor */
+	if (d)
+		notify_account(t, was, blocked_reason(p, t, 0),
+			       was == AN_RUNNING && t->gil_holding, false,
+			       t->cursor - d, t->cursor);
 	switch (was) {
 	case AN_RUNNING:
 		t->on_cpu_ns += d;

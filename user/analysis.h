@@ -103,6 +103,15 @@ struct an_sink {
 		       int gil_waiters, int runnable);
 	/* every raw event, before the analysis applies it */
 	void (*event)(void *ctx, const struct gs_event *e);
+	/* Every interval of a thread's life as the report counts it: in
+	 * STATE (REASON when blocked), holding or waiting for the GIL. Sums
+	 * over these equal the thread's on_cpu_ns, blocked_ns[], gil_wait_ns;
+	 * time first counted as AN_UNKNOWN is given again, once known, with
+	 * its state and without the GIL flags (flame graphs, user/flame*.c). */
+	void (*account)(void *ctx, const struct an_thread *t,
+			enum an_sched state, enum gs_reason reason,
+			bool gil_holding, bool gil_waiting, uint64_t start,
+			uint64_t end);
 };
 
 struct an_thread {

@@ -12,7 +12,7 @@ static const char *const type_names[GS_EV_MAX] = {
 	[GS_EV_SYS_EXIT] = "sys_exit",	     [GS_EV_GIL_TAKE] = "take_gil",
 	[GS_EV_COND_SIGNAL] = "cond_signal", [GS_EV_SWITCHNUM] = "switch_number",
 	[GS_EV_LOCK_ACQUIRE] = "lock_acquire", [GS_EV_LOCK_RELEASE] = "lock_release",
-	[GS_EV_ULOCK] = "user_lock",
+	[GS_EV_ULOCK] = "user_lock",	     [GS_EV_STACK] = "stack",
 };
 
 static void dump_details(FILE *out, const struct gs_event *e)

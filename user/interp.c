@@ -423,6 +423,10 @@ static int try_mapping(const struct proc_mapping *m, void *ctx)
 		return 0;
 	snprintf(root, sizeof(root), "/proc/%d/root", s->pid);
 	ret = interp_open(m->path, root, s->in, s->err, s->errlen);
+	/* maps shows paths as seen from our root: for a chroot that is the
+	 * host path already */
+	if (ret == -ENOENT && access(m->path, R_OK) == 0)
+		ret = interp_open(m->path, "", s->in, s->err, s->errlen);
 	if (ret) {
 		/* keep the most telling error: an unsupported version */
 		if (ret == -ENOTSUP || !s->last_err)

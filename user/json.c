@@ -9,10 +9,36 @@ void json_init(struct json *j, FILE *out)
 	j->need_comma[0] = false;
 }
 
+/* Length of the valid UTF-8 sequence at P, or 0. */
+static int utf8_len(const unsigned char *p)
+{
+	int n = *p >= 0xf0 && *p <= 0xf4 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 ? 2 : 0;
+
+	if (*p >= 0xf8)
+		return 0;
+	for (int i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
 static void put_string(FILE *out, const char *s)
 {
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x80) {
+			int n = utf8_len(p);
+
+			/* JSON is UTF-8: a stray byte (a comm is any bytes)
+			 * becomes the Latin-1 character of the same value */
+			if (!n) {
+				fprintf(out, "\\u%04x", *p);
+				continue;
+			}
+			fwrite(p, 1, n, out);
+			p += n - 1;
+			continue;
+		}
 		if (*p == '"' || *p == '\\')
 			fprintf(out, "\\%c", *p);
 		else if (*p == '\n')

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dump.h"
+#include "flame.h"
 #include "timeline.h"
 #include "record.h"
 #include "replay.h"
@@ -13,9 +14,12 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [--light] [-v] (-p PID | -- COMMAND [ARGS...])\n"
+		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [--light]\n"
+		"                       [--sample-hz N] [--no-stacks] [-v] (-p PID | -- COMMAND [ARGS...])\n"
 		"       gilscope report [--json] [FILE]\n"
 		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
+		"       gilscope flame [--what oncpu|gil-wait|offcpu|wall] [--pid P] [--tid T]\n"
+		"                      -o OUT[.svg|.folded|.speedscope.json|.pb.gz] [FILE]\n"
 		"       gilscope dump FILE\n"
 		"       gilscope version\n"
 		"\n"
@@ -26,6 +30,8 @@ static void usage(FILE *out)
 		"        run queue and blocking by reason, with a diagnosis\n"
 		"timeline every thread, every core, every GIL hand-off: Perfetto,\n"
 		"        Chrome JSON or a self-contained HTML view\n"
+		"flame   where on-CPU, GIL wait and blocked time went, by Python stack:\n"
+		"        SVG, folded stacks, speedscope or pprof\n"
 		"dump    the raw events, one per line\n");
 }
 
@@ -40,7 +46,8 @@ static int parse_number(const char *s, double *out)
 
 static int cmd_record(int argc, char **argv)
 {
-	struct record_opts o = { .output = "gilscope.data", .ringbuf_bytes = 64u << 20 };
+	struct record_opts o = { .output = "gilscope.data", .ringbuf_bytes = 64u << 20,
+				 .sample_hz = 99 };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -48,6 +55,8 @@ static int cmd_record(int argc, char **argv)
 		{ "buffer-mb", required_argument, NULL, 'b' },
 		{ "lock", required_argument, NULL, 'L' },
 		{ "light", no_argument, NULL, 'l' },
+		{ "sample-hz", required_argument, NULL, 'S' },
+		{ "no-stacks", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -92,6 +101,16 @@ static int cmd_record(int argc, char **argv)
 			break;
 		case 'l':
 			o.light = true;
+			break;
+		case 'S':
+			if (parse_number(optarg, &num) || num > 10000 || num != (int)num) {
+				fprintf(stderr, "gilscope: --sample-hz needs 0-10000 samples per second\n");
+				return 2;
+			}
+			o.sample_hz = (unsigned int)num;
+			break;
+		case 'N':
+			o.no_stacks = true;
 			break;
 		case 'q':
 			o.quiet = true;
@@ -163,6 +182,8 @@ int main(int argc, char **argv)
 		return cmd_report(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "timeline"))
 		return cmd_timeline(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "flame"))
+		return cmd_flame(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "dump") && argc == 3) {
 		char err[512];
 

@@ -9,12 +9,12 @@
 #include <unistd.h>
 #include "procfs.h"
 
+/* Alive: it exists and is not a zombie waiting to be reaped. */
 bool proc_exists(pid_t pid)
 {
-	char path[64];
+	char state = proc_thread_state(pid, pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	return access(path, F_OK) == 0;
+	return state && state != 'Z' && state != 'X';
 }
 
 static ssize_t read_file(const char *path, char *buf, size_t len)

@@ -17,7 +17,30 @@ static const struct py_facts table[] = {
 	  .minor = 11,
 	  .gil_in_runtime = 0x168,
 	  .tstate_native_thread_id = 0xa0,
-	  GIL_LAYOUT },
+	  GIL_LAYOUT,
+	  /* DWARF of Debian's 3.11.2 (python3.11-dbg) */
+	  .stk = {
+		  .tstate_frame = 0x38, .cframe_frame = 0x08,
+		  .frame_code = 0x20, .frame_previous = 0x30,
+		  .frame_instr = 0x38, .frame_owner = 0x45,
+		  .frame_localsplus = 0x48, .owner_cstack = -1,
+		  .code_firstlineno = 0x48, .code_filename = 0x70,
+		  .code_name = 0x78, .code_qualname = 0x80,
+		  .code_linetable = 0x88, .code_adaptive = 0xb8,
+		  .linetable_format = PY_LINETABLE_311,
+		  .str_length = 0x10, .str_state = 0x20,
+		  .str_ascii_data = 0x30, .str_compact_data = 0x48,
+		  .bytes_size = 0x10, .bytes_data = 0x20,
+		  .runtime_interp_head = 0x28, .interp_next = 0x00,
+		  .interp_threads_head = 0x10, .tstate_next = 0x08,
+		  .type_name = 0x18, .type_flags = 0xa8,
+		  .type_dictoffset = 0x120, .type_cached_keys = 0x368,
+		  .managed_dict_flag = 1 << 4, .managed_dict = -24,
+		  .managed_values = -32, .dict_keys = 0x20,
+		  .dict_values = 0x28, .keys_log2_index_bytes = 0x09,
+		  .keys_kind = 0x0a, .keys_nentries = 0x18,
+		  .keys_indices = 0x20,
+	  } },
 };
 
 const struct py_facts *pyver_facts(int major, int minor)

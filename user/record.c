@@ -25,6 +25,7 @@
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
+#include "stacks.h"
 #include "umulti.h"
 
 #define MAX_FILES 16
@@ -66,6 +67,7 @@ struct recorder {
 	int root_status;
 	uint64_t t0, last_flush, events;
 	int write_err;
+	struct stk_recorder *stk; /* stacks (user/stacks.c), NULL when off */
 	char command[1024];
 };
 
@@ -231,9 +233,14 @@ static int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 {
 	struct gs_proc val = {};
 	uint32_t key = pid;
+	struct proc_rec *p;
 
 	if (gil_addr && facts)
 		val.switch_number_addr = gil_addr + facts->gil_switch_number;
+	/* stacks: how to walk this process's frames */
+	p = proc_rec_get(r, pid, false);
+	stk_track(r->stk, pid, gil_addr, facts,
+		  p && p->has_interp ? p->in.method : NULL);
 	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
 				    &val, sizeof(val), BPF_ANY);
 }
@@ -381,6 +388,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	r->events++;
 	if (gs_writer_event(r->w, e))
 		r->write_err = -EIO;
+	stk_on_event(r->stk, e); /* stacks */
 	switch (e->type) {
 	case GS_EV_FORK:
 		if ((e->arg[0] >> 32) != e->tgid)
@@ -436,6 +444,7 @@ static int open_bpf(struct recorder *r)
 	bpf_map__set_max_entries(r->skel->maps.events, r->opts->ringbuf_bytes);
 	set_uprobe_multi(r->skel);
 	r->skel->rodata->wakeup_bytes = r->opts->ringbuf_bytes / 8;
+	stk_configure(r->skel, r->opts); /* stacks on or off */
 	err = gilscope_bpf__load(r->skel);
 	if (err) {
 		if ((err == -EPERM || err == -EACCES) && geteuid() != 0)
@@ -717,7 +726,7 @@ static uint64_t lost_total(const struct recorder *r, struct kv_list *kv)
 		[GS_EV_SYS_EXIT] = "sys_exit",	   [GS_EV_GIL_TAKE] = "gil_take",
 		[GS_EV_COND_SIGNAL] = "cond_signal", [GS_EV_SWITCHNUM] = "switchnum",
 		[GS_EV_LOCK_ACQUIRE] = "lock_acquire", [GS_EV_LOCK_RELEASE] = "lock_release",
-		[GS_EV_ULOCK] = "user_lock",
+		[GS_EV_ULOCK] = "user_lock", [GS_EV_STACK] = "stack",
 	};
 	uint64_t sum = 0;
 
@@ -780,6 +789,7 @@ static const char *run_loop(struct recorder *r)
 		ring_buffer__poll(r->rb, POLL_MS);
 		ring_buffer__consume(r->rb);
 		retry_discoveries(r, false);
+		stk_tick(r->stk); /* stacks: thread lists and names */
 		now = now_ns(CLOCK_MONOTONIC);
 		if (now - r->last_flush > FLUSH_NS) {
 			if (gs_writer_flush(r->w))
@@ -861,6 +871,7 @@ static void cleanup(struct recorder *r)
 	detach_all(r);
 	free(r->links);
 	free(r->link_fds);
+	stk_free(r->stk); /* stacks: the sampler's links first */
 	ring_buffer__free(r->rb);
 	gilscope_bpf__destroy(r->skel);
 	free(r->procs);
@@ -894,6 +905,26 @@ static int finish_command(struct recorder *r, const char *reason)
 	return exit_code_of(r->root_status);
 }
 
+/* Root, or the capabilities BPF tracing needs (CapEff in /proc). */
+static bool may_load_bpf(void)
+{
+	unsigned long long caps = 0;
+	char line[256];
+	FILE *f;
+
+	if (geteuid() == 0)
+		return true;
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return true; /* let the load itself decide */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	/* CAP_SYS_ADMIN (21), or CAP_BPF (39) with CAP_PERFMON (38) */
+	return (caps >> 21 & 1) || ((caps >> 39 & 1) && (caps >> 38 & 1));
+}
+
 int record_main(const struct record_opts *opts)
 {
 	struct recorder r = { .opts = opts, .root_status = -1 };
@@ -905,6 +936,12 @@ int record_main(const struct record_opts *opts)
 	join_command(&r);
 	if (opts->pid && (opts->pid < 0 || !proc_exists(opts->pid))) {
 		fprintf(stderr, "gilscope: no process with PID %d\n", opts->pid);
+		return 1;
+	}
+	/* before the output is opened: a forgotten sudo must not truncate
+	 * the previous session */
+	if (!may_load_bpf()) {
+		fprintf(stderr, "gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
 		return 1;
 	}
 	r.procs = calloc(MAX_PROCS, sizeof(*r.procs));
@@ -925,6 +962,8 @@ int record_main(const struct record_opts *opts)
 		fprintf(stderr, "gilscope: cannot open the ring buffer: %s\n", strerror(errno));
 		goto cleanup;
 	}
+	if (stk_start(&r.stk, r.skel, r.rb, r.w, opts)) /* stacks: sampler, ring */
+		goto cleanup;
 	ret = opts->pid ? start_attached(&r) : start_launched(&r, &go_fd);
 	if (ret)
 		goto cleanup;
@@ -941,6 +980,8 @@ int record_main(const struct record_opts *opts)
 	read_end_counters(&r);
 	/* the trailer comes last: a file ending with it is complete */
 	if (gs_writer_flush(r.w))
+		r.write_err = -EIO;
+	if (stk_write(r.stk, r.w)) /* stacks: the stack table */
 		r.write_err = -EIO;
 	write_trailer(&r, reason);
 	status_line(&r, true);

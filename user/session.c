@@ -144,6 +144,25 @@ int gs_writer_kv(struct gs_writer *w, enum gs_chunk_type type,
  * and two with the same timestamp must stay in it (a syscall entry before
  * the switch-out it causes).
  */
+/* A binary chunk (STACKS): compressed when that is smaller. */
+int gs_writer_blob(struct gs_writer *w, enum gs_chunk_type type,
+		   const void *data, size_t len, uint32_t count)
+{
+	uLongf zlen = compressBound(len);
+	unsigned char *z;
+	int err;
+
+	if (len > MAX_RAW_CHUNK)
+		return -E2BIG;
+	z = malloc(zlen);
+	if (z && compress2(z, &zlen, data, len, 1) == Z_OK && zlen < len)
+		err = write_chunk(w, type, GS_CHUNK_ZLIB, z, zlen, len, count);
+	else
+		err = write_chunk(w, type, 0, data, len, len, count);
+	free(z);
+	return err;
+}
+
 static void sort_events(struct gs_event *v, struct gs_event *tmp, size_t n)
 {
 	size_t mid = n / 2, i = 0, j = mid, k = 0;
@@ -416,6 +435,46 @@ static int take_meta(struct gs_reader *r, const struct gs_chunk_header *h,
 	return 0;
 }
 
+#define MAX_BLOB_BYTES (256u << 20) /* all kept binary chunks together */
+
+/* Keep a STACKS chunk's payload, decompressed; damage ends the reading. */
+static int take_blob(struct gs_reader *r, const struct gs_chunk_header *h,
+		     const unsigned char *payload)
+{
+	struct gs_blob *b;
+	unsigned char *data;
+	uLongf raw = h->raw_size;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < r->s.n_blobs; i++)
+		kept += r->s.blobs[i].size;
+	if (kept + h->raw_size > MAX_BLOB_BYTES)
+		return 0; /* more than any recording makes: ignored */
+	data = malloc(h->raw_size ? h->raw_size : 1);
+	b = realloc(r->s.blobs, (r->s.n_blobs + 1) * sizeof(*b));
+	if (b)
+		r->s.blobs = b;
+	if (!data || !b)
+		goto bad;
+	if (h->flags & GS_CHUNK_ZLIB) {
+		if (uncompress(data, &raw, payload, h->size) != Z_OK ||
+		    raw != h->raw_size)
+			goto bad;
+	} else if (h->size == h->raw_size) {
+		memcpy(data, payload, h->size);
+	} else {
+		goto bad;
+	}
+	r->s.blobs[r->s.n_blobs++] = (struct gs_blob){
+		.type = h->type, .count = h->count, .data = data, .size = raw
+	};
+	return 0;
+bad:
+	free(data);
+	set_damage(r, ftell(r->f), "malformed stacks chunk");
+	return -1;
+}
+
 /* First pass: metadata only; event chunks are counted and skipped. */
 static void scan_metadata(struct gs_reader *r)
 {
@@ -436,6 +495,9 @@ static void scan_metadata(struct gs_reader *r)
 			r->s.events += h.count;
 		else if (h.type >= GS_CHUNK_HOST && h.type <= GS_CHUNK_TRAILER &&
 			 take_meta(r, &h, payload)) {
+			free(payload);
+			break;
+		} else if (h.type == GS_CHUNK_STACKS && take_blob(r, &h, payload)) {
 			free(payload);
 			break;
 		}
@@ -587,6 +649,9 @@ void gs_reader_close(struct gs_reader *r)
 	for (size_t i = 0; i < r->s.n_threads; i++)
 		kv_free(&r->s.threads[i]);
 	free(r->s.threads);
+	for (size_t i = 0; i < r->s.n_blobs; i++)
+		free(r->s.blobs[i].data);
+	free(r->s.blobs);
 	free(r->chunk);
 	free(r->heap.v);
 	free(r);

@@ -23,6 +23,9 @@ enum gs_chunk_type {
 	GS_CHUNK_EVENTS = 3,  /* struct gs_event[], sorted by ts */
 	GS_CHUNK_THREAD = 4,  /* key=value: a thread's state when attaching */
 	GS_CHUNK_TRAILER = 5, /* key=value: counts, written last */
+	/* binary, zlib: the stack table (user/stacktab.c,
+	 * docs/flamegraphs.md); kept by the reader as a blob */
+	GS_CHUNK_STACKS = 6,
 };
 
 #define GS_CHUNK_ZLIB 0x1
@@ -53,6 +56,9 @@ int gs_writer_kv(struct gs_writer *w, enum gs_chunk_type type,
 		 const struct kv_list *kv);
 /* Buffer one event; full buffers are written as a compressed chunk. */
 int gs_writer_event(struct gs_writer *w, const struct gs_event *e);
+/* Write a binary chunk now (zlib-compressed when that is smaller). */
+int gs_writer_blob(struct gs_writer *w, enum gs_chunk_type type,
+		   const void *data, size_t len, uint32_t count);
 /* Write the buffered events as a chunk now. */
 int gs_writer_flush(struct gs_writer *w);
 uint64_t gs_writer_bytes(const struct gs_writer *w);
@@ -67,6 +73,14 @@ struct gs_image {
 	uint64_t since_ns;
 };
 
+/* A binary chunk the reader keeps for the module that knows it. */
+struct gs_blob {
+	uint16_t type;
+	uint32_t count;
+	unsigned char *data; /* decompressed */
+	size_t size;
+};
+
 struct gs_session {
 	struct kv_list host;
 	struct kv_list trailer;
@@ -74,6 +88,8 @@ struct gs_session {
 	size_t n_images;
 	struct kv_list *threads; /* snapshots of threads found when attaching */
 	size_t n_threads;
+	struct gs_blob *blobs; /* STACKS chunks, in file order */
+	size_t n_blobs;
 	uint64_t events;	 /* events readable in the file */
 	bool finalized;		 /* a trailer was found */
 	bool cut_short;		 /* the file ends inside a chunk */

