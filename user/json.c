@@ -9,14 +9,35 @@ void json_init(struct json *j, FILE *out)
 	j->need_comma[0] = false;
 }
 
-/* Length of the valid UTF-8 sequence at P, or 0. */
+/*
+ * Length of the valid UTF-8 sequence at P, or 0 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF).
+ */
 static int utf8_len(const unsigned char *p)
 {
-	int n = *p >= 0xf0 && *p <= 0xf4 ? 4 : *p >= 0xe0 ? 3 : *p >= 0xc2 ? 2 : 0;
+	unsigned char lo = 0x80, hi = 0xbf;
+	int n;
 
-	if (*p >= 0xf8)
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4;
+	else
 		return 0;
-	for (int i = 1; i < n; i++)
+	/* the second byte's range is narrower after these leads */
+	if (*p == 0xe0)
+		lo = 0xa0;
+	else if (*p == 0xed)
+		hi = 0x9f;
+	else if (*p == 0xf0)
+		lo = 0x90;
+	else if (*p == 0xf4)
+		hi = 0x8f;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (int i = 2; i < n; i++)
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
 	return n;

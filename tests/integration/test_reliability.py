@@ -568,26 +568,43 @@ def test_pid_that_is_not_python(tmp_path):
 
 
 ODD_NAME = r"""
-import ctypes, threading, time
+import ctypes, sys, threading, time
 def work():
-    ctypes.CDLL(None).prctl(15, b"bad\xff\xfename", 0, 0, 0)   # PR_SET_NAME
+    ctypes.CDLL(None).prctl(15, bytes.fromhex(sys.argv[1]), 0, 0, 0)   # PR_SET_NAME
     time.sleep(0.05)
 t = threading.Thread(target=work)
 t.start()
 t.join()
 """
 
+UTF8_CHECK = (
+    "user/json.c utf8_len() checks only the lead byte and that continuation bytes "
+    "are 10xxxxxx, so it passes sequences UTF-8 forbids (RFC 3629): overlong forms "
+    "(E0 80-9F .., F0 80-8F ..), surrogates (ED A0-BF ..) and code points above "
+    "U+10FFFF (F4 90-BF ..); the JSON then does not decode as UTF-8")
 
-def test_json_report_with_a_non_utf8_thread_name(tmp_path):
+
+@pytest.mark.parametrize("name", [
+    b"bad\xff\xfename",
+    b"ok\xc3\xa9\xe2\x82\xac",
+    b"ovl\xe0\x80\xafx",
+    b"sur\xed\xa0\x80x",
+    b"big\xf4\x90\x80\x80",
+], ids=["stray-bytes", "valid", "overlong", "surrogate", "above-10ffff"])
+def test_json_report_with_a_non_utf8_thread_name(tmp_path, name):
+    """A thread name (comm) is any bytes: the JSON report stays UTF-8."""
     out = str(tmp_path / "odd.data")
-    rec = gs("record", "-q", "-o", out, "--", PYTHON, write(tmp_path, "odd.py", ODD_NAME))
+    rec = gs("record", "-q", "-o", out, "--", PYTHON, write(tmp_path, "odd.py", ODD_NAME),
+             name.hex())
     assert rec.returncode == 0, rec.stderr
     run = subprocess.run([GILSCOPE, "report", "--json", out], capture_output=True,
                          timeout=60)
     assert run.returncode == 0
-    data = json.loads(run.stdout)
+    data = json.loads(run.stdout.decode("utf-8"))  # strict: no surrogates
     names = [t["name"] for t in data["processes"][0]["threads"]]
-    assert any(n.startswith("bad") for n in names), names
+    assert any(n.startswith(name[:2].decode()) for n in names), names
+    if name.startswith(b"ok"):
+        assert "ok\u00e9\u20ac" in names, names
 
 
 # ---------------------------------------------------------------- bad session files
