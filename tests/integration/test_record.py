@@ -37,7 +37,9 @@ def test_four_cpu_threads_contend_for_the_gil(trace):
     # wall-clock hold is at least the on-CPU hold
     cpu = sum(th["on_cpu_ns"] for th in p["threads"])
     cpu_with_gil = sum(th["on_cpu_gil_ns"] for th in p["threads"])
-    assert within(cpu_with_gil, cpu, 0.05), (cpu_with_gil, cpu)
+    # (the probes' own work at take_gil and at switch-out, stack walks
+    # included, runs without the GIL: allow for it)
+    assert within(cpu_with_gil, cpu, 0.10), (cpu_with_gil, cpu)
     assert gil["held_ns"] >= cpu_with_gil
     # each worker's CPU time matches its own clock; each waits most of its life
     clocks = t.facts["thread_cpu_s"]
