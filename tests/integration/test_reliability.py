@@ -577,12 +577,6 @@ t.start()
 t.join()
 """
 
-UTF8_CHECK = (
-    "user/json.c utf8_len() checks only the lead byte and that continuation bytes "
-    "are 10xxxxxx, so it passes sequences UTF-8 forbids (RFC 3629): overlong forms "
-    "(E0 80-9F .., F0 80-8F ..), surrogates (ED A0-BF ..) and code points above "
-    "U+10FFFF (F4 90-BF ..); the JSON then does not decode as UTF-8")
-
 
 @pytest.mark.parametrize("name", [
     b"bad\xff\xfename",
