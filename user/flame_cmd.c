@@ -11,6 +11,7 @@
 #include "flame.h"
 #include "flame_model.h"
 #include "flame_out.h"
+#include "outfile.h"
 #include "replay.h"
 
 enum fl_format { FMT_SVG, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PPROF, FMT_UNKNOWN };
@@ -89,26 +90,25 @@ static int write_format(FILE *out, enum fl_format fmt,
 	}
 }
 
-/* A temporary file beside OUT, renamed: never half a file. */
+struct write_job {
+	enum fl_format fmt;
+	const struct fl_profile *p;
+	const struct fl_info *info;
+};
+
+static int write_job(FILE *out, void *ctx)
+{
+	const struct write_job *job = ctx;
+
+	return write_format(out, job->fmt, job->p, job->info);
+}
+
 static int write_file(const char *path, enum fl_format fmt,
 		      const struct fl_profile *p, const struct fl_info *info)
 {
-	char tmp[4096];
-	FILE *out;
-	int ret;
+	struct write_job job = { .fmt = fmt, .p = p, .info = info };
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	out = fopen(tmp, "w");
-	if (!out)
-		return -errno;
-	ret = write_format(out, fmt, p, info);
-	if (fclose(out) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	return write_atomically(path, write_job, &job);
 }
 
 static void summary(const char *path, const struct fl_profile *p, int tables)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "pftrace.h"
+#include "outfile.h"
 #include "replay.h"
 #include "timeline.h"
 #include "timeline_html.h"
@@ -93,27 +94,25 @@ static int write_format(FILE *out, enum tl_format fmt,
 	}
 }
 
-/* Write to a temporary file beside OUT and rename it: a reader never sees
- * half a timeline, and a failure leaves no file behind. */
+struct write_job {
+	enum tl_format fmt;
+	const struct tl_model *m;
+	const struct tl_info *info;
+};
+
+static int write_job(FILE *out, void *ctx)
+{
+	const struct write_job *job = ctx;
+
+	return write_format(out, job->fmt, job->m, job->info);
+}
+
 static int write_file(const char *path, enum tl_format fmt,
 		      const struct tl_model *m, const struct tl_info *info)
 {
-	char tmp[4096];
-	FILE *out;
-	int ret;
+	struct write_job job = { .fmt = fmt, .m = m, .info = info };
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	out = fopen(tmp, "w");
-	if (!out)
-		return -errno;
-	ret = write_format(out, fmt, m, info);
-	if (fclose(out) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
+	return write_atomically(path, write_job, &job);
 }
 
 static void summary(const char *path, const struct tl_model *m)
