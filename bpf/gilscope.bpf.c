@@ -48,6 +48,50 @@ struct {
 	__type(value, u64);
 } lock_arg SEC(".maps");
 
+/*
+ * --light: a syscall other than futex and exit_group is written only if the
+ * thread blocks in it. Its entry waits here (with its own timestamp) until
+ * the thread is switched out asleep; a call that returns without blocking
+ * costs one task-storage write and no ring-buffer record.
+ */
+enum { SYSCALL_NONE, SYSCALL_HELD, SYSCALL_WRITTEN };
+
+struct held_syscall {
+	u64 ts;
+	u64 args[3];
+	u32 nr;
+	u32 state;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct held_syscall);
+} held_syscalls SEC(".maps");
+
+/* Set by userspace before load: hold syscalls back as above. */
+const volatile bool write_blocking_syscalls_only = false;
+
+/*
+ * --light: give a traced thread its held_syscalls slot. The slot then marks
+ * the thread as traced for the syscall programs, which is cheaper than the
+ * traced-process lookup that every syscall on the machine would pay.
+ * Threads get it when they are created or first switched.
+ */
+static __always_inline void adopt_thread(struct task_struct *task)
+{
+	if (write_blocking_syscalls_only)
+		bpf_task_storage_get(&held_syscalls, task, 0,
+				     BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+static __always_inline struct held_syscall *held_slot(void)
+{
+	return bpf_task_storage_get(&held_syscalls, bpf_get_current_task_btf(),
+				    0, 0);
+}
+
 /* events that could not be written, by type */
 __u64 lost[GS_EV_MAX] = {};
 
@@ -114,6 +158,8 @@ static __always_inline struct gs_event *reserve_current(u8 type)
 /* stacks: Python/native stack walks and the sampler (hooks gs_stk_*) */
 #include "stacks.bpf.h"
 
+static __noinline int write_held_syscall(struct task_struct *prev);
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
@@ -127,6 +173,14 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		return 0;
 	if (prev_traced) /* stacks: the stack it leaves with, before the switch */
 		gs_stk_switch(ctx, prev, prev_state, preempt);
+	/* --light: a call it sleeps (or is preempted) in is written, its
+	 * entry before this switch */
+	if (prev_traced && write_blocking_syscalls_only)
+		write_held_syscall(prev);
+	if (prev_traced)
+		adopt_thread(prev);
+	if (next_traced)
+		adopt_thread(next);
 	e = reserve(GS_EV_SWITCH, prev->pid, prev_tgid);
 	if (!e)
 		return 0;
@@ -179,6 +233,8 @@ int BPF_PROG(on_wakeup, struct task_struct *p)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(on_wakeup_new, struct task_struct *p)
 {
+	if (is_traced(p->tgid))
+		adopt_thread(p);
 	return record_wakeup(GS_EV_WAKEUP_NEW, p);
 }
 
@@ -366,39 +422,116 @@ static __always_inline bool takes_fd_first(long nr)
 	return false;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
+/* Write a SYS_ENTER for the current thread; TS 0 means now. */
+static __always_inline void write_sys_enter(u64 ts, u32 tid, u32 tgid,
+					    long nr, const u64 *args)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	struct gs_proc *proc;
 	struct gs_event *e;
-	u64 a0, a1;
 
-	proc = traced_proc(id >> 32);
-	if (!proc)
-		return 0;
-	if (nr == NR_EXIT_GROUP)
-		record_switch_number(proc->switch_number_addr, (u32)id,
-				     id >> 32, GS_SNUM_EXIT);
-	e = reserve(GS_EV_SYS_ENTER, (u32)id, id >> 32);
+	e = reserve(GS_EV_SYS_ENTER, tid, tgid);
 	if (!e)
-		return 0;
-	a0 = BPF_CORE_READ(regs, di);
-	a1 = BPF_CORE_READ(regs, si);
+		return;
+	if (ts)
+		e->ts = ts;
 	e->a32 = nr;
-	e->arg[0] = a0;
-	e->arg[1] = a1;
+	e->arg[0] = args[0];
+	e->arg[1] = args[1];
 	if (nr == NR_FUTEX)
-		e->arg[2] = BPF_CORE_READ(regs, dx);
+		e->arg[2] = args[2];
 	else if (takes_fd_first(nr))
-		e->arg[2] = fd_facts((int)a0);
+		e->arg[2] = fd_facts((int)args[0]);
 	else if (nr == NR_POLL || nr == NR_PPOLL || nr == NR_SELECT ||
 		 nr == NR_PSELECT6)
-		e->arg[2] = fd_facts(first_waited_fd(nr, a0, a1));
+		e->arg[2] = fd_facts(first_waited_fd(nr, args[0], args[1]));
 	else
 		e->arg[2] = (u32)-1;
 	submit(e);
+}
+
+/*
+ * The current thread (PREV, being switched out) is inside a held syscall:
+ * write its entry now, with the time it was entered. Runs in PREV's
+ * context, so fd_facts() still sees PREV's files.
+ */
+static __noinline int write_held_syscall(struct task_struct *prev)
+{
+	struct held_syscall *h;
+
+	h = bpf_task_storage_get(&held_syscalls, prev, 0, 0);
+	if (!h || h->state != SYSCALL_HELD)
+		return 0;
+	h->state = SYSCALL_WRITTEN;
+	write_sys_enter(h->ts, prev->pid, prev->tgid, h->nr, h->args);
 	return 0;
+}
+
+/* Hold this call back (see held_syscalls) in slot H. */
+static __always_inline void hold_syscall(struct held_syscall *h, long nr,
+					 struct pt_regs *regs)
+{
+	h->ts = bpf_ktime_get_ns();
+	h->nr = nr;
+	h->args[0] = regs->di; /* tp_btf: a trusted pointer, read directly */
+	h->args[1] = regs->si;
+	h->state = SYSCALL_HELD;
+}
+
+static __always_inline void write_sys_enter_now(struct pt_regs *regs, long nr)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	u64 args[3];
+
+	args[0] = regs->di;
+	args[1] = regs->si;
+	args[2] = nr == NR_FUTEX ? regs->dx : 0;
+	write_sys_enter(0, (u32)id, id >> 32, nr, args);
+}
+
+static __always_inline void record_exit_group_switch_number(void)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct gs_proc *proc = traced_proc(id >> 32);
+
+	if (proc)
+		record_switch_number(proc->switch_number_addr, (u32)id,
+				     id >> 32, GS_SNUM_EXIT);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
+{
+	struct held_syscall *h;
+
+	if (write_blocking_syscalls_only) {
+		h = held_slot();
+		if (!h)
+			return 0;
+		/* futex carries the GIL and lock traffic: always written */
+		if (nr != NR_FUTEX && nr != NR_EXIT_GROUP) {
+			hold_syscall(h, nr, regs);
+			return 0;
+		}
+		h->state = SYSCALL_WRITTEN;
+	} else if (!is_traced(bpf_get_current_pid_tgid() >> 32)) {
+		return 0;
+	}
+	if (nr == NR_EXIT_GROUP)
+		record_exit_group_switch_number();
+	write_sys_enter_now(regs, nr);
+	return 0;
+}
+
+/* --light: was this call's entry written? Forget it either way. */
+static __always_inline bool entry_was_written(void)
+{
+	struct held_syscall *h = held_slot();
+	bool written;
+
+	if (!h)
+		return false;
+	written = h->state == SYSCALL_WRITTEN;
+	h->state = SYSCALL_NONE;
+	return written;
 }
 
 SEC("tp_btf/sys_exit")
@@ -407,12 +540,13 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	u64 id = bpf_get_current_pid_tgid();
 	struct gs_event *e;
 
-	if (!traced_proc(id >> 32))
+	if (write_blocking_syscalls_only ? !entry_was_written() :
+					   !is_traced(id >> 32))
 		return 0;
 	e = reserve(GS_EV_SYS_EXIT, (u32)id, id >> 32);
 	if (!e)
 		return 0;
-	e->a32 = BPF_CORE_READ(regs, orig_ax);
+	e->a32 = regs->orig_ax;
 	e->arg[0] = ret;
 	submit(e);
 	return 0;

@@ -998,6 +998,10 @@ static void on_exec(struct analysis *an, const struct gs_event *e)
 		an->image_cb(p, e->ts, an->image_ctx);
 	if (t && t->tgid == p->pid)
 		copy_comm(t->name, sizeof(t->name), &e->arg[1]);
+	/* light: the main thread takes the GIL while the interpreter
+	 * starts, unseen; from here on it holds it */
+	if (an->light && t && t->tgid == p->pid && p->gil.addr)
+		gil_acquire(p, t, e->ts);
 }
 
 static void end_thread(struct an_process *p, struct an_thread *t, uint64_t ts)
@@ -1077,6 +1081,14 @@ static void light_sys_exit(struct analysis *an, struct an_process *p,
 	(void)an;
 	if (!p->gil.addr || p->holder == t)
 		return;
+	/* woken on the cond (not timed out): it takes the GIL, whose
+	 * holder let it go unseen (its signal found no thread asleep); if
+	 * the holder took it back first, this thread waits on the cond
+	 * again at once, which ends the take (light_sys_enter) */
+	if (gil_wait && t->gil_waiting && e->arg[0] != ETIMEDOUT_RET) {
+		gil_acquire(p, t, e->ts);
+		return;
+	}
 	if (gil_wait ? t->gil_waiting : releases_gil(p, t->sys_nr, t->sys_arg0,
 						      t->sys_arg1)) {
 		/* free: taken now; held: it will wait on the cond */
@@ -1114,6 +1126,10 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 		lock_wait_begins(an, p, t, e->arg[0], e->ts);
 	if (in_cond(p->gil.cond, e->arg[0])) {
 		t->switches_at_wait = p->handoffs + p->initial_takes;
+		/* light: it let the GIL go unseen (in a call that did not
+		 * block), and another thread took it */
+		if (an->light && p->holder == t)
+			gil_release(p, t, e->ts);
 		/* without take_gil probes, the wait starts at the futex */
 		if (!p->exact_takes && p->holder != t) {
 			flush_process(p, e->ts);

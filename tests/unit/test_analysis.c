@@ -252,6 +252,72 @@ static void test_wait_from_futex_without_take_probe(void **state)
 	an_free(an);
 }
 
+/* The image's interpreter: what replay.c sets from the PROCESS chunk. */
+static void gil_of_image(struct an_process *p, uint64_t ts, void *ctx)
+{
+	(void)ts;
+	(void)ctx;
+	an_gil_from_base(&p->gil, GIL, 0x20, 0x50, 0x78, 0xa8, 0xd0);
+}
+
+#define FUTEX_WAIT_BITSET_PRIVATE 137
+#define FUTEX_WAKE_PRIVATE 129
+
+/*
+ * --light records futex calls and the calls a thread blocks in, nothing
+ * else: holds are derived. The main thread M holds the GIL from exec; a
+ * waiter leaving the cond wait takes a free GIL; a holder that starts to
+ * wait on the cond had lost it unseen (10.3 ms: B came out of the wait at
+ * 10.1 ms, but M had taken the GIL back in between); a waiter woken while
+ * another thread holds it takes it (14 ms: B's release was unseen).
+ */
+static void test_light_holds_from_futex_traffic(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *m, *b;
+
+	(void)state;
+	an->light = true;
+	an_set_image_callback(an, gil_of_image, NULL);
+	switch_in(an, 0, PID, 0);
+	feed(an, ev(0, GS_EV_EXEC, PID));
+	fork_thread(an, 1 * MS, PID, B);
+	switch_in(an, 1 * MS, B, 1);
+	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 5 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_exit(an, 5 * MS + 10 * US, PID, NR_FUTEX, 1);
+	sys_exit(an, 5100 * US, B, NR_FUTEX, 0);
+	sys_enter(an, 6 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 8 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_exit(an, 8 * MS + 10 * US, B, NR_FUTEX, 1);
+	sys_exit(an, 8200 * US, PID, NR_FUTEX, 0);
+	sys_enter(an, 9 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 10 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_exit(an, 10 * MS + 10 * US, PID, NR_FUTEX, 1);
+	sys_exit(an, 10100 * US, B, NR_FUTEX, 0);
+	sys_enter(an, 10300 * US, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 12 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_exit(an, 12 * MS + 10 * US, PID, NR_FUTEX, 1);
+	sys_exit(an, 12100 * US, B, NR_FUTEX, 0);
+	/* woken while B holds it: B let go unseen */
+	sys_enter(an, 13 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_exit(an, 14 * MS, PID, NR_FUTEX, 0);
+	an_finish(an, T0 + 15 * MS);
+
+	m = an_find_thread(an, PID);
+	b = an_find_thread(an, B);
+	assert_int_equal(p->initial_takes, 1);
+	assert_int_equal(p->handoffs, 4);
+	assert_int_equal(p->latency->count, 3); /* B's release was unseen */
+	assert_int_equal(p->latency->max, 200 * US);
+	assert_int_equal(m->gil_held_ns, 5 * MS + 1800 * US + 1 * MS);
+	assert_int_equal(m->gil_wait_ns, 2200 * US + 1 * MS);
+	assert_int_equal(b->gil_held_ns, 2900 * US + 200 * US + 1900 * US);
+	assert_int_equal(b->gil_wait_ns, 3100 * US + 1100 * US + 1800 * US);
+	an_free(an);
+}
+
 /* Each syscall lands in its reason; a futex elsewhere is a lock. */
 static void block_in(struct analysis *an, uint64_t at, int nr, uint64_t a0,
 		     uint64_t facts)
@@ -757,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_forced_handoff),
 		cmocka_unit_test(test_voluntary_handoff),
 		cmocka_unit_test(test_wait_from_futex_without_take_probe),
+		cmocka_unit_test(test_light_holds_from_futex_traffic),
 		cmocka_unit_test(test_blocking_reasons),
 		cmocka_unit_test(test_preempt_and_uninterruptible),
 		cmocka_unit_test(test_unknown_start_resolved),
