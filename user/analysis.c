@@ -25,9 +25,18 @@ struct idmap_slot {
 	void *val;
 };
 
+/* Mix all bits of the id into the low ones: ids that differ only in high
+ * bits (a crafted file's, say) must not share a chain. */
 static size_t slot_of(uint32_t key, size_t cap)
 {
-	return (key * 2654435761u) & (cap - 1);
+	uint32_t h = key;
+
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h & (cap - 1);
 }
 
 static void *map_get(void **vals, const struct analysis *an, uint32_t key,
@@ -48,15 +57,6 @@ static void *map_get(void **vals, const struct analysis *an, uint32_t key,
 			return v;
 	}
 	return NULL;
-}
-
-static size_t live_count(const struct analysis *an)
-{
-	size_t n = an->n_procs;
-
-	for (size_t i = 0; i < an->n_procs; i++)
-		n += an->procs[i]->n_threads;
-	return n;
 }
 
 static int maps_put(struct analysis *an, void *val, bool thread);
@@ -97,7 +97,7 @@ static int maps_put(struct analysis *an, void *val, bool thread)
 	uint32_t key;
 	size_t i;
 
-	if (an->map_cap < 2 * (live_count(an) + 1) && maps_grow(an))
+	if (an->map_cap < 2 * (an->n_ids + 1) && maps_grow(an))
 		return -ENOMEM;
 	vals = thread ? (void **)an->tid_map : (void **)an->pid_map;
 	key = thread ? ((struct an_thread *)val)->tid :
@@ -208,15 +208,14 @@ struct an_process *an_add_process(struct analysis *an, uint32_t pid,
 
 	if (!p)
 		return NULL;
-	p->latency = calloc(1, sizeof(*p->latency));
-	if (!p->latency)
-		goto fail;
 	if (an->n_procs == an->cap_procs) {
 		size_t cap = an->cap_procs ? an->cap_procs * 2 : 16;
 		struct an_process **v = realloc(an->procs, cap * sizeof(*v));
 
-		if (!v)
-			goto fail;
+		if (!v) {
+			free(p);
+			return NULL;
+		}
 		an->procs = v;
 		an->cap_procs = cap;
 	}
@@ -226,12 +225,9 @@ struct an_process *an_add_process(struct analysis *an, uint32_t pid,
 	p->start_ns = max_u64(start_ns, an->t0);
 	p->cursor = p->start_ns;
 	an->procs[an->n_procs++] = p;
+	an->n_ids++;
 	maps_put(an, p, false);
 	return p;
-fail:
-	free(p->latency);
-	free(p);
-	return NULL;
 }
 
 void an_gil_from_base(struct an_gil *gil, uint64_t base, uint64_t cond,
@@ -280,6 +276,7 @@ static struct an_thread *new_thread(struct analysis *an, struct an_process *p,
 	t->slice.sys_nr = -1;
 	t->slice_start = t->start_ns;
 	p->threads[p->n_threads++] = t;
+	an->n_ids++;
 	maps_put(an, t, true);
 	return t;
 }
@@ -574,6 +571,14 @@ static void gil_release(struct an_process *p, struct an_thread *t,
 	p->releaser = t->tid;
 }
 
+/* The histogram is 32 KB: only processes with hand-offs get one. */
+static void add_latency(struct an_process *p, uint64_t ns)
+{
+	if (!p->latency && !(p->latency = calloc(1, sizeof(*p->latency))))
+		return;
+	hist_add(p->latency, ns);
+}
+
 static void gil_acquire(struct an_process *p, struct an_thread *t,
 			uint64_t ts)
 {
@@ -596,7 +601,7 @@ static void gil_acquire(struct an_process *p, struct an_thread *t,
 		if (p->release_pending && p->releaser != t->tid) {
 			const struct an_sink *sink = p->an ? p->an->sink : NULL;
 
-			hist_add(p->latency, ts - p->release_ts);
+			add_latency(p, ts - p->release_ts);
 			if (p->release_forced)
 				p->forced_handoffs++;
 			if (sink && sink->handoff)
@@ -1299,6 +1304,81 @@ static void name_threads(struct an_process *p)
 	}
 }
 
+struct child_sum {
+	uint32_t ppid;
+	struct an_children sum;
+};
+
+static int by_ppid(const void *a, const void *b)
+{
+	uint32_t x = ((const struct child_sum *)a)->ppid;
+	uint32_t y = ((const struct child_sum *)b)->ppid;
+
+	return (x > y) - (x < y);
+}
+
+static void add_children(struct an_children *to, const struct an_children *c)
+{
+	to->n += c->n;
+	to->cpu_ns += c->cpu_ns;
+	if (c->first_start < to->first_start)
+		to->first_start = c->first_start;
+	if (c->last_end > to->last_end)
+		to->last_end = c->last_end;
+}
+
+/* Merge runs of one parent in V (sorted by ppid); returns the new length. */
+static size_t merge_by_parent(struct child_sum *v, size_t n)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (out && v[out - 1].ppid == v[i].ppid)
+			add_children(&v[out - 1].sum, &v[i].sum);
+		else
+			v[out++] = v[i];
+	}
+	return out;
+}
+
+/*
+ * Each process's children with their own interpreter, summed by parent pid
+ * in one sort: looking through every process for each one is quadratic.
+ * Processes that share a pid (it was reused) share the children.
+ */
+static void sum_python_children(struct analysis *an)
+{
+	struct child_sum *v = calloc(an->n_procs + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < an->n_procs; i++) {
+		const struct an_process *c = an->procs[i];
+
+		if (!c->gil.addr)
+			continue;
+		v[n].ppid = c->ppid;
+		v[n].sum.n = 1;
+		v[n].sum.cpu_ns = an_cpu_time(c);
+		v[n].sum.first_start = c->start_ns;
+		v[n].sum.last_end = c->end_ns;
+		n++;
+	}
+	qsort(v, n, sizeof(*v), by_ppid);
+	n = merge_by_parent(v, n);
+	for (size_t i = 0; i < an->n_procs; i++) {
+		struct an_process *p = an->procs[i];
+		struct child_sum key = { .ppid = p->pid };
+		const struct child_sum *s =
+			bsearch(&key, v, n, sizeof(*v), by_ppid);
+
+		if (s)
+			p->python_children = s->sum;
+	}
+	free(v);
+}
+
 void an_finish(struct analysis *an, uint64_t end_ns)
 {
 	for (size_t i = 0; i < an->n_procs; i++) {
@@ -1325,6 +1405,7 @@ void an_finish(struct analysis *an, uint64_t end_ns)
 		}
 		name_threads(p);
 	}
+	sum_python_children(an);
 }
 
 uint64_t an_thread_lifetime(const struct an_thread *t)
@@ -1338,6 +1419,15 @@ uint64_t an_blocked_total(const struct an_thread *t)
 
 	for (int r = 0; r < GS_R_COUNT; r++)
 		sum += t->blocked_ns[r];
+	return sum;
+}
+
+uint64_t an_cpu_time(const struct an_process *p)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < p->n_threads; i++)
+		sum += p->threads[i]->on_cpu_ns;
 	return sum;
 }
 

@@ -50,6 +50,13 @@ struct an_slice {
 struct an_thread;
 struct an_process;
 
+/* Children of a process that run their own interpreter (GIL known). */
+struct an_children {
+	int n;
+	uint64_t cpu_ns; /* their threads' on-CPU time */
+	uint64_t first_start, last_end; /* valid when n > 0 */
+};
+
 #define AN_MAX_LOCKWAITS 8
 #define AN_MAX_DEADLOCKS 8
 #define AN_MAX_CYCLE 16
@@ -186,10 +193,11 @@ struct an_process {
 	int n_deadlocks;
 	uint64_t exit_group_ts;
 	struct an_ulock ulock;
-	struct hist *latency;
+	struct hist *latency; /* NULL until the first timed hand-off */
 	bool have_switch_start, have_switch_end;
 	uint64_t switch_start, switch_end;
 	uint64_t cpus[4];
+	struct an_children python_children; /* summed by an_finish */
 
 	/* live state */
 	uint64_t cursor;
@@ -214,6 +222,8 @@ struct analysis {
 	struct an_thread **tid_map;
 	struct an_process **pid_map;
 	size_t map_cap;
+	/* processes and threads ever added: bounds what the maps hold */
+	size_t n_ids;
 	an_image_cb image_cb;
 	void *image_ctx;
 	const struct an_sink *sink;
@@ -240,7 +250,7 @@ void an_set_gil_state(struct an_process *p, bool locked, uint32_t holder_tid,
 		      uint32_t last_holder_tid);
 
 void an_event(struct analysis *an, const struct gs_event *e);
-/* Close every open interval at END_NS. */
+/* Close every open interval at END_NS; sum each process's children. */
 void an_finish(struct analysis *an, uint64_t end_ns);
 
 struct an_process *an_find_process(const struct analysis *an, uint32_t pid);
@@ -249,6 +259,8 @@ struct an_thread *an_find_thread(const struct analysis *an, uint32_t tid);
 /* Lifetime of a thread in the session (end - max(start, t0)). */
 uint64_t an_thread_lifetime(const struct an_thread *t);
 uint64_t an_blocked_total(const struct an_thread *t);
+/* On-CPU time of all threads of P. */
+uint64_t an_cpu_time(const struct an_process *p);
 int an_cpu_count(const uint64_t cpus[4]);
 
 /* Called when a process image changes (exec) or appears (fork), so that the

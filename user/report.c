@@ -26,15 +26,6 @@ static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
 	return buf;
 }
 
-static uint64_t cpu_time(const struct an_process *p)
-{
-	uint64_t sum = 0;
-
-	for (size_t i = 0; i < p->n_threads; i++)
-		sum += p->threads[i]->on_cpu_ns;
-	return sum;
-}
-
 static uint64_t wall(const struct an_process *p)
 {
 	return p->end_ns > p->start_ns ? p->end_ns - p->start_ns : 0;
@@ -67,27 +58,25 @@ static bool interp_handoffs(const struct an_process *p, uint64_t *out)
 	return true;
 }
 
-/* CPU time of P's children that run their own interpreter, and the span
- * of time they were alive. */
-static int python_children(const struct analysis *an, const struct an_process *p,
-			   uint64_t *cpu, uint64_t *span)
+/* The span of time P's children with their own interpreter were alive. */
+static uint64_t children_span(const struct an_process *p)
 {
-	uint64_t first = UINT64_MAX, last = 0;
-	int n = 0;
+	const struct an_children *c = &p->python_children;
 
-	*cpu = 0;
-	for (size_t i = 0; i < an->n_procs; i++) {
-		const struct an_process *c = an->procs[i];
+	if (!c->n || c->last_end <= c->first_start)
+		return 0;
+	return c->last_end - c->first_start;
+}
 
-		if (c->ppid != p->pid || !c->gil.addr)
-			continue;
-		n++;
-		*cpu += cpu_time(c);
-		first = c->start_ns < first ? c->start_ns : first;
-		last = c->end_ns > last ? c->end_ns : last;
-	}
-	*span = n && last > first ? last - first : 0;
-	return n;
+/* Hand-off latencies: a process that had none has no histogram. */
+static uint64_t latency_at(const struct hist *h, double q)
+{
+	return h ? hist_quantile(h, q) : 0;
+}
+
+static uint64_t latency_max(const struct hist *h)
+{
+	return h ? h->max : 0;
 }
 
 /* ------------------------------------------------------------ diagnosis */
@@ -201,11 +190,11 @@ static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 	return n;
 }
 
-static int diagnose_children(const struct analysis *an, const struct an_process *p,
-			     struct diagnosis *out, int n, int max)
+static int diagnose_children(const struct an_process *p, struct diagnosis *out,
+			     int n, int max)
 {
-	uint64_t cpu, span;
-	int kids = python_children(an, p, &cpu, &span), i;
+	uint64_t cpu = p->python_children.cpu_ns, span = children_span(p);
+	int kids = p->python_children.n, i;
 
 	if (kids < 2 || !span || cpu * 10 < span * 13 ||
 	    (i = add(out, n, max, "parallel-processes")) < 0)
@@ -274,6 +263,7 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 	struct totals t;
 	int n = 0, i;
 
+	(void)an; /* other processes: an_finish summed the children */
 	sum_threads(p, &t);
 	n = diagnose_deadlocks(p, out, n, max);
 	blocking = t.waits[GS_R_SLEEP] + t.waits[GS_R_NETWORK] +
@@ -326,13 +316,13 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 		n++;
 	}
 	n = diagnose_user_lock(p, out, n, max);
-	n = diagnose_children(an, p, out, n, max);
+	n = diagnose_children(p, out, n, max);
 	n = diagnose_interleaving(p, out, n, max);
 	if (!n && (i = add(out, n, max, "no-contention")) >= 0) {
 		snprintf(out[i].summary, sizeof(out[i].summary),
 			 "No dominant wait: %d thread%s, on CPU %.0f %% of their combined life, waiting for the GIL %.0f %%.",
 			 t.threads, t.threads == 1 ? "" : "s",
-			 pct(cpu_time(p), t.life), pct(t.gil_wait, t.life));
+			 pct(an_cpu_time(p), t.life), pct(t.gil_wait, t.life));
 		n++;
 	}
 	return n;
@@ -410,9 +400,9 @@ static void text_gil(FILE *out, const struct an_process *p)
 	else
 		fprintf(out, "; the interpreter's own count was not readable\n");
 	fprintf(out, "  hand-off latency (release to next take): p50 %s, p99 %s, max %s\n",
-		fmt_ns(b[0], 24, hist_quantile(p->latency, 0.5)),
-		fmt_ns(b[1], 24, hist_quantile(p->latency, 0.99)),
-		fmt_ns(b[2], 24, p->latency->max));
+		fmt_ns(b[0], 24, latency_at(p->latency, 0.5)),
+		fmt_ns(b[1], 24, latency_at(p->latency, 0.99)),
+		fmt_ns(b[2], 24, latency_max(p->latency)));
 }
 
 static void text_locks(FILE *out, const struct an_process *p)
@@ -461,7 +451,7 @@ static void text_process(FILE *out, const struct analysis *an,
 	if (p->python[0])
 		fprintf(out, "  Python %s, GIL found by %s\n", p->python, p->gil_method);
 	fprintf(out, "  wall %s, CPU time %s on %d CPU%s\n", fmt_ns(b[0], 24, w),
-		fmt_ns(b[1], 24, cpu_time(p)), an_cpu_count(p->cpus),
+		fmt_ns(b[1], 24, an_cpu_time(p)), an_cpu_count(p->cpus),
 		an_cpu_count(p->cpus) == 1 ? "" : "s");
 	text_gil(out, p);
 	fprintf(out, "\n  %-8s %-16s %9s %9s %9s %9s %9s %9s %6s %6s %5s %3s\n", "TID",
@@ -561,10 +551,10 @@ static void json_thread(struct json *j, const struct an_thread *t)
 static void json_latency(struct json *j, const struct hist *h)
 {
 	json_begin_object(j, "handoff_latency_ns");
-	json_u64(j, "count", h->count);
-	json_u64(j, "p50", hist_quantile(h, 0.5));
-	json_u64(j, "p99", hist_quantile(h, 0.99));
-	json_u64(j, "max", h->max);
+	json_u64(j, "count", h ? h->count : 0);
+	json_u64(j, "p50", latency_at(h, 0.5));
+	json_u64(j, "p99", latency_at(h, 0.99));
+	json_u64(j, "max", latency_max(h));
 	json_end_object(j);
 }
 
@@ -679,7 +669,7 @@ static void json_process(struct json *j, const struct analysis *an,
 	json_u64(j, "end_ns", p->end_ns);
 	json_bool(j, "exited", p->exited);
 	json_u64(j, "wall_ns", wall(p));
-	json_u64(j, "cpu_time_ns", cpu_time(p));
+	json_u64(j, "cpu_time_ns", an_cpu_time(p));
 	json_u64(j, "cpus_used", an_cpu_count(p->cpus));
 	if (has_gil(p))
 		json_gil(j, p);

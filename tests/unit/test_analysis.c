@@ -816,6 +816,108 @@ static void test_missing_switch_in(void **state)
 	an_free(an);
 }
 
+/* An event of single-threaded process C (its tid is its pid). */
+static struct gs_event child_ev(uint64_t at, uint8_t type, uint32_t c)
+{
+	struct gs_event e = ev(at, type, c);
+
+	e.tgid = c;
+	return e;
+}
+
+/*
+ * PID forks C at AT; C goes on CPU at once, takes its GIL (or first execs a
+ * program without Python when EXEC) and exits 3 ms later.
+ */
+static void short_child(struct analysis *an, uint64_t at, uint32_t c, bool exec)
+{
+	struct gs_event e = ev(at, GS_EV_FORK, PID);
+
+	e.arg[0] = (uint64_t)c | (uint64_t)c << 32;
+	feed(an, e);
+	e = child_ev(at, GS_EV_SWITCH, 0);
+	e.cpu = c % 2;
+	e.flags = GS_F_NEXT_TRACED;
+	e.arg[0] = (uint64_t)c | (uint64_t)c << 32;
+	feed(an, e);
+	e = child_ev(at, exec ? GS_EV_EXEC : GS_EV_COND_SIGNAL, c);
+	e.arg[0] = exec ? 0 : SWITCH_COND;
+	feed(an, e);
+	e = child_ev(at + 3 * MS, GS_EV_EXIT, c);
+	e.a32 = 1;
+	feed(an, e);
+}
+
+#define N_CHILDREN 5000
+#define CHILD_PIDS 1000 /* pids are reused: 5 processes each */
+
+static bool exec_child(int i)
+{
+	return i % 10 == 9;
+}
+
+static void check_child(const struct an_process *c, int i)
+{
+	assert_int_equal(c->pid, 1000 + i % CHILD_PIDS);
+	assert_int_equal(c->ppid, PID);
+	assert_true(c->exited);
+	assert_int_equal(c->start_ns, T0 + i * MS);
+	assert_int_equal(c->end_ns - c->start_ns, 3 * MS);
+	assert_int_equal(an_cpu_time(c), 3 * MS);
+	assert_int_equal(c->n_threads, 1);
+	assert_int_equal(c->gil.addr, exec_child(i) ? 0 : GIL);
+	assert_int_equal(c->initial_takes, exec_child(i) ? 0 : 1);
+	assert_int_equal(c->gil_held_ns, exec_child(i) ? 0 : 3 * MS);
+	assert_null(c->latency); /* no hand-off: no histogram */
+	assert_int_equal(c->python_children.n, 0);
+}
+
+/*
+ * 5000 short processes forked one per millisecond, each alive 3 ms; every
+ * tenth execs a program without Python. The parent's children with their
+ * own GIL: 4500, 13.5 s of CPU from 0 to 5001 ms.
+ */
+static void test_many_short_processes(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct diagnosis d[MAX_DIAGNOSES];
+	const struct diagnosis *parallel = NULL;
+	int n;
+
+	(void)state;
+	for (int i = 0; i < N_CHILDREN; i++)
+		short_child(an, i * MS, 1000 + i % CHILD_PIDS, exec_child(i));
+	an_finish(an, T0 + 5100 * MS);
+
+	assert_int_equal(an->n_procs, 1 + N_CHILDREN);
+	assert_ptr_equal(an->procs[0], p);
+	for (int i = 0; i < N_CHILDREN; i++)
+		check_child(an->procs[1 + i], i);
+	/* a reused pid names its newest process */
+	for (int k = 0; k < CHILD_PIDS; k++)
+		assert_ptr_equal(an_find_process(an, 1000 + k),
+				 an->procs[1 + N_CHILDREN - CHILD_PIDS + k]);
+	assert_int_equal(p->python_children.n, 4500);
+	assert_int_equal(p->python_children.cpu_ns, 4500 * 3 * MS);
+	assert_int_equal(p->python_children.first_start, T0);
+	assert_int_equal(p->python_children.last_end, T0 + 5001 * MS);
+	assert_null(p->latency);
+
+	n = diagnose(an, p, d, MAX_DIAGNOSES);
+	for (int i = 0; i < n; i++)
+		if (!strcmp(d[i].kind, "parallel-processes"))
+			parallel = &d[i];
+	assert_non_null(parallel);
+	assert_string_equal(
+		parallel->summary,
+		"4500 child processes, each with its own interpreter and GIL, used 13.50 s of CPU in the 5.00 s they ran: 2.7 CPUs busy on average. Processes run Python in parallel where threads cannot.");
+	n = diagnose(an, an->procs[1], d, MAX_DIAGNOSES);
+	for (int i = 0; i < n; i++)
+		assert_string_not_equal(d[i].kind, "parallel-processes");
+	an_free(an);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -839,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_gil_interleavings),
 		cmocka_unit_test(test_user_lock),
 		cmocka_unit_test(test_missing_switch_in),
+		cmocka_unit_test(test_many_short_processes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
