@@ -101,7 +101,7 @@ struct gs_pyconf {
 	unsigned short code_qualname, code_filename, code_firstlineno;
 	unsigned short code_linetable, str_state, str_ascii_data;
 	unsigned short bytes_size, bytes_data;
-	unsigned short pad;
+	unsigned short gil_locked; /* the GIL's `locked` flag */
 };
 
 /* Per thread (map `py_threads`, keyed by tid). */

@@ -358,6 +358,18 @@ static __always_inline struct gs_pythread *stk_thread(u32 tid, bool create)
 	return bpf_map_lookup_elem(&py_threads, &tid);
 }
 
+/* Is the GIL unlocked right now? (unknown: no) */
+static __always_inline bool stk_gil_free(const struct gs_pyconf *c)
+{
+	int locked = 1;
+
+	if (!c->gil_addr || !c->gil_locked)
+		return false;
+	bpf_probe_read_user(&locked, sizeof(locked),
+			    (void *)(c->gil_addr + c->gil_locked));
+	return !locked;
+}
+
 /* take_gil's entry: its argument is this thread's PyThreadState. */
 static __always_inline void gs_stk_take_gil(u64 tstate)
 {
@@ -375,9 +387,16 @@ static __always_inline void gs_stk_take_gil(u64 tstate)
 	t = c ? stk_thread(tid, true) : NULL;
 	if (!c || !s || !t)
 		return;
-	py = stk_walk(s, c, tstate, tgid);
 	t->tstate = tstate;
 	t->gil_cond = c->gil_addr ? c->gil_addr + c->gil_cond : 0;
+	/* a free GIL is taken at once: no wait to put a stack on, and
+	 * the walk would double the cost of an uncontended take (a
+	 * release and take around every I/O call) */
+	if (stk_gil_free(c)) {
+		t->cached = 0;
+		return;
+	}
+	py = stk_walk(s, c, tstate, tgid);
 	t->cached = 1;
 	/* a thread that waits again where it waited before (a loop of I/O
 	 * calls) sends nothing: the reader keeps its last GIL_WAIT stack */

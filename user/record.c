@@ -444,7 +444,7 @@ static int open_bpf(struct recorder *r)
 	bpf_map__set_max_entries(r->skel->maps.events, r->opts->ringbuf_bytes);
 	set_uprobe_multi(r->skel);
 	r->skel->rodata->wakeup_bytes = r->opts->ringbuf_bytes / 8;
-	r->skel->rodata->write_blocking_syscalls_only = r->opts->light;
+	r->skel->rodata->write_blocking_syscalls_only = true;
 	stk_configure(r->skel, r->opts); /* stacks on or off */
 	err = gilscope_bpf__load(r->skel);
 	if (err) {

@@ -264,6 +264,7 @@ static struct gs_pyconf conf_of(uint64_t gil_addr, const struct py_facts *f,
 	return (struct gs_pyconf){
 		.gil_addr = gil_addr,
 		.gil_last_holder = f->gil_last_holder,
+		.gil_locked = f->gil_locked,
 		.gil_cond = f->gil_cond,
 		.gil_switch_cond = f->gil_switch_cond,
 		.tstate_frame = s->tstate_frame,
