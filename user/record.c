@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "gilscope.skel.h"
 #include "interp.h"
+#include "pidmap.h"
 #include "procfs.h"
 #include "record.h"
 #include "session.h"
@@ -29,7 +30,6 @@
 #include "umulti.h"
 
 #define MAX_FILES 16
-#define MAX_PROCS 4096
 #define POLL_MS 50
 #define FLUSH_NS 200000000ull	   /* write buffered events this often */
 #define DISCOVER_RETRY_NS 2000000000ull /* a new image's libpython may map late */
@@ -60,10 +60,9 @@ struct recorder {
 	int n_links, cap_links;
 	int *link_fds; /* uprobe_multi links */
 	int n_link_fds, cap_link_fds;
-	struct proc_rec *procs;
-	int n_procs;
+	struct pidmap procs; /* pid -> proc_rec, live processes only */
 	pid_t root;
-	bool launched, root_gone;
+	bool launched, started, root_gone; /* started: exec allowed */
 	int root_status;
 	uint64_t t0, last_flush, events;
 	int write_err;
@@ -100,16 +99,27 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 
 /* ------------------------------------------------------------ processes */
 
-static struct proc_rec *proc_rec_get(struct recorder *r, pid_t pid, bool add)
+static struct proc_rec *proc_find(struct recorder *r, pid_t pid)
 {
-	for (int i = 0; i < r->n_procs; i++)
-		if (r->procs[i].pid == pid)
-			return &r->procs[i];
-	if (!add || r->n_procs >= MAX_PROCS)
+	return pidmap_get(&r->procs, pid);
+}
+
+/* PID's record, a new empty one if there is none; NULL without memory. */
+static struct proc_rec *proc_add(struct recorder *r, pid_t pid)
+{
+	struct proc_rec *p = proc_find(r, pid);
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
 		return NULL;
-	memset(&r->procs[r->n_procs], 0, sizeof(r->procs[0]));
-	r->procs[r->n_procs].pid = pid;
-	return &r->procs[r->n_procs++];
+	p->pid = pid;
+	if (pidmap_put(&r->procs, pid, p)) {
+		free(p);
+		return NULL;
+	}
+	return p;
 }
 
 static int add_link_fd(struct recorder *r, int fd)
@@ -238,7 +248,7 @@ static int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 	if (gil_addr && facts)
 		val.switch_number_addr = gil_addr + facts->gil_switch_number;
 	/* stacks: how to walk this process's frames */
-	p = proc_rec_get(r, pid, false);
+	p = proc_find(r, pid);
 	stk_track(r->stk, pid, gil_addr, facts,
 		  p && p->has_interp ? p->in.method : NULL);
 	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
@@ -345,9 +355,9 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 static void retry_discoveries(struct recorder *r, bool last_try)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	struct proc_rec *p;
 
-	for (int i = 0; i < r->n_procs; i++) {
-		struct proc_rec *p = &r->procs[i];
+	for (size_t i = 0; (p = pidmap_next(&r->procs, &i));) {
 		bool give_up;
 
 		if (!p->discover_since)
@@ -359,16 +369,43 @@ static void retry_discoveries(struct recorder *r, bool last_try)
 	}
 }
 
+/*
+ * The last thread of a process has exited: what was left to say about its
+ * image is said, and its record goes (its pid may be reused by a process
+ * that will come with its own FORK).
+ */
+static void proc_forget(struct recorder *r, pid_t pid)
+{
+	struct proc_rec *p = proc_find(r, pid);
+
+	if (!p)
+		return;
+	if (p->discover_since)
+		discover(r, p, p->discover_since, "exec", true);
+	free(pidmap_remove(&r->procs, pid));
+}
+
+static void free_procs(struct recorder *r)
+{
+	struct proc_rec *p;
+
+	for (size_t i = 0; (p = pidmap_next(&r->procs, &i));)
+		free(p);
+	pidmap_free(&r->procs);
+}
+
 /* ------------------------------------------------------------ events */
 
 static void on_new_process(struct recorder *r, const struct gs_event *e)
 {
 	pid_t child = e->arg[0] >> 32, parent = e->tgid;
-	struct proc_rec *pp = proc_rec_get(r, parent, false);
-	struct proc_rec *cp = proc_rec_get(r, child, true);
+	struct proc_rec *pp = proc_find(r, parent);
+	struct proc_rec *cp = proc_add(r, child);
 
 	if (!cp)
 		return;
+	/* a record left over (an exit that was lost) says nothing of this one */
+	*cp = (struct proc_rec){ .pid = child };
 	if (pp) {
 		cp->has_interp = pp->has_interp;
 		cp->in = pp->in;
@@ -395,7 +432,7 @@ static int on_event(void *ctx, void *data, size_t size)
 			on_new_process(r, e);
 		break;
 	case GS_EV_EXEC:
-		p = proc_rec_get(r, e->tgid, true);
+		p = proc_add(r, e->tgid);
 		if (p) {
 			p->has_interp = false;
 			p->gil_addr = 0;
@@ -403,8 +440,11 @@ static int on_event(void *ctx, void *data, size_t size)
 		}
 		break;
 	case GS_EV_EXIT:
-		if (e->a32 && (pid_t)e->tgid == r->root)
+		if (!e->a32)
+			break; /* one thread; the process goes on */
+		if ((pid_t)e->tgid == r->root)
 			r->root_gone = true;
+		proc_forget(r, e->tgid);
 		break;
 	}
 	return 0;
@@ -610,26 +650,39 @@ static void snapshot_threads(struct recorder *r, pid_t pid)
 	}
 }
 
+/*
+ * The target exited while gilscope was finding its interpreter or placing
+ * the probes: the files it named through /proc/PID went with it, and the
+ * error of that step would only mislead.
+ */
+static int attach_failed(pid_t pid, int err)
+{
+	fprintf(stderr, "gilscope: process %d exited before gilscope could attach\n", pid);
+	return err ? err : -ESRCH;
+}
+
 static int start_attached(struct recorder *r)
 {
 	pid_t pid = r->opts->pid;
-	struct proc_rec *p = proc_rec_get(r, pid, true);
+	struct proc_rec *p = proc_add(r, pid);
 	struct kv_list kv = {};
 	char err[512];
 	uint64_t bias = 0;
 	int ret;
 
+	if (!p)
+		return -ENOMEM;
 	ret = interp_for_pid(pid, &p->in, &bias, err, sizeof(err));
 	p->has_interp = ret == 0;
-	if (!proc_exists(pid)) {
-		fprintf(stderr, "gilscope: process %d exited before gilscope could attach\n", pid);
-		return -ESRCH;
-	}
+	if (!proc_exists(pid))
+		return attach_failed(pid, ret);
 	if (ret)
 		fprintf(stderr, "gilscope: %s: tracing scheduling and blocking only\n", err);
 	if (p->has_interp) {
 		p->gil_addr = interp_gil_addr(&p->in, bias);
 		ret = probe_interp(r, &p->in);
+		if (ret && !proc_exists(pid))
+			return attach_failed(pid, ret);
 		if (ret) {
 			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
 				p->in.host_path, strerror(-ret));
@@ -672,7 +725,9 @@ static int start_launched(struct recorder *r, int *go_fd)
 	}
 	r->root = pid;
 	r->launched = true;
-	p = proc_rec_get(r, pid, true);
+	p = proc_add(r, pid);
+	if (!p)
+		return -ENOMEM;
 	ret = interp_for_command(r->opts->argv[0], &p->in, err, sizeof(err));
 	p->has_interp = ret == 0;
 	if (ret == -ENOTSUP || (ret && r->opts->verbose))
@@ -749,7 +804,8 @@ static void status_line(struct recorder *r, bool final)
 {
 	double secs = (now_ns(CLOCK_MONOTONIC) - r->t0) / 1e9;
 
-	if (r->opts->quiet)
+	/* after a write error, the one line that says so is all */
+	if (r->opts->quiet || r->write_err)
 		return;
 	if (!final && !isatty(STDERR_FILENO))
 		return;
@@ -815,8 +871,9 @@ static const char *run_loop(struct recorder *r)
 /* The switch counter of every process still alive, for the self-check. */
 static void read_end_counters(struct recorder *r)
 {
-	for (int i = 0; i < r->n_procs; i++) {
-		struct proc_rec *p = &r->procs[i];
+	struct proc_rec *p;
+
+	for (size_t i = 0; (p = pidmap_next(&r->procs, &i));) {
 		struct kv_list kv = {};
 
 		if (!p->has_interp || !p->gil_addr || !proc_exists(p->pid))
@@ -856,6 +913,19 @@ static int exit_code_of(int status)
 	return 1;
 }
 
+/* How the command ended, for the line that reports a failed recording. */
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d",
+			 WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "was killed by signal %d (%s)",
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "ended, its status unknown");
+}
+
 /* Probes off: the program goes on untraced. */
 static void detach_all(struct recorder *r)
 {
@@ -875,7 +945,7 @@ static void cleanup(struct recorder *r)
 	stk_free(r->stk); /* stacks: the sampler's links first */
 	ring_buffer__free(r->rb);
 	gilscope_bpf__destroy(r->skel);
-	free(r->procs);
+	free_procs(r);
 }
 
 static void install_signals(void)
@@ -889,21 +959,90 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-/* After recording: the command keeps running untraced; pass its status on. */
-static int finish_command(struct recorder *r, const char *reason)
+/*
+ * The launched command's wait status once it has ended (it runs on
+ * untraced after the recording). SIGTERM or SIGHUP to gilscope is passed
+ * on to it; Ctrl-C reaches both from the terminal. -1 if it cannot be had.
+ */
+static int wait_command(struct recorder *r, const char *reason)
 {
+	bool passed_on = false;
 	int status;
 
-	if (!r->launched)
-		return 0;
-	if (strcmp(reason, "exit")) {
-		if (stop_signal == SIGTERM || stop_signal == SIGHUP)
+	if (reason && !strcmp(reason, "exit"))
+		return r->root_status; /* reaped by root_finished() */
+	for (;;) {
+		if (r->started && !passed_on &&
+		    (stop_signal == SIGTERM || stop_signal == SIGHUP)) {
 			kill(r->root, stop_signal);
-		while (waitpid(r->root, &status, 0) < 0 && errno == EINTR)
-			;
-		r->root_status = status;
+			passed_on = true;
+		}
+		if (waitpid(r->root, &status, 0) == r->root)
+			return status;
+		if (errno != EINTR)
+			return -1;
 	}
-	return exit_code_of(r->root_status);
+}
+
+/*
+ * The recording failed (ERR), AT_START (nothing could be written) or later:
+ * one line says so, and how the command ended, since it ran all the same.
+ * The exit code is the command's when it failed (as when recording works),
+ * otherwise 1: never 0 for a lost recording.
+ */
+static int report_lost_recording(struct recorder *r, bool at_start, int err,
+				 int status)
+{
+	const char *file = r->opts->output;
+	char how[128] = "", end[64];
+	int code = r->started ? exit_code_of(status) : 0;
+
+	if (r->started) {
+		describe_status(status, end, sizeof(end));
+		snprintf(how, sizeof(how), "; the command %s%s",
+			 at_start ? "ran untraced and " : "", end);
+	}
+	if (at_start)
+		fprintf(stderr, "gilscope: cannot write %s: %s%s\n", file,
+			strerror(-err), how);
+	else
+		fprintf(stderr, "gilscope: writing %s failed: %s; the file holds what was written before%s\n",
+			file, strerror(-err), how);
+	return code ? code : 1;
+}
+
+/*
+ * Errors of the storage rather than of the path: the file exists, the data
+ * do not fit (a full disk or quota, /dev/full, a device error).
+ */
+static bool storage_error(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -EFBIG || err == -EIO;
+}
+
+/*
+ * The output takes no data from the start: the command runs untraced all
+ * the same (it is what the user wanted run; the recording was a means),
+ * and the line at its end says that nothing was recorded and why.
+ */
+static int run_untraced(struct recorder *r, int err)
+{
+	int go_fd, status;
+	pid_t pid;
+
+	install_signals();
+	pid = spawn_held(r->opts->argv, &go_fd);
+	if (pid < 0) {
+		fprintf(stderr, "gilscope: cannot write %s: %s, nor start the command: %s\n",
+			r->opts->output, strerror(-err), strerror(-pid));
+		return 1;
+	}
+	r->root = pid;
+	r->launched = true;
+	r->started = write(go_fd, "g", 1) == 1;
+	close(go_fd);
+	status = wait_command(r, NULL);
+	return report_lost_recording(r, true, err, status);
 }
 
 /* Root, or the capabilities BPF tracing needs (CapEff in /proc). */
@@ -926,11 +1065,75 @@ static bool may_load_bpf(void)
 	return (caps >> 21 & 1) || ((caps >> 39 & 1) && (caps >> 38 & 1));
 }
 
+/* The held command may exec now: the probes are in place. */
+static int release_command(struct recorder *r, int *go_fd)
+{
+	int ok = write(*go_fd, "g", 1) == 1;
+
+	close(*go_fd);
+	*go_fd = -1;
+	r->started = ok;
+	return ok ? 0 : -EPIPE;
+}
+
+/* What closes a session: the last events, the images still being
+ * inspected, the end counters, the stack table, then the trailer. */
+static void end_session(struct recorder *r, const char *reason)
+{
+	ring_buffer__consume(r->rb);
+	retry_discoveries(r, true);
+	read_end_counters(r);
+	/* the trailer comes last: a file ending with it is complete */
+	if (gs_writer_flush(r->w))
+		r->write_err = -EIO;
+	if (stk_write(r->stk, r->w)) /* stacks: the stack table */
+		r->write_err = -EIO;
+	write_trailer(r, reason);
+	status_line(r, true);
+}
+
+/*
+ * Load and attach the probes, start or attach to the program, record until
+ * the end. Returns why the recording stopped, or NULL when setting up
+ * failed (said on stderr).
+ */
+static const char *record(struct recorder *r)
+{
+	const struct record_opts *opts = r->opts;
+	const char *reason = NULL;
+	int go_fd = -1;
+
+	install_signals();
+	if (open_bpf(r) || attach_tracepoints(r))
+		goto out;
+	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), on_event, r,
+				 NULL);
+	if (!r->rb) {
+		fprintf(stderr, "gilscope: cannot open the ring buffer: %s\n",
+			strerror(errno));
+		goto out;
+	}
+	/* stacks: the sampler, their ring */
+	if (stk_start(&r->stk, r->skel, r->rb, r->w, opts))
+		goto out;
+	if (opts->pid ? start_attached(r) : start_launched(r, &go_fd))
+		goto out;
+	if (go_fd >= 0 && release_command(r, &go_fd))
+		goto out;
+	r->last_flush = r->t0;
+	reason = run_loop(r);
+	end_session(r, reason);
+out:
+	if (go_fd >= 0)
+		close(go_fd); /* the held child exits without running */
+	return reason;
+}
+
 int record_main(const struct record_opts *opts)
 {
 	struct recorder r = { .opts = opts, .root_status = -1 };
-	const char *reason = "error";
-	int go_fd = -1, ret, code = 1;
+	const char *reason;
+	int err, status = 0, code;
 
 	verbose_libbpf = opts->verbose;
 	libbpf_set_print(libbpf_print);
@@ -945,62 +1148,30 @@ int record_main(const struct record_opts *opts)
 		fprintf(stderr, "gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
 		return 1;
 	}
-	r.procs = calloc(MAX_PROCS, sizeof(*r.procs));
-	if (!r.procs)
-		return 1;
-	ret = gs_writer_open(opts->output, &r.w);
-	if (ret) {
+	/* a path that cannot be created stops everything before the command
+	 * runs (the user fixes it and runs again); a disk that takes no data
+	 * does not stop the command (docs/reliability.md) */
+	err = gs_writer_open(opts->output, &r.w);
+	if (err && !opts->pid && storage_error(err))
+		return run_untraced(&r, err);
+	if (err) {
 		fprintf(stderr, "gilscope: cannot write %s: %s\n", opts->output,
-			strerror(-ret));
-		free(r.procs);
+			strerror(-err));
 		return 1;
 	}
-	install_signals();
-	if (open_bpf(&r) || attach_tracepoints(&r))
-		goto cleanup;
-	r.rb = ring_buffer__new(bpf_map__fd(r.skel->maps.events), on_event, &r, NULL);
-	if (!r.rb) {
-		fprintf(stderr, "gilscope: cannot open the ring buffer: %s\n", strerror(errno));
-		goto cleanup;
-	}
-	if (stk_start(&r.stk, r.skel, r.rb, r.w, opts)) /* stacks: sampler, ring */
-		goto cleanup;
-	ret = opts->pid ? start_attached(&r) : start_launched(&r, &go_fd);
-	if (ret)
-		goto cleanup;
-	if (go_fd >= 0) {
-		if (write(go_fd, "g", 1) != 1)
-			goto cleanup;
-		close(go_fd);
-		go_fd = -1;
-	}
-	r.last_flush = r.t0;
-	reason = run_loop(&r);
-	ring_buffer__consume(r.rb);
-	retry_discoveries(&r, true);
-	read_end_counters(&r);
-	/* the trailer comes last: a file ending with it is complete */
-	if (gs_writer_flush(r.w))
-		r.write_err = -EIO;
-	if (stk_write(r.stk, r.w)) /* stacks: the stack table */
-		r.write_err = -EIO;
-	write_trailer(&r, reason);
-	status_line(&r, true);
-	code = 0;
-cleanup:
-	if (go_fd >= 0)
-		close(go_fd); /* the held child exits without running */
-	ret = gs_writer_close(r.w);
-	if (ret || r.write_err) {
-		fprintf(stderr, "gilscope: writing %s failed: %s; the file holds what was written before\n",
-			opts->output, strerror(ret ? -ret : EIO));
-		code = 1;
-	}
+	reason = record(&r);
+	err = gs_writer_close(r.w);
+	if (!err)
+		err = r.write_err;
 	detach_all(&r);
-	if (code == 0)
-		code = finish_command(&r, reason);
-	else if (r.launched)
-		waitpid(r.root, NULL, 0);
+	if (r.launched) /* a command never started is reaped all the same */
+		status = wait_command(&r, reason);
+	if (err)
+		code = report_lost_recording(&r, false, err, status);
+	else if (!reason)
+		code = 1;
+	else
+		code = r.started ? exit_code_of(status) : 0;
 	cleanup(&r);
 	return code;
 }

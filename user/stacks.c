@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "gilscope.skel.h"
+#include "pidmap.h"
 #include "procfs.h"
 #include "pyobj.h"
 #include "stackrec.h"
@@ -23,12 +24,13 @@
 #include "stacktab.h"
 #include "symbolize.h"
 
-#define MAX_PROCS 4096
 #define MAX_INTERPS 16
 #define MAX_SCAN_THREADS 4096
 #define SCAN_NS 100000000ull /* read the thread lists this often */
 #define NAME_TRIES 50
 #define CHUNK_BYTES (8u << 20)
+/* stacks and names gathered before they are written, while recording */
+#define FLUSH_RECORDS 4096
 
 /* A code object of one process, read once. */
 struct code_ent {
@@ -37,10 +39,12 @@ struct code_ent {
 	struct pyobj_code c;
 };
 
+/* A live thread the scans have met, and its Python name once read. */
 struct named {
 	uint32_t tid;
 	int tries;
 	bool done;
+	char *name; /* NULL: none (yet) */
 };
 
 struct stk_proc {
@@ -51,16 +55,20 @@ struct stk_proc {
 	struct pyobj_mem mem;
 	struct code_ent *codes; /* open addressing by addr */
 	size_t n_codes, cap_codes;
-	struct named *named;
+	struct named *named; /* live threads only */
 	size_t n_named, cap_named;
+	bool exited; /* forgotten at the next tick */
 };
 
 struct stk_recorder {
 	struct gilscope_bpf *skel;
+	/* frames, and the stacks and names not written yet: written as they
+	 * gather (stk_tick), so that memory does not grow with the recording */
 	struct stacktab tab;
 	struct sym_cache *syms;
-	struct stk_proc *procs[MAX_PROCS];
-	int n_procs;
+	struct pidmap procs; /* pid -> stk_proc */
+	pid_t *gone; /* processes that exited, forgotten at the next tick */
+	size_t n_gone, cap_gone;
 	struct bpf_link **links;
 	int n_links;
 	struct gs_writer *w; /* for the stacks of sleepers found by a scan */
@@ -200,10 +208,7 @@ static int mem_read(void *ctx, uint64_t addr, void *buf, size_t len)
 
 static struct stk_proc *proc_find(struct stk_recorder *st, pid_t pid)
 {
-	for (int i = 0; i < st->n_procs; i++)
-		if (st->procs[i]->pid == pid)
-			return st->procs[i];
-	return NULL;
+	return pidmap_get(&st->procs, pid);
 }
 
 static void codes_reset(struct stk_proc *p)
@@ -219,6 +224,8 @@ static void codes_reset(struct stk_proc *p)
 static void proc_reset(struct stk_proc *p)
 {
 	codes_reset(p);
+	for (size_t i = 0; i < p->n_named; i++)
+		free(p->named[i].name);
 	free(p->named);
 	p->named = NULL;
 	p->n_named = p->cap_named = 0;
@@ -227,21 +234,35 @@ static void proc_reset(struct stk_proc *p)
 	p->memfd = -1;
 }
 
+/* The names P's threads had go into the table (the threads are gone, or
+ * P starts over: an exec, a pid reused). */
+static void retire_names(struct stk_recorder *st, struct stk_proc *p)
+{
+	for (size_t i = 0; i < p->n_named; i++)
+		if (p->named[i].name)
+			stacktab_set_thread(&st->tab, p->pid, p->named[i].tid,
+					    p->named[i].name);
+}
+
 static struct stk_proc *proc_add(struct stk_recorder *st, pid_t pid)
 {
 	struct stk_proc *p = proc_find(st, pid);
 
-	if (!p) {
-		if (st->n_procs == MAX_PROCS)
-			return NULL;
+	if (p) {
+		retire_names(st, p);
+	} else {
 		p = calloc(1, sizeof(*p));
 		if (!p)
 			return NULL;
 		p->memfd = -1;
-		st->procs[st->n_procs++] = p;
+		if (pidmap_put(&st->procs, pid, p)) {
+			free(p);
+			return NULL;
+		}
 	}
 	proc_reset(p);
 	p->pid = pid;
+	p->exited = false;
 	mem_open(p);
 	p->mem = (struct pyobj_mem){ .read = mem_read, .ctx = p };
 	return p;
@@ -498,11 +519,20 @@ static int on_record(void *ctx, void *data, size_t size)
 
 /* ------------------------------------------------------------ threads */
 
-static struct named *named_get(struct stk_proc *p, uint32_t tid)
+static struct named *named_find(struct stk_proc *p, uint32_t tid)
 {
 	for (size_t i = 0; i < p->n_named; i++)
 		if (p->named[i].tid == tid)
 			return &p->named[i];
+	return NULL;
+}
+
+static struct named *named_get(struct stk_proc *p, uint32_t tid)
+{
+	struct named *nm = named_find(p, tid);
+
+	if (nm)
+		return nm;
 	if (p->n_named == p->cap_named) {
 		size_t cap = p->cap_named ? p->cap_named * 2 : 16;
 		struct named *v = realloc(p->named, cap * sizeof(*v));
@@ -528,8 +558,7 @@ static bool ends_with(const char *s, const char *suffix)
  * frame of every thread the threading module starts; its `self` (first
  * local) is the Thread object, whose `_name` is the name.
  */
-static void name_thread(struct stk_recorder *st, struct stk_proc *p,
-			uint32_t tid, uint64_t tstate)
+static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate)
 {
 	const struct py_stack_facts *f = p->mem.f;
 	struct named *nm = named_get(p, tid);
@@ -540,7 +569,8 @@ static void name_thread(struct stk_recorder *st, struct stk_proc *p,
 	if (!nm || nm->done || nm->tries++ >= NAME_TRIES)
 		return;
 	if (tid == (uint32_t)p->pid) {
-		nm->done = !stacktab_set_thread(&st->tab, p->pid, tid, "MainThread");
+		nm->name = strdup("MainThread");
+		nm->done = nm->name != NULL;
 		return;
 	}
 	bottom = pyobj_bottom_frame(&p->mem, tstate);
@@ -556,7 +586,7 @@ static void name_thread(struct stk_recorder *st, struct stk_proc *p,
 	if (pyobj_u64(&p->mem, bottom + f->frame_localsplus, &self) ||
 	    pyobj_attr_str(&p->mem, self, "_name", name, sizeof(name)))
 		return;
-	stacktab_set_thread(&st->tab, p->pid, tid, name);
+	nm->name = strdup(name);
 }
 
 /* Tell BPF the tstate of a thread it has not seen take the GIL. Returns
@@ -647,7 +677,7 @@ static void scan_process(struct stk_recorder *st, struct stk_proc *p)
 			if (tid && tid < (1u << 31)) {
 				if (learn_tstate(st, p, tid, tstate))
 					walk_sleeper(st, p, tid, tstate);
-				name_thread(st, p, tid, tstate);
+				name_thread(p, tid, tstate);
 			}
 			if (pyobj_u64(&p->mem, tstate + f->tstate_next, &tstate))
 				return;
@@ -659,9 +689,90 @@ static void scan_process(struct stk_recorder *st, struct stk_proc *p)
 
 static void scan_all(struct stk_recorder *st)
 {
-	for (int i = 0; i < st->n_procs; i++)
-		scan_process(st, st->procs[i]);
+	struct stk_proc *p;
+
+	for (size_t i = 0; (p = pidmap_next(&st->procs, &i));)
+		scan_process(st, p);
 	st->last_scan = now_ns();
+}
+
+/* A thread exited: its name, if it had one, goes into the table (to be
+ * written with the next stacks) and the scans forget it. */
+static void thread_exited(struct stk_recorder *st, pid_t pid, uint32_t tid)
+{
+	struct stk_proc *p = proc_find(st, pid);
+	struct named *nm = p ? named_find(p, tid) : NULL;
+
+	if (!nm)
+		return;
+	if (nm->name)
+		stacktab_set_thread(&st->tab, pid, tid, nm->name);
+	free(nm->name);
+	*nm = p->named[--p->n_named];
+}
+
+/*
+ * The last thread of PID exited. Its stacks may still wait in the stacks
+ * ring, which is read after the events ring: it is forgotten at the next
+ * tick, once the recorder's loop has read both.
+ */
+static void proc_exited(struct stk_recorder *st, pid_t pid)
+{
+	struct stk_proc *p = proc_find(st, pid);
+
+	if (!p || p->exited)
+		return;
+	if (st->n_gone == st->cap_gone) {
+		size_t cap = st->cap_gone ? st->cap_gone * 2 : 16;
+		pid_t *v = realloc(st->gone, cap * sizeof(*v));
+
+		if (!v)
+			return; /* kept until the end: only memory is lost */
+		st->gone = v;
+		st->cap_gone = cap;
+	}
+	p->exited = true;
+	st->gone[st->n_gone++] = pid;
+}
+
+static void forget_exited(struct stk_recorder *st)
+{
+	for (size_t i = 0; i < st->n_gone; i++) {
+		struct stk_proc *p = proc_find(st, st->gone[i]);
+
+		/* not when the pid came back in the meantime (proc_add) */
+		if (!p || !p->exited)
+			continue;
+		pidmap_remove(&st->procs, p->pid);
+		retire_names(st, p); /* threads whose exit was lost */
+		proc_reset(p);
+		free(p);
+	}
+	st->n_gone = 0;
+}
+
+static int write_payload(void *ctx, const void *buf, size_t len,
+			 uint32_t records)
+{
+	return gs_writer_blob(ctx, GS_CHUNK_STACKS, buf, len, records);
+}
+
+/* What gathered since the last time, as STACKS chunks: new frames,
+ * stacks, the names of threads that exited. */
+static int write_pending(struct stk_recorder *st, struct gs_writer *w)
+{
+	if (stacktab_flush(&st->tab, CHUNK_BYTES, write_payload, w))
+		return -EIO;
+	return 0;
+}
+
+/* The names of the threads alive at the end go into the stack table. */
+static void name_live_threads(struct stk_recorder *st)
+{
+	struct stk_proc *p;
+
+	for (size_t i = 0; (p = pidmap_next(&st->procs, &i));)
+		retire_names(st, p);
 }
 
 void stk_on_event(struct stk_recorder *st, const struct gs_event *e)
@@ -682,8 +793,11 @@ void stk_on_event(struct stk_recorder *st, const struct gs_event *e)
 		}
 		break;
 	case GS_EV_EXIT:
-		if (e->a32)
+		thread_exited(st, e->tgid, e->tid);
+		if (e->a32) {
 			sym_forget(st->syms, e->tgid);
+			proc_exited(st, e->tgid);
+		}
 		break;
 	case GS_EV_EXEC:
 		/* addresses mean other things in the new image; the facts
@@ -701,16 +815,17 @@ void stk_on_event(struct stk_recorder *st, const struct gs_event *e)
 
 void stk_tick(struct stk_recorder *st)
 {
-	if (st && now_ns() - st->last_scan > SCAN_NS)
+	if (!st)
+		return;
+	forget_exited(st);
+	/* an error stays in the writer: the recorder's next write sees it */
+	if (stacktab_pending(&st->tab) >= FLUSH_RECORDS && st->w)
+		write_pending(st, st->w);
+	if (now_ns() - st->last_scan > SCAN_NS)
 		scan_all(st);
 }
 
 /* ------------------------------------------------------------ writing */
-
-static int write_payload(void *ctx, const void *buf, size_t len, uint32_t records)
-{
-	return gs_writer_blob(ctx, GS_CHUNK_STACKS, buf, len, records);
-}
 
 /* The sampler's perf events off. */
 static void stop_sampler(struct stk_recorder *st)
@@ -729,6 +844,9 @@ int stk_write(struct stk_recorder *st, struct gs_writer *w)
 	/* the recording is over: the command may go on, unsampled */
 	stop_sampler(st);
 	scan_all(st); /* the names of threads still alive */
+	/* after those of threads that exited: a tid named again later is
+	 * the later name */
+	name_live_threads(st);
 	m = &st->tab.meta;
 	kv_setf(m, "sample_hz", "%u", st->sample_hz);
 	kv_setf(m, "max_python_frames", "%d", GS_PY_MAX_FRAMES);
@@ -737,19 +855,23 @@ int stk_write(struct stk_recorder *st, struct gs_writer *w)
 	kv_setf(m, "unresolved_frames", "%llu", (unsigned long long)st->unresolved);
 	kv_setf(m, "lost_records", "%llu",
 		(unsigned long long)st->skel->bss->stk_lost_records);
-	return stacktab_encode(&st->tab, CHUNK_BYTES, write_payload, w) ? -EIO : 0;
+	return write_pending(st, w);
 }
 
 void stk_free(struct stk_recorder *st)
 {
+	struct stk_proc *p;
+
 	if (!st)
 		return;
 	stop_sampler(st);
 	free(st->links);
-	for (int i = 0; i < st->n_procs; i++) {
-		proc_reset(st->procs[i]);
-		free(st->procs[i]);
+	for (size_t i = 0; (p = pidmap_next(&st->procs, &i));) {
+		proc_reset(p);
+		free(p);
 	}
+	pidmap_free(&st->procs);
+	free(st->gone);
 	sym_free(st->syms);
 	stacktab_free(&st->tab);
 	free(st);

@@ -361,10 +361,12 @@ static void put_thread(struct buf *b, const struct st_thread *th)
 	put_str(b, th->name);
 }
 
-int stacktab_encode(const struct stacktab *t, size_t max_bytes,
-		    int (*cb)(void *ctx, const void *buf, size_t len,
-			      uint32_t records),
-		    void *ctx)
+/* The table as payloads, its frames from FIRST_FRAME on (the others went
+ * out before). */
+static int
+encode_from(const struct stacktab *t, size_t first_frame, size_t max_bytes,
+	    int (*cb)(void *ctx, const void *buf, size_t len, uint32_t records),
+	    void *ctx)
 {
 	struct encoder e = { .max = max_bytes, .cb = cb, .ctx = ctx };
 	char *meta = NULL;
@@ -382,7 +384,7 @@ int stacktab_encode(const struct stacktab *t, size_t max_bytes,
 		free(meta);
 		err = end_record(&e, false);
 	}
-	for (size_t i = 0; !err && i < t->n_frames; i++) {
+	for (size_t i = first_frame; !err && i < t->n_frames; i++) {
 		put_frame(&e.b, &t->frames[i], i);
 		err = end_record(&e, false);
 	}
@@ -397,6 +399,46 @@ int stacktab_encode(const struct stacktab *t, size_t max_bytes,
 	if (!err && e.records)
 		err = e.cb(e.ctx, e.b.p, e.b.n, e.records);
 	free(e.b.p);
+	return err;
+}
+
+int stacktab_encode(const struct stacktab *t, size_t max_bytes,
+		    int (*cb)(void *ctx, const void *buf, size_t len,
+			      uint32_t records),
+		    void *ctx)
+{
+	return encode_from(t, 0, max_bytes, cb, ctx);
+}
+
+/* The stacks and names that went out: later ones start a new batch. */
+static void drop_written(struct stacktab *t)
+{
+	for (size_t i = 0; i < t->n_stacks; i++)
+		free(t->stacks[i].fids);
+	for (size_t i = 0; i < t->n_threads; i++)
+		free(t->threads[i].name);
+	free(t->stacks);
+	free(t->stack_slots);
+	free(t->threads);
+	t->stacks = NULL;
+	t->stack_slots = NULL;
+	t->threads = NULL;
+	t->n_stacks = t->cap_stacks = t->stack_slot_cap = 0;
+	t->n_threads = t->cap_threads = 0;
+	kv_free(&t->meta);
+	t->frames_written = t->n_frames;
+}
+
+int stacktab_flush(struct stacktab *t, size_t max_bytes,
+		   int (*cb)(void *ctx, const void *buf, size_t len,
+			     uint32_t records),
+		   void *ctx)
+{
+	int err = encode_from(t, t->frames_written, max_bytes, cb, ctx);
+
+	/* also after an error: the file is damaged from there on anyway,
+	 * and memory must not grow */
+	drop_written(t);
 	return err;
 }
 

@@ -53,6 +53,7 @@ struct stacktab {
 	struct st_thread *threads;
 	size_t n_threads, cap_threads;
 	struct kv_list meta;
+	size_t frames_written; /* stacktab_flush: frames before this went out */
 	uint64_t dropped; /* decoded records that were malformed */
 	/* decoding: the writer's frame ids -> ours (+1, 0 unknown) */
 	uint32_t *remap;
@@ -82,6 +83,23 @@ int stacktab_encode(const struct stacktab *t, size_t max_bytes,
 		    int (*cb)(void *ctx, const void *buf, size_t len,
 			      uint32_t records),
 		    void *ctx);
+/*
+ * For a writer that writes as it goes: encode what was added since the last
+ * flush (the frames not written yet, the stacks, the thread names and the
+ * meta record), then forget all but the frames, which later stacks name.
+ * A stack id added again after a flush is written again; readers keep the
+ * first. The payloads of successive flushes, decoded in order, give the
+ * table that stacktab_encode() would have given. 0 or CB's error.
+ */
+int stacktab_flush(struct stacktab *t, size_t max_bytes,
+		   int (*cb)(void *ctx, const void *buf, size_t len,
+			     uint32_t records),
+		   void *ctx);
+/* Records waiting for stacktab_flush() (stacks and names). */
+static inline size_t stacktab_pending(const struct stacktab *t)
+{
+	return t->n_stacks + t->n_threads;
+}
 /* Add what one payload holds. Frames named by a payload before must have
  * been decoded earlier (the writer puts every frame before its first use).
  * Returns 0 or -EINVAL for a payload that is not a stack table; malformed

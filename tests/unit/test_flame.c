@@ -91,6 +91,68 @@ static void test_stacktab_round_trip(void **state)
 	stacktab_free(&back);
 }
 
+/* The table a recorder writes as it goes, in three flushes: an old frame
+ * and a new one, a tid named again, an id sent again. */
+static void flush_in_three(struct stacktab *t,
+			   int (*cb)(void *, const void *, size_t, uint32_t),
+			   void *ctx)
+{
+	uint32_t fids[2];
+
+	fids[0] = stacktab_frame(t, ST_PYTHON, "main", "app.py", 1);
+	assert_int_equal(
+		stacktab_add_stack(t, GS_SREC_PYTHON, 1, 7, 0, fids, 1), 0);
+	assert_int_equal(stacktab_set_thread(t, 7, 8, "first"), 0);
+	assert_int_equal(stacktab_pending(t), 2);
+	assert_int_equal(stacktab_flush(t, 1 << 20, cb, ctx), 0);
+	/* only the frames stay */
+	assert_int_equal(stacktab_pending(t), 0);
+	assert_int_equal(t->n_frames, 1);
+	assert_int_equal(stacktab_frame(t, ST_PYTHON, "main", "app.py", 1),
+			 fids[0]);
+	fids[1] = stacktab_frame(t, ST_PYTHON, "work", "app.py", 5);
+	assert_int_equal(
+		stacktab_add_stack(t, GS_SREC_PYTHON, 2, 7, 0, fids, 2), 0);
+	/* sent again after its flush */
+	assert_int_equal(
+		stacktab_add_stack(t, GS_SREC_PYTHON, 1, 7, 0, fids, 1), 0);
+	assert_int_equal(stacktab_set_thread(t, 7, 8, "second"), 0);
+	kv_set(&t->meta, "sample_hz", "99");
+	assert_int_equal(stacktab_flush(t, 1 << 20, cb, ctx), 0);
+	assert_int_equal(t->meta.n, 0);
+	/* nothing pending: nothing written */
+	assert_int_equal(stacktab_flush(t, 1 << 20, cb, ctx), 0);
+}
+
+/* Read in order, the payloads of successive flushes give the whole table. */
+static void test_stacktab_flush(void **state)
+{
+	struct stacktab t, back;
+	const struct st_stack *s;
+	int payloads = 0;
+
+	(void)state;
+	stacktab_init(&t);
+	flush_in_three(&t, count_payloads, &payloads);
+	assert_int_equal(payloads, 2);
+	stacktab_free(&t);
+
+	stacktab_init(&t);
+	stacktab_init(&back);
+	flush_in_three(&t, collect, &back);
+	assert_int_equal(back.dropped, 0);
+	assert_int_equal(back.n_stacks, 2);
+	s = stacktab_find(&back, GS_SREC_PYTHON, 2);
+	assert_non_null(s);
+	assert_int_equal(s->n, 2);
+	assert_string_equal(back.frames[s->fids[0]].name, "main");
+	assert_string_equal(back.frames[s->fids[1]].name, "work");
+	assert_string_equal(stacktab_thread_name(&back, 8), "second");
+	assert_string_equal(kv_get(&back.meta, "sample_hz"), "99");
+	stacktab_free(&t);
+	stacktab_free(&back);
+}
+
 struct kept {
 	unsigned char **buf;
 	size_t *len;
@@ -733,6 +795,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stacktab_round_trip),
 		cmocka_unit_test(test_stacktab_damage),
+		cmocka_unit_test(test_stacktab_flush),
 		cmocka_unit_test(test_linetable),
 		cmocka_unit_test(test_code_object),
 		cmocka_unit_test(test_thread_name_attribute),
