@@ -84,8 +84,9 @@ struct gs_blob {
 struct gs_session {
 	struct kv_list host;
 	struct kv_list trailer;
-	struct gs_image *images;
+	struct gs_image *images; /* in file order */
 	size_t n_images;
+	uint32_t *images_by_pid; /* image indices by (pid, since_ns) */
 	struct kv_list *threads; /* snapshots of threads found when attaching */
 	size_t n_threads;
 	struct gs_blob *blobs; /* STACKS chunks, in file order */
@@ -94,9 +95,16 @@ struct gs_session {
 	bool finalized;		 /* a trailer was found */
 	bool cut_short;		 /* the file ends inside a chunk */
 	char damage[160];	 /* what stopped the reading early, "" if none */
+	/* events pass: most EVENTS chunks merged at once, and events let out
+	 * with the cap of open chunks reached (order then not guaranteed) */
+	uint32_t peak_open_chunks;
+	uint64_t events_past_window;
 };
 
 struct gs_reader;
+
+/* EVENTS chunks the reader merges at once at most (user/session.c) */
+#define GS_READER_MAX_RUNS 1024
 
 /*
  * Open PATH and read its metadata (every chunk but the events). Returns 0 or

@@ -820,9 +820,7 @@ def many_images(n):
 
 
 # "sparse-pids": ids that differ only in their high bits must not share a hash
-# chain. "images" passes within the bound although user/session.c add_image()
-# and gs_session_image() still scan all images for each one (bug 3): 40000
-# images take about 2 s of CPU, 80000 about 12 s.
+# chain; "images": 40000 PROCESS chunks (user/session.c indexes them).
 @pytest.mark.parametrize("kind", ["processes", "sparse-pids", "images"])
 def test_many_processes_in_bounded_time(tmp_path, kind):
     data = {"processes": lambda: many_processes(40000),
@@ -848,12 +846,6 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the reorder window holds every event until one 50 ms newer is read "
-    "(user/session.c gs_reader_next/heap_push): events whose timestamps do not advance "
-    "are all kept, 64 MiB per chunk, with no limit on chunks; a 3 MB file of "
-    "zlib-compressed identical events makes `report` use 1.1 GB (and heap_push() drops "
-    "events silently when realloc fails)"))
 def test_memory_bounded_on_a_compressed_file(tmp_path):
     n = (64 << 20) // 48
     one = events(EVENT.pack(T0 + 5, 100, 100, 3, 0, 0, 0, 0, 0, 0) * n, n, level=9)
