@@ -49,18 +49,24 @@ struct {
 } lock_arg SEC(".maps");
 
 /*
- * --light: a syscall other than futex and exit_group is written only if the
- * thread blocks in it. Its entry waits here (with its own timestamp) until
- * the thread is switched out asleep; a call that returns without blocking
- * costs one task-storage write and no ring-buffer record.
+ * Exact mode: a syscall other than futex and exit_group is written only if
+ * the thread blocks in it. Its entry waits here (with its own timestamp)
+ * until the thread is switched out inside it; a call that returns without
+ * blocking costs one task-storage write and no ring-buffer record.
+ *
+ * --light attaches no syscall tracepoint at all (even one that only
+ * filters costs ~85 ns per call, a third of an uncontended os.read()): the
+ * call a thread sleeps in is read from its registers at the switch-out
+ * (SYSCALL_ASLEEP), and its return is written when it runs again.
  */
-enum { SYSCALL_NONE, SYSCALL_HELD, SYSCALL_WRITTEN };
+enum { SYSCALL_NONE, SYSCALL_HELD, SYSCALL_WRITTEN, SYSCALL_ASLEEP };
 
 struct held_syscall {
 	u64 ts;
 	u64 args[3];
 	u32 nr;
 	u32 state;
+	u32 woken_by_own; /* the last waking was a futex call of its process */
 };
 
 struct {
@@ -70,8 +76,10 @@ struct {
 	__type(value, struct held_syscall);
 } held_syscalls SEC(".maps");
 
-/* Set by userspace before load: hold syscalls back as above. */
+/* Set by userspace before load: hold syscalls back as above (exact), or
+ * take them from the switch (--light). */
 const volatile bool write_blocking_syscalls_only = false;
+const volatile bool syscalls_from_switch = false;
 
 /*
  * --light: give a traced thread its held_syscalls slot. The slot then marks
@@ -159,6 +167,9 @@ static __always_inline struct gs_event *reserve_current(u8 type)
 #include "stacks.bpf.h"
 
 static __noinline int write_held_syscall(struct task_struct *prev);
+static __noinline int write_asleep_syscall(struct task_struct *prev);
+static __noinline int write_syscall_return(struct task_struct *next);
+static __noinline int note_waker(struct task_struct *p, struct gs_event *e);
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
@@ -173,10 +184,13 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		return 0;
 	if (prev_traced) /* stacks: the stack it leaves with, before the switch */
 		gs_stk_switch(ctx, prev, prev_state, preempt);
-	/* --light: a call it sleeps (or is preempted) in is written, its
-	 * entry before this switch */
+	/* a call it sleeps (or is preempted) in is written, its entry
+	 * before this switch */
 	if (prev_traced && write_blocking_syscalls_only)
 		write_held_syscall(prev);
+	if (prev_traced && syscalls_from_switch && prev_state &&
+	    !(prev_state & STK_TASK_DEAD))
+		write_asleep_syscall(prev);
 	if (prev_traced)
 		adopt_thread(prev);
 	if (next_traced)
@@ -190,6 +204,9 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		   (prev_traced ? GS_F_PREV_TRACED : 0) |
 		   (next_traced ? GS_F_NEXT_TRACED : 0);
 	submit(e);
+	/* --light: back from the call it slept in, after the switch-in */
+	if (next_traced && syscalls_from_switch)
+		write_syscall_return(next);
 	return 0;
 }
 
@@ -205,6 +222,8 @@ int BPF_PROG(on_waking, struct task_struct *p)
 		return 0;
 	e->arg[0] = bpf_get_current_pid_tgid(); /* tgid << 32 | tid: ours */
 	e->a32 = BPF_CORE_READ(p, wake_cpu);
+	if (syscalls_from_switch)
+		note_waker(p, e);
 	submit(e);
 	return 0;
 }
@@ -326,8 +345,17 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 		bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
 		submit(e);
 	}
-	if (group_dead)
+	if (group_dead) {
+		/* --light has no sys_enter to read it at exit_group */
+		if (syscalls_from_switch) {
+			struct gs_proc *proc = traced_proc(tgid);
+
+			if (proc)
+				record_switch_number(proc->switch_number_addr,
+						     p->pid, tgid, GS_SNUM_EXIT);
+		}
 		bpf_map_delete_elem(&traced, &tgid);
+	}
 	gs_stk_exit(p->pid, tgid, group_dead); /* stacks: forget the thread */
 	return 0;
 }
@@ -462,6 +490,94 @@ static __noinline int write_held_syscall(struct task_struct *prev)
 		return 0;
 	h->state = SYSCALL_WRITTEN;
 	write_sys_enter(h->ts, prev->pid, prev->tgid, h->nr, h->args);
+	return 0;
+}
+
+/* Is the current task inside a syscall, and which? (-1: it is not) */
+static __always_inline long syscall_in_progress(struct pt_regs *regs)
+{
+	long nr = BPF_CORE_READ(regs, orig_ax);
+
+	/* the entry code stores -ENOSYS in ax until the call returns; a
+	 * page fault or an interrupt leaves orig_ax as an error code or -1
+	 * and ax as the user's rax */
+	if (nr < 0 || BPF_CORE_READ(regs, ax) != (unsigned long)-38)
+		return -1;
+	return nr;
+}
+
+/* --light: PREV (current) goes to sleep; in a syscall? Write its entry. */
+static __noinline int write_asleep_syscall(struct task_struct *prev)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	struct held_syscall *h;
+	u64 args[3];
+	long nr;
+
+	if (!regs)
+		return 0;
+	nr = syscall_in_progress(regs);
+	if (nr < 0)
+		return 0;
+	h = bpf_task_storage_get(&held_syscalls, prev, 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!h)
+		return 0;
+	h->nr = nr;
+	h->state = SYSCALL_ASLEEP;
+	args[0] = BPF_CORE_READ(regs, di);
+	args[1] = BPF_CORE_READ(regs, si);
+	args[2] = BPF_CORE_READ(regs, dx);
+	write_sys_enter(0, prev->pid, prev->tgid, nr, args);
+	return 0;
+}
+
+/* --light: NEXT runs again after sleeping in a syscall: write its return. */
+static __noinline int write_syscall_return(struct task_struct *next)
+{
+	struct held_syscall *h;
+	struct gs_event *e;
+
+	h = bpf_task_storage_get(&held_syscalls, next, 0, 0);
+	if (!h || h->state != SYSCALL_ASLEEP)
+		return 0;
+	h->state = SYSCALL_NONE;
+	e = reserve(GS_EV_SYS_EXIT, next->pid, next->tgid);
+	if (!e)
+		return 0;
+	e->a32 = h->nr;
+	e->flags = GS_F_AT_SWITCH_IN |
+		   (h->woken_by_own ? 0 : GS_F_WOKEN_BY_OTHER);
+	submit(e);
+	return 0;
+}
+
+/*
+ * --light: P is being woken. By a futex call of its own process (the GIL's
+ * holder signalling its cond), or by something else (a timer: the wait
+ * timed out)? The timer's interrupt may land in a thread of the same
+ * process, but not inside its futex call. The last waking before P runs
+ * again is the one that woke it; it may come before P's switch-out (P was
+ * still on its way to sleep), so it is kept whatever P's state.
+ */
+static __noinline int note_waker(struct task_struct *p, struct gs_event *e)
+{
+	struct task_struct *cur = bpf_get_current_task_btf();
+	struct held_syscall *h;
+	struct pt_regs *regs;
+	u32 by_own = 0;
+
+	h = bpf_task_storage_get(&held_syscalls, p, 0,
+				 BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!h)
+		return 0;
+	if (cur->tgid == p->tgid) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(cur);
+		by_own = regs && syscall_in_progress(regs) == NR_FUTEX;
+	}
+	h->woken_by_own = by_own;
+	if (by_own)
+		e->flags |= GS_F_WAKER_IN_FUTEX;
 	return 0;
 }
 

@@ -40,7 +40,12 @@ enum gs_event_type {
 	 * arguments, arg[2] = third argument for futex, else fd facts
 	 * (GS_FD_*). */
 	GS_EV_SYS_ENTER = 8,
-	/* raw syscall exit; a32 = syscall nr, arg[0] = return value. */
+	/* raw syscall exit; a32 = syscall nr, arg[0] = return value.
+	 * --light has no syscall tracepoints: a thread's SYS_ENTER is
+	 * written when it is switched out asleep in a call (ts = then) and
+	 * its SYS_EXIT, flagged GS_F_AT_SWITCH_IN, when it runs again; the
+	 * return value is then unknown (0) and GS_F_WOKEN_BY_OTHER says that
+	 * no thread of its own process woke it (a timeout, say). */
 	GS_EV_SYS_EXIT = 9,
 	/* uprobe at take_gil's entry; arg[0] = first argument (tstate). */
 	GS_EV_GIL_TAKE = 10,
@@ -74,6 +79,11 @@ enum gs_event_type {
 #define GS_F_PREEMPT 0x1
 #define GS_F_PREV_TRACED 0x2
 #define GS_F_NEXT_TRACED 0x4
+/* GS_EV_SYS_EXIT (--light) */
+#define GS_F_AT_SWITCH_IN 0x8
+#define GS_F_WOKEN_BY_OTHER 0x10
+/* GS_EV_WAKING (--light): the waker was inside a futex call */
+#define GS_F_WAKER_IN_FUTEX 0x20
 
 /* a32 of GS_EV_SWITCHNUM: when the counter was read */
 enum gs_switchnum_when {

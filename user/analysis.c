@@ -1064,6 +1064,18 @@ static bool releases_gil(const struct an_process *p, int nr, uint64_t a0,
 	       nr == 247;
 }
 
+/*
+ * Did the call end by a timeout? --light writes a syscall's return when the
+ * thread runs again, without its value, but with who woke it: a timer
+ * rather than a futex call of its own process.
+ */
+static bool sys_timed_out(const struct gs_event *e)
+{
+	if (e->flags & GS_F_AT_SWITCH_IN)
+		return e->flags & GS_F_WOKEN_BY_OTHER;
+	return e->arg[0] == ETIMEDOUT_RET;
+}
+
 static void light_sys_enter(struct analysis *an, struct an_process *p,
 			    struct an_thread *t, const struct gs_event *e)
 {
@@ -1072,6 +1084,15 @@ static void light_sys_enter(struct analysis *an, struct an_process *p,
 	(void)an;
 	if (!p->gil.addr)
 		return;
+	/* a thread taken to wait for the GIL that lets it go: it had
+	 * taken it, unseen (its wait began at the return of a call while
+	 * another thread seemed to hold the GIL) */
+	if (t->gil_waiting && !in_gil(&p->gil, e->arg[0]) &&
+	    releases_gil(p, e->a32, e->arg[0], e->arg[1])) {
+		gil_acquire(p, t, e->ts);
+		gil_release(p, t, e->ts);
+		return;
+	}
 	/* drop_gil signalling a waiter, or a call that blocks */
 	if (p->holder == t && ((wake && in_cond(p->gil.cond, e->arg[0])) ||
 			       releases_gil(p, e->a32, e->arg[0], e->arg[1])))
@@ -1086,11 +1107,23 @@ static void light_sys_exit(struct analysis *an, struct an_process *p,
 	(void)an;
 	if (!p->gil.addr || p->holder == t)
 		return;
+	/*
+	 * Without syscall tracepoints every release that wakes a waiter is
+	 * seen (light_waking), but takes are not: a waiter takes the GIL
+	 * when the holder's signal wakes it, never after a timeout (the
+	 * holder, which may not be known, still has it) nor on a wake while
+	 * the GIL is held (glibc's condvar wakes waiters of its own).
+	 */
+	if (gil_wait && (e->flags & GS_F_AT_SWITCH_IN)) {
+		if (t->gil_waiting && !sys_timed_out(e) && !p->holder)
+			gil_acquire(p, t, e->ts);
+		return;
+	}
 	/* woken on the cond (not timed out): it takes the GIL, whose
 	 * holder let it go unseen (its signal found no thread asleep); if
 	 * the holder took it back first, this thread waits on the cond
 	 * again at once, which ends the take (light_sys_enter) */
-	if (gil_wait && t->gil_waiting && e->arg[0] != ETIMEDOUT_RET) {
+	if (gil_wait && t->gil_waiting && !sys_timed_out(e)) {
 		gil_acquire(p, t, e->ts);
 		return;
 	}
@@ -1102,6 +1135,30 @@ static void light_sys_exit(struct analysis *an, struct an_process *p,
 		else if (!gil_wait)
 			start_wait(p, t);
 	}
+}
+
+/*
+ * --light: a futex call of thread H wakes X, asleep on the GIL's cond. Only
+ * drop_gil signals that cond: H let the GIL go (it held it, even if its
+ * take was not seen). The futex call itself is not recorded in light mode.
+ */
+static void light_waking(struct analysis *an, const struct gs_event *e)
+{
+	uint32_t waker = (uint32_t)e->arg[0], waker_tgid = e->arg[0] >> 32;
+	struct an_thread *x = an_find_thread(an, e->tid);
+	struct an_thread *h = an_find_thread(an, waker);
+	struct an_process *p;
+
+	if (!(e->flags & GS_F_WAKER_IN_FUTEX) || waker_tgid != e->tgid || !x ||
+	    !h || h == x || h->exited || h->tgid != e->tgid)
+		return;
+	p = an_find_process(an, e->tgid);
+	if (!p || !p->gil.addr || !x->in_sys || x->sys_nr != SYS_FUTEX ||
+	    !in_cond(p->gil.cond, x->sys_arg0))
+		return;
+	if (p->holder != h)
+		gil_acquire(p, h, e->ts);
+	gil_release(p, h, e->ts);
 }
 
 static void on_sys_enter(struct analysis *an, const struct gs_event *e)
@@ -1156,7 +1213,7 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 	flush_thread(t, e->ts);
 	/* take_gil: a timed wait that ran out with no switch in between
 	 * sets the drop request that forces the holder to let go */
-	if (t->in_sys && t->sys_nr == SYS_FUTEX && e->arg[0] == ETIMEDOUT_RET &&
+	if (t->in_sys && t->sys_nr == SYS_FUTEX && sys_timed_out(e) &&
 	    in_cond(p->gil.cond, t->sys_arg0) && p->holder && p->holder != t &&
 	    p->handoffs + p->initial_takes == t->switches_at_wait)
 		p->drop_request = true;
@@ -1264,7 +1321,11 @@ void an_event(struct analysis *an, const struct gs_event *e)
 	case GS_EV_ULOCK:
 		on_user_lock(an, e);
 		break;
-	default: /* sched_waking: who woke whom, not needed for the times */
+	case GS_EV_WAKING:
+		if (an->light)
+			light_waking(an, e);
+		break;
+	default:
 		break;
 	}
 }

@@ -47,8 +47,14 @@ static void dump_details(FILE *out, const struct gs_event *e)
 		break;
 	case GS_EV_SYS_EXIT:
 		name = syscall_name(e->a32);
-		fprintf(out, "%s(%d) = %lld", name ? name : "?", e->a32,
-			(long long)e->arg[0]);
+		if (e->flags & GS_F_AT_SWITCH_IN) /* --light: value unknown */
+			fprintf(out, "%s(%d) = ? (back on a cpu, woken by %s)",
+				name ? name : "?", e->a32,
+				e->flags & GS_F_WOKEN_BY_OTHER ? "another" :
+								 "its process");
+		else
+			fprintf(out, "%s(%d) = %lld", name ? name : "?", e->a32,
+				(long long)e->arg[0]);
 		break;
 	case GS_EV_GIL_TAKE:
 		fprintf(out, "tstate=0x%llx", (unsigned long long)e->arg[0]);

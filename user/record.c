@@ -484,7 +484,9 @@ static int open_bpf(struct recorder *r)
 	bpf_map__set_max_entries(r->skel->maps.events, r->opts->ringbuf_bytes);
 	set_uprobe_multi(r->skel);
 	r->skel->rodata->wakeup_bytes = r->opts->ringbuf_bytes / 8;
-	r->skel->rodata->write_blocking_syscalls_only = true;
+	/* exact: syscall tracepoints, blocking calls only; light: none */
+	r->skel->rodata->write_blocking_syscalls_only = !r->opts->light;
+	r->skel->rodata->syscalls_from_switch = r->opts->light;
 	stk_configure(r->skel, r->opts); /* stacks on or off */
 	err = gilscope_bpf__load(r->skel);
 	if (err) {
@@ -509,9 +511,14 @@ static int attach_tracepoints(struct recorder *r)
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
-		struct bpf_link *link = bpf_program__attach(progs[i]);
+		struct bpf_link *link;
 		struct bpf_link **links;
 
+		/* --light takes syscalls from the switch (gilscope.bpf.c) */
+		if (r->opts->light && (progs[i] == r->skel->progs.on_sys_enter ||
+				       progs[i] == r->skel->progs.on_sys_exit))
+			continue;
+		link = bpf_program__attach(progs[i]);
 		if (!link) {
 			int err = -errno;
 

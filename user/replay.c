@@ -126,6 +126,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	rp->info.duration_ns = end - rp->an->t0;
 	rp->info.events = rp->an->events;
 	rp->info.lost = kv_get_u64(&s->trailer, "lost", 0);
+	rp->info.out_of_order = s->events_past_window;
 	rp->info.cut_short = !s->finalized || s->cut_short;
 	rp->info.damage = s->damage[0] ? s->damage :
 			  (!s->finalized ? "no trailer: the recorder did not finish" : "");

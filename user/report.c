@@ -483,6 +483,9 @@ void report_text(FILE *out, const struct report_session *s,
 	if (s->lost)
 		fprintf(out, "WARNING: %llu events were lost: figures below are incomplete\n",
 			(unsigned long long)s->lost);
+	if (s->out_of_order)
+		fprintf(out, "WARNING: %llu events were read with too many chunks open at once to sort them: figures may be off\n",
+			(unsigned long long)s->out_of_order);
 	if (s->cut_short || (s->damage && s->damage[0]))
 		fprintf(out, "WARNING: the session file was cut short (%s): this is a report of its readable part\n",
 			s->damage && s->damage[0] ? s->damage : "no trailer");
@@ -704,6 +707,7 @@ void report_json(FILE *out, const struct report_session *s,
 	json_string(&j, "mode", s->mode ? s->mode : "exact");
 	json_u64(&j, "events", s->events);
 	json_u64(&j, "lost", s->lost);
+	json_u64(&j, "out_of_order", s->out_of_order);
 	json_u64(&j, "duration_ns", s->duration_ns);
 	json_bool(&j, "cut_short", s->cut_short || (s->damage && s->damage[0]));
 	json_string(&j, "damage", s->damage ? s->damage : "");

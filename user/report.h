@@ -14,6 +14,9 @@ struct report_session {
 	uint64_t duration_ns;
 	uint64_t events;
 	uint64_t lost;
+	/* events read past the reader's cap of open chunks: their order
+	 * is not guaranteed (only a hostile file has any) */
+	uint64_t out_of_order;
 	bool cut_short;
 	const char *damage;   /* "" when the file was read whole */
 };

@@ -855,3 +855,21 @@ def test_memory_bounded_on_a_compressed_file(tmp_path):
                          capture_output=True, text=True, timeout=120)
     peak_mb = int(run.stdout) / 1024
     assert peak_mb < 512, f"peak RSS {peak_mb:.0f} MB for a {path.stat().st_size} byte file"
+
+
+def test_too_many_overlapping_chunks_are_counted(tmp_path):
+    # 1100 chunks whose events all share one timestamp: the reader keeps at
+    # most 1024 chunks open; what it lets out past that cap is counted and
+    # shown, never dropped
+    one = events(EVENT.pack(T0 + 5, 100, 100, 3, 0, 0, 0, 0, 0, 0) * 4, 4)
+    path = tmp_path / "overlap.data"
+    path.write_bytes(file_header() + HOSTC + one * 1100 + TRAILERC)
+    data = report(str(path))
+    assert data["session"]["events"] == 4400
+    # chunks 1..77 go out at the cap: up to the 76th, a chunk was waiting
+    # to be opened; at the 77th the reader has not yet looked past the last
+    past = (1100 - 1024 + 1) * 4
+    assert data["session"]["out_of_order"] == past
+    text = subprocess.run([GILSCOPE, "report", str(path)], capture_output=True, text=True,
+                          timeout=60)
+    assert f"WARNING: {past} events were read with too many chunks" in text.stdout

@@ -318,6 +318,51 @@ static void test_light_holds_from_futex_traffic(void **state)
 	an_free(an);
 }
 
+static void sys_exit_at_switch_in(struct analysis *an, uint64_t at,
+				  uint32_t tid, bool woken_by_other)
+{
+	struct gs_event e = ev(at, GS_EV_SYS_EXIT, tid);
+
+	e.a32 = NR_FUTEX;
+	e.flags = GS_F_AT_SWITCH_IN | (woken_by_other ? GS_F_WOKEN_BY_OTHER : 0);
+	feed(an, e);
+}
+
+/*
+ * --light without syscall tracepoints: a call's return is written when the
+ * thread runs again, with who woke it. B's wait on the cond times out at
+ * 7 ms (woken by a timer: no take, a drop request); M signals at 7.2 ms;
+ * B, woken by that futex call, takes the GIL at 7.25 ms: a forced hand-off.
+ */
+static void test_light_timeout_from_the_waker(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *b;
+
+	(void)state;
+	an->light = true;
+	an_set_image_callback(an, gil_of_image, NULL);
+	switch_in(an, 0, PID, 0);
+	feed(an, ev(0, GS_EV_EXEC, PID));
+	fork_thread(an, 1 * MS, PID, B);
+	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_exit_at_switch_in(an, 7 * MS, B, true);
+	sys_enter(an, 7010 * US, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 7200 * US, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_exit(an, 7210 * US, PID, NR_FUTEX, 1);
+	sys_exit_at_switch_in(an, 7250 * US, B, false);
+	an_finish(an, T0 + 10 * MS);
+
+	b = an_find_thread(an, B);
+	assert_int_equal(p->handoffs, 1);
+	assert_int_equal(p->forced_handoffs, 1);
+	assert_int_equal(p->latency->max, 50 * US);
+	assert_int_equal(b->gil_wait_ns, 5250 * US);
+	assert_int_equal(b->gil_held_ns, 2750 * US);
+	an_free(an);
+}
+
 /* Each syscall lands in its reason; a futex elsewhere is a lock. */
 static void block_in(struct analysis *an, uint64_t at, int nr, uint64_t a0,
 		     uint64_t facts)
@@ -926,6 +971,7 @@ int main(void)
 		cmocka_unit_test(test_voluntary_handoff),
 		cmocka_unit_test(test_wait_from_futex_without_take_probe),
 		cmocka_unit_test(test_light_holds_from_futex_traffic),
+		cmocka_unit_test(test_light_timeout_from_the_waker),
 		cmocka_unit_test(test_blocking_reasons),
 		cmocka_unit_test(test_preempt_and_uninterruptible),
 		cmocka_unit_test(test_unknown_start_resolved),
