@@ -479,7 +479,7 @@ void report_text(FILE *out, const struct report_session *s,
 		(unsigned long long)s->events, (unsigned long long)s->lost,
 		s->mode ? s->mode : "exact");
 	if (s->mode && !strcmp(s->mode, "light"))
-		fprintf(out, "light mode: no interpreter probes; GIL waits come from the futex on the GIL, holds and hand-offs are derived from syscalls\n");
+		fprintf(out, "light mode: no interpreter probes and no syscall tracepoints; GIL waits come from the futex on the GIL, holds and hand-offs are derived from the scheduler (calls that do not sleep are not seen)\n");
 	if (s->lost)
 		fprintf(out, "WARNING: %llu events were lost: figures below are incomplete\n",
 			(unsigned long long)s->lost);

@@ -543,7 +543,7 @@ def run_measured(argv):
 
 
 def test_a_million_events_stay_fast_and_bounded(tmp_path):
-    """Four threads doing 50 000 one-byte reads each: about a million events.
+    """Four threads doing 50 000 one-byte reads each: about 0.8 M events.
     Every format is written in seconds with memory a small multiple of the
     session, and the page still draws a frame quickly."""
     data = str(tmp_path / "busy.data")
@@ -561,7 +561,10 @@ def test_a_million_events_stay_fast_and_bounded(tmp_path):
               f"{size_mb:.1f} MB file")
         assert code == 0
         assert seconds < 60
-        assert rss_mb < 50 + events * 200 / 1e6  # < 200 bytes an event
+        # the memory follows the slices (two GIL slices a read), not the
+        # events: < 300 bytes an event now that calls which do not sleep
+        # are not written (0.79 M events, was 1.05 M, for the same reads)
+        assert rss_mb < 50 + events * 300 / 1e6
     page = "file://" + str(tmp_path / "busy.html")
     run = chromium("--virtual-time-budget=20000", "--dump-dom", page, timeout=300)
     dom = run.stdout
