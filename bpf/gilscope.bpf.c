@@ -153,7 +153,7 @@ static __always_inline void submit(struct gs_event *e)
 	u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 
 	bpf_ringbuf_submit(e, waiting >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
-							 BPF_RB_NO_WAKEUP);
+							BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline struct gs_event *reserve_current(u8 type)
@@ -299,7 +299,8 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 		struct gs_proc copy = *proc;
 
 		bpf_map_update_elem(&traced, &child_tgid, &copy, BPF_ANY);
-		gs_stk_fork(parent->pid, parent->tgid, child->pid, child_tgid); /* stacks */
+		gs_stk_fork(parent->pid, parent->tgid, child->pid,
+			    child_tgid); /* stacks */
 		record_switch_number(copy.switch_number_addr, child->pid,
 				     child_tgid, GS_SNUM_FORK);
 	}
@@ -352,7 +353,8 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 
 			if (proc)
 				record_switch_number(proc->switch_number_addr,
-						     p->pid, tgid, GS_SNUM_EXIT);
+						     p->pid, tgid,
+						     GS_SNUM_EXIT);
 		}
 		bpf_map_delete_elem(&traced, &tgid);
 	}
@@ -412,7 +414,8 @@ static __always_inline int first_waited_fd(long nr, u64 arg0, u64 arg1)
 	int fd = -1;
 
 	if (nr == NR_POLL || nr == NR_PPOLL) {
-		if (arg1 == 0 || bpf_probe_read_user(&fd, sizeof(fd), (void *)arg0))
+		if (arg1 == 0 ||
+		    bpf_probe_read_user(&fd, sizeof(fd), (void *)arg0))
 			return -1;
 		return fd;
 	}
@@ -433,26 +436,26 @@ static __always_inline int first_waited_fd(long nr, u64 arg0, u64 arg1)
 static __always_inline bool takes_fd_first(long nr)
 {
 	switch (nr) {
-	case 0 ... 1: /* read, write */
+	case 0 ... 1:	/* read, write */
 	case 16 ... 20: /* ioctl, pread64, pwrite64, readv, writev */
 	case 42 ... 47: /* connect, accept, sendto, recvfrom, sendmsg, recvmsg */
-	case 73 ... 75: /* flock, fsync, fdatasync */
-	case 232: /* epoll_wait */
-	case 281: /* epoll_pwait */
-	case 288: /* accept4 */
+	case 73 ... 75:	  /* flock, fsync, fdatasync */
+	case 232:	  /* epoll_wait */
+	case 281:	  /* epoll_pwait */
+	case 288:	  /* accept4 */
 	case 295 ... 296: /* preadv, pwritev */
-	case 299: /* recvmmsg */
-	case 307: /* sendmmsg */
+	case 299:	  /* recvmmsg */
+	case 307:	  /* sendmmsg */
 	case 327 ... 328: /* preadv2, pwritev2 */
-	case 441: /* epoll_pwait2 */
+	case 441:	  /* epoll_pwait2 */
 		return true;
 	}
 	return false;
 }
 
 /* Write a SYS_ENTER for the current thread; TS 0 means now. */
-static __always_inline void write_sys_enter(u64 ts, u32 tid, u32 tgid,
-					    long nr, const u64 *args)
+static __always_inline void write_sys_enter(u64 ts, u32 tid, u32 tgid, long nr,
+					    const u64 *args)
 {
 	struct gs_event *e;
 

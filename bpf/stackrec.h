@@ -22,9 +22,9 @@ enum gs_stack_why {
 	 * without it has the thread's last GIL_WAIT stack, and so do the
 	 * switch-outs of a thread asleep in take_gil, which send nothing. */
 	GS_STK_GIL_WAIT = 1,
-	GS_STK_OFFCPU = 2,   /* switched out to sleep (blocking, lock wait) */
-	GS_STK_PREEMPT = 3,  /* switched out while runnable (preempted) */
-	GS_STK_SAMPLE = 4,   /* the on-CPU sampler */
+	GS_STK_OFFCPU = 2,  /* switched out to sleep (blocking, lock wait) */
+	GS_STK_PREEMPT = 3, /* switched out while runnable (preempted) */
+	GS_STK_SAMPLE = 4,  /* the on-CPU sampler */
 };
 
 /* flags of GS_EV_STACK */
@@ -69,10 +69,10 @@ struct gs_stack_rec {
  * GS_CODE_LINETABLE bytes (linetable_len tells its real length).
  */
 struct gs_code_rec {
-	unsigned long long id;	 /* 0 */
+	unsigned long long id; /* 0 */
 	unsigned int tgid;
-	unsigned short kind;	 /* GS_SREC_CODE */
-	unsigned short n;	 /* bytes of linetable[] sent */
+	unsigned short kind; /* GS_SREC_CODE */
+	unsigned short n;    /* bytes of linetable[] sent */
 	unsigned int flags, pad;
 	unsigned long long code; /* PyCodeObject * */
 	int firstlineno;
@@ -110,7 +110,7 @@ struct gs_pythread {
 	unsigned long long gil_cond; /* the GIL's cond, for the cache check */
 	unsigned long long py_id; /* Python stack at the last take_gil entry */
 	unsigned int sent;	  /* a GIL_WAIT event carried py_id */
-	unsigned int cached;	  /* py_id is valid while the thread waits on cond */
+	unsigned int cached; /* py_id is valid while the thread waits on cond */
 };
 
 #endif /* GS_STACKREC_H */

@@ -109,7 +109,9 @@ static __always_inline void stk_ascii(const struct gs_pyconf *c, u64 str,
 
 	dst[0] = 0;
 	/* state bits: compact (5) and ascii (6) */
-	if (!str || bpf_probe_read_user(&state, sizeof(state), (void *)(str + c->str_state)) ||
+	if (!str ||
+	    bpf_probe_read_user(&state, sizeof(state),
+				(void *)(str + c->str_state)) ||
 	    (state & 0x60) != 0x60)
 		return;
 	bpf_probe_read_user_str(dst, size, (void *)(str + c->str_ascii_data));
@@ -145,24 +147,30 @@ static long stk_code_step(u32 i, void *arg)
 	r->firstlineno = 0;
 	bpf_probe_read_user(&r->firstlineno, sizeof(r->firstlineno),
 			    (void *)(key.code + c->code_firstlineno));
-	bpf_probe_read_user(&str, sizeof(str), (void *)(key.code + c->code_qualname));
+	bpf_probe_read_user(&str, sizeof(str),
+			    (void *)(key.code + c->code_qualname));
 	stk_ascii(c, str, r->qualname, sizeof(r->qualname));
 	str = 0;
-	bpf_probe_read_user(&str, sizeof(str), (void *)(key.code + c->code_filename));
+	bpf_probe_read_user(&str, sizeof(str),
+			    (void *)(key.code + c->code_filename));
 	stk_ascii(c, str, r->filename, sizeof(r->filename));
-	bpf_probe_read_user(&table, sizeof(table), (void *)(key.code + c->code_linetable));
+	bpf_probe_read_user(&table, sizeof(table),
+			    (void *)(key.code + c->code_linetable));
 	if (table)
-		bpf_probe_read_user(&len, sizeof(len), (void *)(table + c->bytes_size));
+		bpf_probe_read_user(&len, sizeof(len),
+				    (void *)(table + c->bytes_size));
 	r->linetable_len = len;
 	/* a mask the verifier can follow: at most GS_CODE_LINETABLE - 1 */
 	if (len > GS_CODE_LINETABLE - 1)
 		len = GS_CODE_LINETABLE - 1;
 	len &= GS_CODE_LINETABLE - 1;
-	if (len && bpf_probe_read_user(r->linetable, len, (void *)(table + c->bytes_data)))
+	if (len && bpf_probe_read_user(r->linetable, len,
+				       (void *)(table + c->bytes_data)))
 		len = 0;
 	r->n = len;
-	if (!bpf_ringbuf_output(&stacks, r,
-				GS_CODE_REC_HEADER + (r->n & (GS_CODE_LINETABLE - 1)), 0))
+	if (!bpf_ringbuf_output(
+		    &stacks, r,
+		    GS_CODE_REC_HEADER + (r->n & (GS_CODE_LINETABLE - 1)), 0))
 		bpf_map_update_elem(&stk_codes, &key, &one, BPF_ANY);
 	return 0;
 }
@@ -181,8 +189,9 @@ static __always_inline void stk_intern(struct stk_scratch *s,
 	if (size > sizeof(*rec))
 		return;
 	if (c) {
-		struct stk_codes_ctx x = { .s = s, .c = c, .tgid = rec->tgid,
-					   .n = rec->n };
+		struct stk_codes_ctx x = {
+			.s = s, .c = c, .tgid = rec->tgid, .n = rec->n
+		};
 
 		bpf_loop(GS_PY_MAX_FRAMES, stk_code_step, &x, 0);
 	}
@@ -203,7 +212,8 @@ static __always_inline u64 stk_top_frame(const struct gs_pyconf *c, u64 tstate)
 {
 	u64 p = 0;
 
-	if (bpf_probe_read_user(&p, sizeof(p), (void *)(tstate + c->tstate_frame)))
+	if (bpf_probe_read_user(&p, sizeof(p),
+				(void *)(tstate + c->tstate_frame)))
 		return 0;
 	if (p && c->cframe_frame != GS_OFF_NONE &&
 	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + c->cframe_frame)))
@@ -423,7 +433,8 @@ static __always_inline struct gs_pythread *stk_learn(const struct gs_pyconf *c,
 	    bpf_probe_read_user(&tstate, sizeof(tstate),
 				(void *)(c->gil_addr + c->gil_last_holder)) ||
 	    !tstate ||
-	    bpf_probe_read_user(&owner, sizeof(owner), (void *)(tstate + c->tstate_tid)) ||
+	    bpf_probe_read_user(&owner, sizeof(owner),
+				(void *)(tstate + c->tstate_tid)) ||
 	    owner != tid)
 		return NULL;
 	t = stk_thread(tid, true);
@@ -445,7 +456,8 @@ static __always_inline bool stk_in_gil_wait(struct task_struct *task, u64 cond)
 		return false;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	addr = BPF_CORE_READ(regs, di);
-	return nr == STK_NR_FUTEX && addr >= cond && addr < cond + STK_COND_SIZE;
+	return nr == STK_NR_FUTEX && addr >= cond &&
+	       addr < cond + STK_COND_SIZE;
 }
 
 /* A traced thread leaves its CPU (the probe runs in its context). */
@@ -577,7 +589,8 @@ int on_stack_sample(struct bpf_perf_event_data *ctx)
 		flags |= GS_STKF_NO_TSTATE;
 	/* x86: the low bits of cs are the privilege level, 3 in user mode;
 	 * the context allows only whole-word reads of pt_regs */
-	if ((*(u64 *)((char *)&ctx->regs + __builtin_offsetof(struct pt_regs, cs)) &
+	if ((*(u64 *)((char *)&ctx->regs +
+		      __builtin_offsetof(struct pt_regs, cs)) &
 	     3) != 3)
 		flags |= GS_STKF_KERNEL;
 	native = stk_native(ctx, s, tgid, &leaf);

@@ -24,3 +24,17 @@ def test_cmocka(binary):
     print(run.stdout[-4000:], run.stderr[-4000:])
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "[  PASSED  ]" in run.stdout + run.stderr
+
+
+C_SOURCES = sorted(glob.glob(os.path.join(ROOT, d, pat))
+                   for d in ("bpf", "user", "tests/unit", "tests/fuzz")
+                   for pat in ("*.c", "*.h"))
+
+
+def test_c_sources_are_clang_format_clean():
+    """The C sources follow .clang-format (kernel style); `make format` fixes them."""
+    files = [f for group in C_SOURCES for f in group]
+    assert len(files) > 50
+    run = subprocess.run(["clang-format", "--dry-run", "-Werror", *files], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]

@@ -152,9 +152,12 @@ void an_set_sink(struct analysis *an, const struct an_sink *sink)
 const char *an_slice_name(const struct an_slice *s)
 {
 	static const char *const blocked[GS_R_COUNT] = {
-		[GS_R_GIL] = "blocked: gil",	   [GS_R_SLEEP] = "blocked: sleep",
-		[GS_R_INPUT] = "blocked: input",   [GS_R_NETWORK] = "blocked: network",
-		[GS_R_IO] = "blocked: io",	   [GS_R_LOCK] = "blocked: lock",
+		[GS_R_GIL] = "blocked: gil",
+		[GS_R_SLEEP] = "blocked: sleep",
+		[GS_R_INPUT] = "blocked: input",
+		[GS_R_NETWORK] = "blocked: network",
+		[GS_R_IO] = "blocked: io",
+		[GS_R_LOCK] = "blocked: lock",
 		[GS_R_OTHER] = "blocked: other",
 	};
 
@@ -168,8 +171,9 @@ const char *an_slice_name(const struct an_slice *s)
 	case AN_SLICE_RUNNABLE:
 		return "runnable";
 	case AN_SLICE_BLOCKED:
-		return (unsigned int)s->reason < GS_R_COUNT ? blocked[s->reason] :
-							       "blocked: other";
+		return (unsigned int)s->reason < GS_R_COUNT ?
+			       blocked[s->reason] :
+			       "blocked: other";
 	default:
 		return "unknown";
 	}
@@ -297,8 +301,10 @@ struct an_thread *an_add_thread(struct analysis *an, struct an_process *p,
 		t->sys_arg1 = arg1;
 		/* /proc does not say what kind of file: the fd only */
 		t->sys_facts = syscall_nr == 7 || syscall_nr == 23 ||
-					       syscall_nr == 270 || syscall_nr == 271 ?
-				       (uint32_t)-1 : (uint32_t)arg0;
+					       syscall_nr == 270 ||
+					       syscall_nr == 271 ?
+				       (uint32_t)-1 :
+				       (uint32_t)arg0;
 	}
 	return t;
 }
@@ -551,8 +557,7 @@ static void stop_wait(struct an_process *p, struct an_thread *t)
 	notify_counts(p, p->cursor);
 }
 
-static void gil_release(struct an_process *p, struct an_thread *t,
-			uint64_t ts)
+static void gil_release(struct an_process *p, struct an_thread *t, uint64_t ts)
 {
 	flush_process(p, ts);
 	flush_thread(t, ts);
@@ -579,8 +584,7 @@ static void add_latency(struct an_process *p, uint64_t ns)
 	hist_add(p->latency, ns);
 }
 
-static void gil_acquire(struct an_process *p, struct an_thread *t,
-			uint64_t ts)
+static void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 {
 	flush_process(p, ts);
 	flush_thread(t, ts);
@@ -591,7 +595,8 @@ static void gil_acquire(struct an_process *p, struct an_thread *t,
 		p->holder->gil_holding = false;
 	}
 	stop_wait(p, t);
-	if (t->gil_released_once && p->acquisitions > t->acquisitions_at_release)
+	if (t->gil_released_once &&
+	    p->acquisitions > t->acquisitions_at_release)
 		t->gil_interleavings++;
 	if (p->prev_acquirer == 0) {
 		p->initial_takes++;
@@ -790,7 +795,8 @@ static void on_lock_acquire(struct analysis *an, const struct gs_event *e)
 	if (!l)
 		return;
 	if (l->holder && l->holder != t->tid && l->held_since <= e->ts)
-		l->held_ns += e->ts - l->held_since; /* its release was missed */
+		l->held_ns +=
+			e->ts - l->held_since; /* its release was missed */
 	l->holder = t->tid;
 	l->held_since = e->ts;
 	l->acquisitions++;
@@ -1102,7 +1108,8 @@ static void light_sys_enter(struct analysis *an, struct an_process *p,
 static void light_sys_exit(struct analysis *an, struct an_process *p,
 			   struct an_thread *t, const struct gs_event *e)
 {
-	bool gil_wait = t->sys_nr == SYS_FUTEX && in_cond(p->gil.cond, t->sys_arg0);
+	bool gil_wait = t->sys_nr == SYS_FUTEX &&
+			in_cond(p->gil.cond, t->sys_arg0);
 
 	(void)an;
 	if (!p->gil.addr || p->holder == t)
@@ -1127,8 +1134,8 @@ static void light_sys_exit(struct analysis *an, struct an_process *p,
 		gil_acquire(p, t, e->ts);
 		return;
 	}
-	if (gil_wait ? t->gil_waiting : releases_gil(p, t->sys_nr, t->sys_arg0,
-						      t->sys_arg1)) {
+	if (gil_wait ? t->gil_waiting :
+		       releases_gil(p, t->sys_nr, t->sys_arg0, t->sys_arg1)) {
 		/* free: taken now; held: it will wait on the cond */
 		if (!p->holder)
 			gil_acquire(p, t, e->ts);
@@ -1454,8 +1461,9 @@ void an_finish(struct analysis *an, uint64_t end_ns)
 			if (t->lock_waiting)
 				lock_wait_ends(p, t, end_ns);
 			if (t->state == AN_UNKNOWN)
-				resolve_unknown(p, t,
-						state_from_snapshot(t->snapshot_state));
+				resolve_unknown(
+					p, t,
+					state_from_snapshot(t->snapshot_state));
 			t->end_ns = max_u64(end_ns, t->start_ns);
 			track_slice(t);
 			emit_slice(t, t->end_ns);

@@ -32,11 +32,11 @@ enum an_sched { AN_UNKNOWN, AN_RUNNING, AN_RUNNABLE, AN_BLOCKED, AN_DEAD };
 /* What a thread is doing, for timelines: one kind at any moment. */
 enum an_slice_kind {
 	AN_SLICE_UNKNOWN,
-	AN_SLICE_GIL_HELD,   /* on a CPU, holding the GIL: running Python */
-	AN_SLICE_RUNNING,    /* on a CPU without the GIL (native code) */
-	AN_SLICE_GIL_WAIT,   /* asked for the GIL, not yet given it */
-	AN_SLICE_RUNNABLE,   /* woken or preempted, waiting for a CPU */
-	AN_SLICE_BLOCKED,    /* off-CPU for a reason */
+	AN_SLICE_GIL_HELD, /* on a CPU, holding the GIL: running Python */
+	AN_SLICE_RUNNING,  /* on a CPU without the GIL (native code) */
+	AN_SLICE_GIL_WAIT, /* asked for the GIL, not yet given it */
+	AN_SLICE_RUNNABLE, /* woken or preempted, waiting for a CPU */
+	AN_SLICE_BLOCKED,  /* off-CPU for a reason */
 };
 
 struct an_slice {
@@ -44,7 +44,7 @@ struct an_slice {
 	enum gs_reason reason; /* BLOCKED */
 	int cpu;	       /* GIL_HELD, RUNNING */
 	int sys_nr;	       /* the syscall it sat in, -1 */
-	uint64_t detail;       /* the syscall's first argument (futex address) */
+	uint64_t detail; /* the syscall's first argument (futex address) */
 };
 
 struct an_thread;
@@ -53,7 +53,7 @@ struct an_process;
 /* Children of a process that run their own interpreter (GIL known). */
 struct an_children {
 	int n;
-	uint64_t cpu_ns; /* their threads' on-CPU time */
+	uint64_t cpu_ns;		/* their threads' on-CPU time */
 	uint64_t first_start, last_end; /* valid when n > 0 */
 };
 

@@ -5,14 +5,22 @@
 #include "syscalls.h"
 
 static const char *const type_names[GS_EV_MAX] = {
-	[GS_EV_SWITCH] = "switch",	     [GS_EV_WAKING] = "waking",
-	[GS_EV_WAKEUP] = "wakeup",	     [GS_EV_WAKEUP_NEW] = "wakeup_new",
-	[GS_EV_FORK] = "fork",		     [GS_EV_EXEC] = "exec",
-	[GS_EV_EXIT] = "exit",		     [GS_EV_SYS_ENTER] = "sys_enter",
-	[GS_EV_SYS_EXIT] = "sys_exit",	     [GS_EV_GIL_TAKE] = "take_gil",
-	[GS_EV_COND_SIGNAL] = "cond_signal", [GS_EV_SWITCHNUM] = "switch_number",
-	[GS_EV_LOCK_ACQUIRE] = "lock_acquire", [GS_EV_LOCK_RELEASE] = "lock_release",
-	[GS_EV_ULOCK] = "user_lock",	     [GS_EV_STACK] = "stack",
+	[GS_EV_SWITCH] = "switch",
+	[GS_EV_WAKING] = "waking",
+	[GS_EV_WAKEUP] = "wakeup",
+	[GS_EV_WAKEUP_NEW] = "wakeup_new",
+	[GS_EV_FORK] = "fork",
+	[GS_EV_EXEC] = "exec",
+	[GS_EV_EXIT] = "exit",
+	[GS_EV_SYS_ENTER] = "sys_enter",
+	[GS_EV_SYS_EXIT] = "sys_exit",
+	[GS_EV_GIL_TAKE] = "take_gil",
+	[GS_EV_COND_SIGNAL] = "cond_signal",
+	[GS_EV_SWITCHNUM] = "switch_number",
+	[GS_EV_LOCK_ACQUIRE] = "lock_acquire",
+	[GS_EV_LOCK_RELEASE] = "lock_release",
+	[GS_EV_ULOCK] = "user_lock",
+	[GS_EV_STACK] = "stack",
 };
 
 static void dump_details(FILE *out, const struct gs_event *e)
@@ -23,14 +31,16 @@ static void dump_details(FILE *out, const struct gs_event *e)
 	case GS_EV_SWITCH:
 		fprintf(out, "prev_state=0x%x%s next=%u/%u", e->a32,
 			e->flags & GS_F_PREEMPT ? " preempt" : "",
-			(unsigned int)(e->arg[0] >> 32), (unsigned int)e->arg[0]);
+			(unsigned int)(e->arg[0] >> 32),
+			(unsigned int)e->arg[0]);
 		break;
 	case GS_EV_WAKING:
 		fprintf(out, "waker=%u/%u", (unsigned int)(e->arg[0] >> 32),
 			(unsigned int)e->arg[0]);
 		break;
 	case GS_EV_FORK:
-		fprintf(out, "child=%u/%u comm=%.16s", (unsigned int)(e->arg[0] >> 32),
+		fprintf(out, "child=%u/%u comm=%.16s",
+			(unsigned int)(e->arg[0] >> 32),
 			(unsigned int)e->arg[0], (const char *)&e->arg[1]);
 		break;
 	case GS_EV_EXEC:
@@ -41,8 +51,9 @@ static void dump_details(FILE *out, const struct gs_event *e)
 		break;
 	case GS_EV_SYS_ENTER:
 		name = syscall_name(e->a32);
-		fprintf(out, "%s(%d) 0x%llx 0x%llx 0x%llx", name ? name : "?", e->a32,
-			(unsigned long long)e->arg[0], (unsigned long long)e->arg[1],
+		fprintf(out, "%s(%d) 0x%llx 0x%llx 0x%llx", name ? name : "?",
+			e->a32, (unsigned long long)e->arg[0],
+			(unsigned long long)e->arg[1],
 			(unsigned long long)e->arg[2]);
 		break;
 	case GS_EV_SYS_EXIT:
@@ -60,21 +71,26 @@ static void dump_details(FILE *out, const struct gs_event *e)
 		fprintf(out, "tstate=0x%llx", (unsigned long long)e->arg[0]);
 		break;
 	case GS_EV_COND_SIGNAL:
-		fprintf(out, "cond=0x%llx site=0x%llx", (unsigned long long)e->arg[0],
+		fprintf(out, "cond=0x%llx site=0x%llx",
+			(unsigned long long)e->arg[0],
 			(unsigned long long)e->arg[1]);
 		break;
 	case GS_EV_LOCK_ACQUIRE:
-		fprintf(out, "lock=0x%llx %s site=0x%llx", (unsigned long long)e->arg[0],
-			e->a32 ? "failed" : "acquired", (unsigned long long)e->arg[1]);
+		fprintf(out, "lock=0x%llx %s site=0x%llx",
+			(unsigned long long)e->arg[0],
+			e->a32 ? "failed" : "acquired",
+			(unsigned long long)e->arg[1]);
 		break;
 	case GS_EV_LOCK_RELEASE:
-		fprintf(out, "lock=0x%llx site=0x%llx", (unsigned long long)e->arg[0],
+		fprintf(out, "lock=0x%llx site=0x%llx",
+			(unsigned long long)e->arg[0],
 			(unsigned long long)e->arg[1]);
 		break;
 	case GS_EV_ULOCK:
 		fprintf(out, "%s arg=0x%llx",
-			e->a32 == GS_ULOCK_WAIT ? "wait" :
-			e->a32 == GS_ULOCK_ACQUIRED ? "acquired" : "release",
+			e->a32 == GS_ULOCK_WAIT	    ? "wait" :
+			e->a32 == GS_ULOCK_ACQUIRED ? "acquired" :
+						      "release",
 			(unsigned long long)e->arg[0]);
 		break;
 	case GS_EV_SWITCHNUM:
@@ -89,8 +105,8 @@ void dump_event(FILE *out, const struct gs_event *e, uint64_t t0)
 	const char *type = e->type < GS_EV_MAX ? type_names[e->type] : NULL;
 	long long rel = (long long)(e->ts - t0);
 
-	fprintf(out, "%12.6f cpu%-3u %7u/%-7u %-13s ", rel / 1e9, e->cpu, e->tgid,
-		e->tid, type ? type : "?");
+	fprintf(out, "%12.6f cpu%-3u %7u/%-7u %-13s ", rel / 1e9, e->cpu,
+		e->tgid, e->tid, type ? type : "?");
 	dump_details(out, e);
 	fputc('\n', out);
 }
@@ -113,7 +129,8 @@ int dump_session(FILE *out, const char *path, char *err, size_t errlen)
 
 		fprintf(out, "# process");
 		for (size_t k = 0; k < kv->n; k++)
-			fprintf(out, " %s=%s", kv->items[k].key, kv->items[k].val);
+			fprintf(out, " %s=%s", kv->items[k].key,
+				kv->items[k].val);
 		fputc('\n', out);
 	}
 	while (gs_reader_next(r, &e) == 1)

@@ -27,7 +27,7 @@
 #endif
 
 #define MAX_BUILD_ID 64 /* bytes; GNU ld emits 20 (sha1) */
-#define MAX_SLOTS    16 /* GOT slots / PLT stubs per imported function */
+#define MAX_SLOTS 16	/* GOT slots / PLT stubs per imported function */
 
 struct elffile {
 	int fd;
@@ -120,13 +120,15 @@ static int check_layout(Elf *elf, uint64_t fsize, bool phdrs)
 	GElf_Shdr sh;
 	GElf_Phdr ph;
 
-	if (!gelf_getehdr(elf, &eh) || elf_getshdrnum(elf, &shnum) || elf_getshdrstrndx(elf, &ndx))
+	if (!gelf_getehdr(elf, &eh) || elf_getshdrnum(elf, &shnum) ||
+	    elf_getshdrstrndx(elf, &ndx))
 		return -ENOEXEC;
 	/* libelf reports 0 sections, not an error, when the table is cut off. */
 	if (eh.e_shnum && shnum != eh.e_shnum)
 		return -ENOEXEC;
 	/* PN_XNUM (extended phnum) never happens in practice: refuse it. */
-	if (eh.e_phnum == PN_XNUM || !table_fits(eh.e_phoff, eh.e_phnum, eh.e_phentsize, fsize) ||
+	if (eh.e_phnum == PN_XNUM ||
+	    !table_fits(eh.e_phoff, eh.e_phnum, eh.e_phentsize, fsize) ||
 	    !table_fits(eh.e_shoff, shnum, eh.e_shentsize, fsize))
 		return -ENOEXEC;
 	for (i = 0; phdrs && i < eh.e_phnum; i++) {
@@ -170,7 +172,8 @@ static int elffile_open(struct elffile *f, const char *fullpath, bool phdrs)
 	 * ours included, and the code we scan would show int3 bytes.
 	 */
 	f->elf = elf_begin(f->fd, ELF_C_READ, NULL);
-	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF || gelf_getclass(f->elf) != ELFCLASS64)
+	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF ||
+	    gelf_getclass(f->elf) != ELFCLASS64)
 		goto cleanup;
 	if (!gelf_getehdr(f->elf, &eh) || eh.e_machine != EM_X86_64 ||
 	    eh.e_ident[EI_DATA] != ELFDATA2LSB || f->size < sizeof(Elf64_Ehdr))
@@ -240,7 +243,8 @@ static size_t note_build_id(Elf_Data *data, uint8_t *out)
 	const char *buf = data->d_buf;
 	GElf_Nhdr nh;
 
-	while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+	while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) >
+	       0) {
 		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
 		    !memcmp(buf + name_off, "GNU", 4) && nh.n_descsz > 0 &&
 		    nh.n_descsz <= MAX_BUILD_ID) {
@@ -264,7 +268,8 @@ static size_t phdr_build_id(Elf *elf, uint8_t *out)
 		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_NOTE)
 			continue;
 		data = elf_getdata_rawchunk(elf, ph.p_offset, ph.p_filesz,
-					    ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+					    ph.p_align == 8 ? ELF_T_NHDR8 :
+							      ELF_T_NHDR);
 		if (data)
 			len = note_build_id(data, out);
 	}
@@ -357,7 +362,8 @@ struct symhit {
 	int quality;
 };
 
-static void symtab_find(const struct symtab *st, const char *name, struct symhit *best)
+static void symtab_find(const struct symtab *st, const char *name,
+			struct symhit *best)
 {
 	size_t i, len = strlen(name);
 	const char *s;
@@ -368,7 +374,8 @@ static void symtab_find(const struct symtab *st, const char *name, struct symhit
 		s = symtab_get(st, i, &sym);
 		if (!s || s[0] != name[0] || !(q = sym_match(s, name, len)))
 			continue;
-		if (q > best->quality || (q == best->quality && sym.st_size > best->size)) {
+		if (q > best->quality ||
+		    (q == best->quality && sym.st_size > best->size)) {
 			best->quality = q;
 			best->vaddr = sym.st_value;
 			best->size = sym.st_size;
@@ -376,9 +383,11 @@ static void symtab_find(const struct symtab *st, const char *name, struct symhit
 	}
 }
 
-int elfimg_find_symbol(const struct elfimg *img, const char *name, uint64_t *vaddr, uint64_t *size)
+int elfimg_find_symbol(const struct elfimg *img, const char *name,
+		       uint64_t *vaddr, uint64_t *size)
 {
-	const struct symtab *order[] = { &img->symtab, &img->dsymtab, &img->dynsym };
+	const struct symtab *order[] = { &img->symtab, &img->dsymtab,
+					 &img->dynsym };
 	struct symhit best = { 0 };
 	size_t i;
 
@@ -449,7 +458,8 @@ static const char *debuglink_name(const struct elfimg *img)
 
 static int try_debuglink(struct elfimg *img)
 {
-	const char *link = debuglink_name(img), *slash = strrchr(img->path, '/');
+	const char *link = debuglink_name(img),
+		   *slash = strrchr(img->path, '/');
 	const char *dir = slash ? img->path : ".";
 	int dirlen = slash ? (int)(slash - img->path) : 1;
 	const char *sep = dir[0] == '/' ? "" : "/";
@@ -461,12 +471,15 @@ static int try_debuglink(struct elfimg *img)
 	/* gdb's order: next to the file, its .debug/, then the global debug dir. */
 	for (i = 0; i < 3; i++) {
 		if (i == 0)
-			n = snprintf(buf, sizeof(buf), "%.*s/%s", dirlen, dir, link);
-		else if (i == 1)
-			n = snprintf(buf, sizeof(buf), "%.*s/.debug/%s", dirlen, dir, link);
-		else
-			n = snprintf(buf, sizeof(buf), "/usr/lib/debug%s%.*s/%s", sep, dirlen, dir,
+			n = snprintf(buf, sizeof(buf), "%.*s/%s", dirlen, dir,
 				     link);
+		else if (i == 1)
+			n = snprintf(buf, sizeof(buf), "%.*s/.debug/%s", dirlen,
+				     dir, link);
+		else
+			n = snprintf(buf, sizeof(buf),
+				     "/usr/lib/debug%s%.*s/%s", sep, dirlen,
+				     dir, link);
 		if (n > 0 && (size_t)n < sizeof(buf) && !try_debug(img, buf))
 			return 0;
 	}
@@ -488,7 +501,8 @@ static void find_debug(struct elfimg *img)
 	/* Without a build-id there is no way to verify a candidate: don't guess. */
 	if (!bid[0] || strlen(bid) < 4 || debuginfo_disabled())
 		return;
-	snprintf(buf, sizeof(buf), "/usr/lib/debug/.build-id/%.2s/%s.debug", bid, bid + 2);
+	snprintf(buf, sizeof(buf), "/usr/lib/debug/.build-id/%.2s/%s.debug",
+		 bid, bid + 2);
 	if (!try_debug(img, buf))
 		return;
 	try_debuglink(img);
@@ -505,8 +519,8 @@ static void load_segments(struct elfimg *img)
 	if (elf_getphdrnum(img->main.elf, &n))
 		n = 0;
 	for (i = 0; i < n; i++)
-		if (gelf_getphdr(img->main.elf, i, &ph) && ph.p_type == PT_LOAD &&
-		    ph.p_vaddr < base)
+		if (gelf_getphdr(img->main.elf, i, &ph) &&
+		    ph.p_type == PT_LOAD && ph.p_vaddr < base)
 			base = ph.p_vaddr;
 	img->base_vaddr = base == UINT64_MAX ? 0 : base & ~(uint64_t)0xfff;
 }
@@ -607,14 +621,16 @@ uint64_t elfimg_base_vaddr(const struct elfimg *img)
 /* ------------------------------------------------------------- addresses */
 
 /* PT_LOAD whose file-backed part holds [vaddr, vaddr+len); EXEC: only PF_X ones. */
-static int find_load(const struct elfimg *img, uint64_t vaddr, size_t len, bool exec, GElf_Phdr *ph)
+static int find_load(const struct elfimg *img, uint64_t vaddr, size_t len,
+		     bool exec, GElf_Phdr *ph)
 {
 	size_t i, n;
 
 	if (elf_getphdrnum(img->main.elf, &n))
 		return -ENOENT;
 	for (i = 0; i < n; i++) {
-		if (!gelf_getphdr(img->main.elf, i, ph) || ph->p_type != PT_LOAD)
+		if (!gelf_getphdr(img->main.elf, i, ph) ||
+		    ph->p_type != PT_LOAD)
 			continue;
 		if (exec && !(ph->p_flags & PF_X))
 			continue;
@@ -626,7 +642,8 @@ static int find_load(const struct elfimg *img, uint64_t vaddr, size_t len, bool 
 	return -ENOENT;
 }
 
-int elfimg_vaddr_to_offset(const struct elfimg *img, uint64_t vaddr, uint64_t *off)
+int elfimg_vaddr_to_offset(const struct elfimg *img, uint64_t vaddr,
+			   uint64_t *off)
 {
 	GElf_Phdr ph;
 
@@ -636,7 +653,8 @@ int elfimg_vaddr_to_offset(const struct elfimg *img, uint64_t vaddr, uint64_t *o
 	return 0;
 }
 
-int elfimg_read_vaddr(const struct elfimg *img, uint64_t vaddr, void *buf, size_t len)
+int elfimg_read_vaddr(const struct elfimg *img, uint64_t vaddr, void *buf,
+		      size_t len)
 {
 	uint64_t off;
 	GElf_Phdr ph;
@@ -647,7 +665,8 @@ int elfimg_read_vaddr(const struct elfimg *img, uint64_t vaddr, void *buf, size_
 		return -ENOENT;
 	off = vaddr - ph.p_vaddr + ph.p_offset;
 	for (done = 0; done < len; done += n) {
-		n = pread(img->main.fd, (char *)buf + done, len - done, off + done);
+		n = pread(img->main.fd, (char *)buf + done, len - done,
+			  off + done);
 		if (n < 0 && errno == EINTR) {
 			n = 0;
 			continue;
@@ -677,8 +696,8 @@ static void add_slot(struct callscan *cs, uint64_t slot)
 }
 
 /* GOT slots that the dynamic linker fills with FUNC (JUMP_SLOT or GLOB_DAT). */
-static void rela_scan(const struct elfimg *img, Elf_Data *data, const char *func,
-		      struct callscan *cs)
+static void rela_scan(const struct elfimg *img, Elf_Data *data,
+		      const char *func, struct callscan *cs)
 {
 	size_t i, len = strlen(func);
 	const char *name;
@@ -694,13 +713,15 @@ static void rela_scan(const struct elfimg *img, Elf_Data *data, const char *func
 			continue;
 		if (!gelf_getsym(img->dynsym.data, GELF_R_SYM(r.r_info), &sym))
 			continue;
-		name = elf_strptr(img->main.elf, img->dynsym.strndx, sym.st_name);
+		name = elf_strptr(img->main.elf, img->dynsym.strndx,
+				  sym.st_name);
 		if (name && sym_match(name, func, len) == 2)
 			add_slot(cs, r.r_offset);
 	}
 }
 
-static void collect_slots(const struct elfimg *img, const char *func, struct callscan *cs)
+static void collect_slots(const struct elfimg *img, const char *func,
+			  struct callscan *cs)
 {
 	Elf_Scn *scn = NULL;
 	Elf_Data *data;
@@ -758,9 +779,11 @@ static void collect_stubs(const struct elfimg *img, struct callscan *cs)
 			continue;
 		p = data->d_buf;
 		ent = sh.sh_entsize ? sh.sh_entsize : 16;
-		for (off = 0; off < data->d_size && cs->nstubs < MAX_SLOTS; off += ent)
+		for (off = 0; off < data->d_size && cs->nstubs < MAX_SLOTS;
+		     off += ent)
 			if (in_set(cs->slots, cs->nslots,
-				   plt_entry_slot(p + off, data->d_size - off, sh.sh_addr + off)))
+				   plt_entry_slot(p + off, data->d_size - off,
+						  sh.sh_addr + off)))
 				cs->stubs[cs->nstubs++] = sh.sh_addr + off;
 	}
 }
@@ -800,7 +823,8 @@ static int load_func_ranges(const struct symtab *st, struct callscan *cs)
 		return -ENOMEM;
 	for (i = 0; i < st->count; i++) {
 		name = symtab_get(st, i, &sym);
-		if (!name || GELF_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_size)
+		if (!name || GELF_ST_TYPE(sym.st_info) != STT_FUNC ||
+		    !sym.st_size)
 			continue;
 		cs->fn[cs->nfn].start = sym.st_value;
 		cs->fn[cs->nfn++].end = sym.st_value + sym.st_size;
@@ -852,7 +876,8 @@ static int add_site(struct callscan *cs, uint64_t addr, bool indirect)
 }
 
 /* Byte scan for `call rel32` to a stub and `call *disp(%rip)` through a slot. */
-static int scan_code(struct callscan *cs, const uint8_t *b, size_t n, uint64_t addr)
+static int scan_code(struct callscan *cs, const uint8_t *b, size_t n,
+		     uint64_t addr)
 {
 	int32_t rel;
 	size_t i;
@@ -862,11 +887,13 @@ static int scan_code(struct callscan *cs, const uint8_t *b, size_t n, uint64_t a
 		err = 0;
 		if (b[i] == 0xe8 && cs->nstubs) {
 			memcpy(&rel, b + i + 1, sizeof(rel));
-			if (in_set(cs->stubs, cs->nstubs, addr + i + 5 + (int64_t)rel))
+			if (in_set(cs->stubs, cs->nstubs,
+				   addr + i + 5 + (int64_t)rel))
 				err = add_site(cs, addr + i, false);
 		} else if (b[i] == 0xff && b[i + 1] == 0x15 && i + 6 <= n) {
 			memcpy(&rel, b + i + 2, sizeof(rel));
-			if (in_set(cs->slots, cs->nslots, addr + i + 6 + (int64_t)rel))
+			if (in_set(cs->slots, cs->nslots,
+				   addr + i + 6 + (int64_t)rel))
 				err = add_site(cs, addr + i, true);
 		}
 		if (err)
@@ -903,10 +930,11 @@ static int cmp_site(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-int elfimg_find_call_sites(const struct elfimg *img, const char *func, uint64_t *sites,
-			   bool *is_indirect, int max)
+int elfimg_find_call_sites(const struct elfimg *img, const char *func,
+			   uint64_t *sites, bool *is_indirect, int max)
 {
-	const struct symtab *st = img->symtab.data ? &img->symtab : &img->dsymtab;
+	const struct symtab *st = img->symtab.data ? &img->symtab :
+						     &img->dsymtab;
 	struct callscan cs = { 0 };
 	int err = 0, i;
 
@@ -938,7 +966,8 @@ cleanup:
 
 /* -------------------------------------------------------------- dynamic */
 
-int elfimg_needed(const struct elfimg *img, const char **needed, int max, const char **runpath)
+int elfimg_needed(const struct elfimg *img, const char **needed, int max,
+		  const char **runpath)
 {
 	const char *rpath = NULL, *rp = NULL, *s;
 	Elf_Data *data;
@@ -953,7 +982,8 @@ int elfimg_needed(const struct elfimg *img, const char **needed, int max, const 
 	for (i = 0; data && i < data->d_size / sizeof(Elf64_Dyn); i++) {
 		if (!gelf_getdyn(data, i, &dyn) || dyn.d_tag == DT_NULL)
 			break;
-		if (dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH && dyn.d_tag != DT_RPATH)
+		if (dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RUNPATH &&
+		    dyn.d_tag != DT_RPATH)
 			continue;
 		s = elf_strptr(img->main.elf, sh.sh_link, dyn.d_un.d_val);
 		if (!s)
@@ -994,7 +1024,8 @@ static int version_from_data(const struct elfimg *img, uint32_t *hex)
 {
 	uint64_t vaddr, size;
 
-	if (elfimg_find_symbol(img, "Py_Version", &vaddr, &size) || size < sizeof(*hex))
+	if (elfimg_find_symbol(img, "Py_Version", &vaddr, &size) ||
+	    size < sizeof(*hex))
 		return -ENOENT;
 	/* unsigned long PY_VERSION_HEX; little-endian, so the low 4 bytes come first. */
 	if (elfimg_read_vaddr(img, vaddr, hex, sizeof(*hex)))
@@ -1002,7 +1033,8 @@ static int version_from_data(const struct elfimg *img, uint32_t *hex)
 	return (*hex >> 24) >= 2 && (*hex >> 24) <= 4 ? 0 : -ENOENT;
 }
 
-int elfimg_python_version(const struct elfimg *img, int *major, int *minor, uint32_t *hex)
+int elfimg_python_version(const struct elfimg *img, int *major, int *minor,
+			  uint32_t *hex)
 {
 	uint64_t vaddr;
 	uint32_t v = 0;

@@ -45,19 +45,22 @@ uint64_t elfimg_base_vaddr(const struct elfimg *img);
  * match, prefer the exact name, then the largest size. Returns 0 and fills *vaddr and
  * *size (size may be NULL), or -ENOENT.
  */
-int elfimg_find_symbol(const struct elfimg *img, const char *name, uint64_t *vaddr, uint64_t *size);
+int elfimg_find_symbol(const struct elfimg *img, const char *name,
+		       uint64_t *vaddr, uint64_t *size);
 
 /*
  * Translate a virtual address to a file offset through the executable PT_LOAD that
  * contains it (off = vaddr - p_vaddr + p_offset). Returns 0 or -ENOENT.
  */
-int elfimg_vaddr_to_offset(const struct elfimg *img, uint64_t vaddr, uint64_t *off);
+int elfimg_vaddr_to_offset(const struct elfimg *img, uint64_t vaddr,
+			   uint64_t *off);
 
 /*
  * Read LEN bytes at virtual address VADDR from the file image. Returns 0, or -ENOENT
  * if the range is not backed by file data (e.g. .bss), or -errno on I/O error.
  */
-int elfimg_read_vaddr(const struct elfimg *img, uint64_t vaddr, void *buf, size_t len);
+int elfimg_read_vaddr(const struct elfimg *img, uint64_t vaddr, void *buf,
+		      size_t len);
 
 /*
  * All call sites in executable sections that call imported function FUNC: `call
@@ -67,15 +70,16 @@ int elfimg_read_vaddr(const struct elfimg *img, uint64_t vaddr, void *buf, size_
  * MAX), or -errno. When .symtab (own or debug) has function symbols, only sites
  * inside a function symbol are kept.
  */
-int elfimg_find_call_sites(const struct elfimg *img, const char *func, uint64_t *sites,
-			   bool *is_indirect, int max);
+int elfimg_find_call_sites(const struct elfimg *img, const char *func,
+			   uint64_t *sites, bool *is_indirect, int max);
 
 /*
  * DT_NEEDED entries and the DT_RUNPATH (else DT_RPATH) string, NULL if none; RUNPATH
  * may be NULL. Pointers live as long as IMG. Returns the number of DT_NEEDED entries
  * written (up to MAX).
  */
-int elfimg_needed(const struct elfimg *img, const char **needed, int max, const char **runpath);
+int elfimg_needed(const struct elfimg *img, const char **needed, int max,
+		  const char **runpath);
 
 /*
  * Python version from the exported `Py_Version` object (3.11+), else from the file
@@ -85,6 +89,7 @@ int elfimg_needed(const struct elfimg *img, const char **needed, int max, const 
  * when the file is not a Python interpreter (no `_PyRuntime` symbol), or -ENODATA
  * when it is but the version cannot be determined.
  */
-int elfimg_python_version(const struct elfimg *img, int *major, int *minor, uint32_t *hex);
+int elfimg_python_version(const struct elfimg *img, int *major, int *minor,
+			  uint32_t *hex);
 
 #endif /* GILSCOPE_ELFIMG_H */

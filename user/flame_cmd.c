@@ -20,8 +20,10 @@ static const struct {
 	const char *suffix;
 	enum fl_format format;
 } suffixes[] = {
-	{ ".svg", FMT_SVG },		    { ".folded", FMT_FOLDED },
-	{ ".speedscope.json", FMT_SPEEDSCOPE }, { ".pb.gz", FMT_PPROF },
+	{ ".svg", FMT_SVG },
+	{ ".folded", FMT_FOLDED },
+	{ ".speedscope.json", FMT_SPEEDSCOPE },
+	{ ".pb.gz", FMT_PPROF },
 	{ ".pprof", FMT_PPROF },
 };
 
@@ -66,7 +68,8 @@ static int load_stacks(const struct gs_session *s, struct stacktab *tab)
 	for (size_t i = 0; i < s->n_blobs; i++) {
 		if (s->blobs[i].type != GS_CHUNK_STACKS)
 			continue;
-		if (stacktab_decode(tab, s->blobs[i].data, s->blobs[i].size) == -ENOMEM)
+		if (stacktab_decode(tab, s->blobs[i].data, s->blobs[i].size) ==
+		    -ENOMEM)
 			return -ENOMEM;
 		loaded++;
 	}
@@ -124,7 +127,8 @@ static void summary(const char *path, const struct fl_profile *p, int tables)
 		fprintf(stderr,
 			"gilscope: the session has no stacks (recorded with --no-stacks, by an older gilscope, or cut short): per-thread totals only\n");
 	else if (p->total_ns && p->no_stack_ns * 10 > p->total_ns)
-		fprintf(stderr, "gilscope: %.0f %% of the time has no stack ([no stack])\n",
+		fprintf(stderr,
+			"gilscope: %.0f %% of the time has no stack ([no stack])\n",
 			100.0 * p->no_stack_ns / p->total_ns);
 }
 
@@ -158,15 +162,17 @@ static int flame(const struct flame_args *a)
 		goto cleanup;
 	info.command = rp.info.command ? rp.info.command : "";
 	info.duration_ns = rp.info.duration_ns;
-	info.realtime_at_start_ns =
-		kv_get_u64(&gs_reader_session(rp.reader)->host, "realtime_at_start_ns", 0);
-	snprintf(title, sizeof(title), "%s: %s", fl_what_title(a->what), info.command);
+	info.realtime_at_start_ns = kv_get_u64(
+		&gs_reader_session(rp.reader)->host, "realtime_at_start_ns", 0);
+	snprintf(title, sizeof(title), "%s: %s", fl_what_title(a->what),
+		 info.command);
 	ret = write_file(a->out, a->fmt, &prof, &info);
 	if (!ret)
 		summary(a->out, &prof, tables);
 cleanup:
 	if (ret)
-		fprintf(stderr, "gilscope: cannot write %s: %s\n", a->out, strerror(-ret));
+		fprintf(stderr, "gilscope: cannot write %s: %s\n", a->out,
+			strerror(-ret));
 	fl_profile_free(&prof);
 	stacktab_free(&tab);
 	fl_model_free(&m);
@@ -200,21 +206,25 @@ int cmd_flame(int argc, char **argv)
 	struct flame_args a = { .in = "gilscope.data", .what = FL_WALL };
 	int c;
 
-	while ((c = getopt_long(argc, argv, "o:w:p:t:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:w:p:t:h", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'o':
 			a.out = optarg;
 			break;
 		case 'w':
 			if (fl_what_parse(optarg, &a.what)) {
-				fprintf(stderr, "gilscope: --what is oncpu, gil-wait, offcpu or wall, not '%s'\n", optarg);
+				fprintf(stderr,
+					"gilscope: --what is oncpu, gil-wait, offcpu or wall, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
 		case 'p':
 		case 't':
 			if (parse_id(optarg, c == 'p' ? &a.pid : &a.tid)) {
-				fprintf(stderr, "gilscope: --%s needs a number, not '%s'\n",
+				fprintf(stderr,
+					"gilscope: --%s needs a number, not '%s'\n",
 					c == 'p' ? "pid" : "tid", optarg);
 				return 2;
 			}

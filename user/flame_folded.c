@@ -49,7 +49,8 @@ int flame_write_folded(FILE *out, const struct fl_profile *p)
 		if (!value)
 			continue;
 		for (uint32_t k = 0; k < r->n; k++) {
-			fl_frame_text(&p->names.frames[r->fids[k]], text, sizeof(text));
+			fl_frame_text(&p->names.frames[r->fids[k]], text,
+				      sizeof(text));
 			fprintf(out, "%s%s", k ? ";" : "", text);
 		}
 		fprintf(out, " %llu\n", (unsigned long long)value);
@@ -90,7 +91,8 @@ static void shared_frames(FILE *out, const struct fl_profile *p)
 			jstr(out, f->name);
 			fputs(",\"file\":", out);
 			jstr(out, f->file);
-			fprintf(out, ",\"line\":%d}", f->line > 0 ? f->line : 0);
+			fprintf(out, ",\"line\":%d}",
+				f->line > 0 ? f->line : 0);
 			continue;
 		}
 		fl_frame_text(f, text, sizeof(text));
@@ -123,10 +125,12 @@ static void thread_profile(FILE *out, const struct fl_profile *p, uint32_t t)
 	char name[256];
 	bool first = true;
 
-	snprintf(name, sizeof(name), "%s: %s", th->label, fl_what_title(p->what));
+	snprintf(name, sizeof(name), "%s: %s", th->label,
+		 fl_what_title(p->what));
 	fputs("{\"type\":\"sampled\",\"name\":", out);
 	jstr(out, name);
-	fprintf(out, ",\"unit\":\"nanoseconds\",\"startValue\":0,\"endValue\":%llu,\"samples\":[",
+	fprintf(out,
+		",\"unit\":\"nanoseconds\",\"startValue\":0,\"endValue\":%llu,\"samples\":[",
 		(unsigned long long)th->ns);
 	for (size_t i = 0; i < p->n_rows; i++) {
 		const struct fl_row *r = &p->rows[i];
@@ -135,7 +139,8 @@ static void thread_profile(FILE *out, const struct fl_profile *p, uint32_t t)
 			continue;
 		fputs(first ? "\n[" : ",\n[", out);
 		first = false;
-		for (uint32_t k = first_frame(p, r, th->label), c = 0; k < r->n; k++, c++)
+		for (uint32_t k = first_frame(p, r, th->label), c = 0; k < r->n;
+		     k++, c++)
 			fprintf(out, c ? ",%u" : "%u", r->fids[k]);
 		fputc(']', out);
 	}
@@ -144,7 +149,8 @@ static void thread_profile(FILE *out, const struct fl_profile *p, uint32_t t)
 	for (size_t i = 0; i < p->n_rows; i++) {
 		if (p->rows[i].thread != t)
 			continue;
-		fprintf(out, first ? "%llu" : ",%llu", (unsigned long long)p->rows[i].ns);
+		fprintf(out, first ? "%llu" : ",%llu",
+			(unsigned long long)p->rows[i].ns);
 		first = false;
 	}
 	fputs("]}", out);
@@ -155,9 +161,12 @@ int flame_write_speedscope(FILE *out, const struct fl_profile *p,
 {
 	bool first = true;
 
-	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"name\":", out);
+	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"name\":",
+	      out);
 	jstr(out, info->title);
-	fputs(",\"exporter\":\"gilscope " GILSCOPE_VERSION "\",\"activeProfileIndex\":0,\n", out);
+	fputs(",\"exporter\":\"gilscope " GILSCOPE_VERSION
+	      "\",\"activeProfileIndex\":0,\n",
+	      out);
 	shared_frames(out, p);
 	fputs(",\n\"profiles\":[", out);
 	for (size_t t = 0; t < p->n_threads; t++) {

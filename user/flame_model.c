@@ -135,7 +135,8 @@ static uint64_t agg_hash(const struct fl_agg *a)
 
 	h ^= (a->native + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull;
 	h ^= ((uint64_t)a->thread << 32 | (uint64_t)(uint16_t)a->sys << 16 |
-	      a->cat << 8 | a->reason) * 0x94d049bb133111ebull;
+	      a->cat << 8 | a->reason) *
+	     0x94d049bb133111ebull;
 	h ^= a->flags;
 	return h ^ h >> 29;
 }
@@ -206,7 +207,8 @@ static void add_time(struct fl_model *m, const struct fl_thread *t,
 			k.flags |= FL_NO_PYTHON;
 		/* the native stack tells where the CPU was (a sample, a
 		 * preemption) or what the thread blocked in (a switch-out) */
-		if (cat < C_N_CPU && (p->why == GS_STK_SAMPLE || p->why == GS_STK_PREEMPT)) {
+		if (cat < C_N_CPU &&
+		    (p->why == GS_STK_SAMPLE || p->why == GS_STK_PREEMPT)) {
 			k.native = p->native;
 			k.flags = p->flags & GS_STKF_KERNEL;
 		} else if (cat == C_BLOCKED && p->why == GS_STK_OFFCPU) {
@@ -233,8 +235,11 @@ static void take_pending(struct fl_model *m, struct fl_thread *t,
 
 static void on_stack(struct fl_model *m, const struct gs_event *e)
 {
-	struct fl_point p = { .ts = e->ts, .py = e->arg[0], .native = e->arg[1],
-			      .why = e->a32, .flags = e->flags };
+	struct fl_point p = { .ts = e->ts,
+			      .py = e->arg[0],
+			      .native = e->arg[1],
+			      .why = e->a32,
+			      .flags = e->flags };
 	struct fl_thread *t;
 
 	if (!wanted(m, e->tgid, e->tid))
@@ -335,7 +340,8 @@ static void prune(struct fl_thread *t, uint64_t b)
 }
 
 /* The thread's state for an_thread AT, a new one when its tid was reused. */
-static struct fl_thread *thread_of(struct fl_model *m, const struct an_thread *at)
+static struct fl_thread *thread_of(struct fl_model *m,
+				   const struct an_thread *at)
 {
 	struct fl_thread *t = thread_find(m, at->tgid, at->tid);
 
@@ -376,13 +382,15 @@ static void account_wall(struct fl_model *m, struct fl_thread *t,
 			add_time(m, t, frozen_stack(t, a, b),
 				 holding ? C_CPU_HELD : C_CPU_NOGIL, 0, -1, ns);
 		else
-			cpu_split(m, t, a, b, holding ? C_CPU_HELD : C_CPU_NOGIL);
+			cpu_split(m, t, a, b,
+				  holding ? C_CPU_HELD : C_CPU_NOGIL);
 		break;
 	case AN_RUNNABLE:
 		add_time(m, t, frozen_stack(t, a, b), C_RUNNABLE, 0, -1, ns);
 		break;
 	case AN_BLOCKED:
-		add_time(m, t, frozen_stack(t, a, b), C_BLOCKED, reason, -1, ns);
+		add_time(m, t, frozen_stack(t, a, b), C_BLOCKED, reason, -1,
+			 ns);
 		break;
 	default:
 		break;
@@ -390,8 +398,8 @@ static void account_wall(struct fl_model *m, struct fl_thread *t,
 }
 
 static void on_account(void *ctx, const struct an_thread *at,
-		       enum an_sched state, enum gs_reason reason,
-		       bool holding, bool waiting, uint64_t a, uint64_t b)
+		       enum an_sched state, enum gs_reason reason, bool holding,
+		       bool waiting, uint64_t a, uint64_t b)
 {
 	struct fl_model *m = ctx;
 	struct fl_thread *t;
@@ -410,22 +418,28 @@ static void on_account(void *ctx, const struct an_thread *at,
 	cpu = waiting ? C_CPU_SPIN : holding ? C_CPU_HELD : C_CPU_NOGIL;
 	switch (m->what) {
 	case FL_WALL:
-		account_wall(m, t, at, state, reason, holding, waiting, a, b, again);
+		account_wall(m, t, at, state, reason, holding, waiting, a, b,
+			     again);
 		break;
 	case FL_ONCPU:
 		if (state == AN_RUNNING && again)
-			add_time(m, t, frozen_stack(t, a, b), cpu, 0, -1, b - a);
+			add_time(m, t, frozen_stack(t, a, b), cpu, 0, -1,
+				 b - a);
 		else if (state == AN_RUNNING)
 			cpu_split(m, t, a, b, cpu);
 		break;
 	case FL_GILWAIT:
 		if (waiting)
-			add_time(m, t, wait_stack(t, a, b), C_GILWAIT, 0, -1, b - a);
+			add_time(m, t, wait_stack(t, a, b), C_GILWAIT, 0, -1,
+				 b - a);
 		break;
 	case FL_OFFCPU:
 		if (state == AN_BLOCKED)
-			add_time(m, t, waiting ? wait_stack(t, a, b) : frozen_stack(t, a, b),
-				 C_BLOCKED, reason, at->in_sys ? at->sys_nr : -1, b - a);
+			add_time(m, t,
+				 waiting ? wait_stack(t, a, b) :
+					   frozen_stack(t, a, b),
+				 C_BLOCKED, reason,
+				 at->in_sys ? at->sys_nr : -1, b - a);
 		break;
 	}
 	if (b > t->acct_end)

@@ -15,16 +15,31 @@
 
 /* profile.proto field numbers */
 enum {
-	PROFILE_SAMPLE_TYPE = 1, PROFILE_SAMPLE = 2, PROFILE_LOCATION = 4,
-	PROFILE_FUNCTION = 5, PROFILE_STRING_TABLE = 6, PROFILE_TIME_NANOS = 9,
-	PROFILE_DURATION_NANOS = 10, PROFILE_PERIOD_TYPE = 11, PROFILE_PERIOD = 12,
+	PROFILE_SAMPLE_TYPE = 1,
+	PROFILE_SAMPLE = 2,
+	PROFILE_LOCATION = 4,
+	PROFILE_FUNCTION = 5,
+	PROFILE_STRING_TABLE = 6,
+	PROFILE_TIME_NANOS = 9,
+	PROFILE_DURATION_NANOS = 10,
+	PROFILE_PERIOD_TYPE = 11,
+	PROFILE_PERIOD = 12,
 	PROFILE_DEFAULT_SAMPLE_TYPE = 14,
-	VALUETYPE_TYPE = 1, VALUETYPE_UNIT = 2,
-	SAMPLE_LOCATION_ID = 1, SAMPLE_VALUE = 2, SAMPLE_LABEL = 3,
-	LABEL_KEY = 1, LABEL_STR = 2, LABEL_NUM = 3,
-	LOCATION_ID = 1, LOCATION_LINE = 4,
-	LINE_FUNCTION_ID = 1, LINE_LINE = 2,
-	FUNCTION_ID = 1, FUNCTION_NAME = 2, FUNCTION_SYSTEM_NAME = 3,
+	VALUETYPE_TYPE = 1,
+	VALUETYPE_UNIT = 2,
+	SAMPLE_LOCATION_ID = 1,
+	SAMPLE_VALUE = 2,
+	SAMPLE_LABEL = 3,
+	LABEL_KEY = 1,
+	LABEL_STR = 2,
+	LABEL_NUM = 3,
+	LOCATION_ID = 1,
+	LOCATION_LINE = 4,
+	LINE_FUNCTION_ID = 1,
+	LINE_LINE = 2,
+	FUNCTION_ID = 1,
+	FUNCTION_NAME = 2,
+	FUNCTION_SYSTEM_NAME = 3,
 	FUNCTION_FILENAME = 4,
 };
 
@@ -172,7 +187,8 @@ static uint64_t function_name(struct strings *s, const struct st_frame *f)
 }
 
 /* Locations (one per frame) and functions (one per name and file). */
-static void locations(struct pb *b, struct strings *s, const struct fl_profile *p)
+static void locations(struct pb *b, struct strings *s,
+		      const struct fl_profile *p)
 {
 	uint64_t *fn_of = calloc(p->names.n_frames + 1, sizeof(*fn_of));
 	struct strings fns = { 0 };
@@ -186,7 +202,8 @@ static void locations(struct pb *b, struct strings *s, const struct fl_profile *
 		char key[1200];
 		size_t before = fns.n;
 
-		snprintf(key, sizeof(key), "%d\x1f%s\x1f%s", f->kind, f->name, f->file);
+		snprintf(key, sizeof(key), "%d\x1f%s\x1f%s", f->kind, f->name,
+			 f->file);
 		fn_of[i] = intern(&fns, key) + 1;
 		if (fns.n > before) {
 			pb_begin(b, PROFILE_FUNCTION);
@@ -245,11 +262,13 @@ int flame_write_pprof(FILE *out, const struct fl_profile *p,
 	samples(&b, &s, p);
 	locations(&b, &s, p);
 	if (info->realtime_at_start_ns)
-		pb_int(&b, PROFILE_TIME_NANOS, (int64_t)info->realtime_at_start_ns);
+		pb_int(&b, PROFILE_TIME_NANOS,
+		       (int64_t)info->realtime_at_start_ns);
 	pb_int(&b, PROFILE_DURATION_NANOS, (int64_t)info->duration_ns);
 	value_type(&b, &s, PROFILE_PERIOD_TYPE, p->what);
 	pb_int(&b, PROFILE_PERIOD, 1);
-	pb_uint(&b, PROFILE_DEFAULT_SAMPLE_TYPE, intern(&s, sample_type(p->what)));
+	pb_uint(&b, PROFILE_DEFAULT_SAMPLE_TYPE,
+		intern(&s, sample_type(p->what)));
 	for (size_t i = 0; i < s.n; i++)
 		pb_string(&b, PROFILE_STRING_TABLE, s.v[i]);
 	err = b.failed || s.err ? -ENOMEM : gzip_out(out, b.data, b.len);

@@ -18,7 +18,7 @@ struct builder {
 	struct fl_model *m;
 	const struct stacktab *tab;
 	struct fl_profile *out;
-	uint32_t *map; /* tab's frame id -> out frame id + 1 */
+	uint32_t *map;	     /* tab's frame id -> out frame id + 1 */
 	int32_t *thread_row; /* model thread -> profile thread, -1 */
 	bool many_procs;
 	int err;
@@ -29,7 +29,8 @@ struct builder {
 /* Library files by their import path, others by their base name. */
 static const char *short_file(const char *file, char *buf, size_t len)
 {
-	static const char *const roots[] = { "site-packages/", "dist-packages/" };
+	static const char *const roots[] = { "site-packages/",
+					     "dist-packages/" };
 	const char *p, *base;
 
 	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
@@ -70,7 +71,8 @@ void fl_frame_text(const struct st_frame *f, char *out, size_t len)
 	case ST_PYTHON:
 		if (f->file[0])
 			snprintf(out, len, "%s (%s:%d)", f->name,
-				 short_file(f->file, buf, sizeof(buf)), f->line);
+				 short_file(f->file, buf, sizeof(buf)),
+				 f->line);
 		else
 			snprintf(out, len, "%s", f->name);
 		break;
@@ -168,14 +170,16 @@ static int64_t *entry_functions(struct builder *b)
 
 		if (!a->used || !(s = find(b, GS_SREC_PYTHON, a->py)))
 			continue;
-		v[n++] = (struct entry_ns){ a->thread, entry_frame(b, s), a->ns };
+		v[n++] = (struct entry_ns){ a->thread, entry_frame(b, s),
+					    a->ns };
 	}
 	qsort(v, n, sizeof(*v), cmp_entry);
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		uint64_t sum = 0;
 
-		while (j < n && v[j].thread == v[i].thread && v[j].fid == v[i].fid)
+		while (j < n && v[j].thread == v[i].thread &&
+		       v[j].fid == v[i].fid)
 			sum += v[j++].ns;
 		if (v[i].fid >= 0 && sum > best_ns[v[i].thread]) {
 			best_ns[v[i].thread] = sum;
@@ -204,8 +208,8 @@ static void label_thread(struct builder *b, const struct fl_thread *t,
 		name = b->tab->frames[entry].name;
 	if (!name && t->at && t->at->name[0])
 		name = t->at->name;
-	snprintf(pt->label, sizeof(pt->label), "%s (tid %u)", name ? name : "thread",
-		 t->tid);
+	snprintf(pt->label, sizeof(pt->label), "%s (tid %u)",
+		 name ? name : "thread", t->tid);
 	sanitize(pt->label);
 }
 
@@ -229,14 +233,16 @@ static int cmp_thread(const void *x, const void *y)
 static void first_frames(struct builder *b)
 {
 	static const char *const cats[] = {
-		"[on-CPU]", "[GIL wait]", "[runnable]", "[sleep]", "[network]",
-		"[io]", "[input]", "[lock]", "[GIL hand-off]", "[other]",
+		"[on-CPU]",	  "[GIL wait]", "[runnable]", "[sleep]",
+		"[network]",	  "[io]",	"[input]",    "[lock]",
+		"[GIL hand-off]", "[other]",
 	};
 	struct fl_profile *p = b->out;
 
 	for (size_t i = 0; i < p->n_threads; i++)
 		synth(b, p->threads[i].label);
-	for (size_t i = 0; p->what == FL_WALL && i < sizeof(cats) / sizeof(cats[0]); i++)
+	for (size_t i = 0;
+	     p->what == FL_WALL && i < sizeof(cats) / sizeof(cats[0]); i++)
 		synth(b, cats[i]);
 }
 
@@ -245,7 +251,8 @@ static int make_threads(struct builder *b)
 	struct fl_model *m = b->m;
 	struct fl_profile *p = b->out;
 	int64_t *entries = entry_functions(b);
-	uint32_t first_pid = 0, *order = malloc((m->n_threads + 1) * sizeof(*order));
+	uint32_t first_pid = 0,
+		 *order = malloc((m->n_threads + 1) * sizeof(*order));
 
 	b->thread_row = malloc((m->n_threads + 1) * sizeof(*b->thread_row));
 	p->threads = calloc(m->n_threads + 1, sizeof(*p->threads));
@@ -298,9 +305,12 @@ static void push(struct frames *f, int64_t id)
 static const char *category_name(const struct fl_agg *a)
 {
 	static const char *const reasons[GS_R_COUNT] = {
-		[GS_R_GIL] = "[GIL hand-off]", [GS_R_SLEEP] = "[sleep]",
-		[GS_R_INPUT] = "[input]",      [GS_R_NETWORK] = "[network]",
-		[GS_R_IO] = "[io]",	       [GS_R_LOCK] = "[lock]",
+		[GS_R_GIL] = "[GIL hand-off]",
+		[GS_R_SLEEP] = "[sleep]",
+		[GS_R_INPUT] = "[input]",
+		[GS_R_NETWORK] = "[network]",
+		[GS_R_IO] = "[io]",
+		[GS_R_LOCK] = "[lock]",
 		[GS_R_OTHER] = "[other]",
 	};
 
@@ -377,10 +387,11 @@ static void push_leaf(struct builder *b, struct frames *f,
 		return;
 	sys = a->sys >= 0 ? syscall_name(a->sys) : NULL;
 	if (sys)
-		snprintf(name, sizeof(name), "[%s: %s]", reason_name(a->reason), sys);
+		snprintf(name, sizeof(name), "[%s: %s]", reason_name(a->reason),
+			 sys);
 	else if (a->sys >= 0)
-		snprintf(name, sizeof(name), "[%s: syscall %d]", reason_name(a->reason),
-			 a->sys);
+		snprintf(name, sizeof(name), "[%s: syscall %d]",
+			 reason_name(a->reason), a->sys);
 	else
 		snprintf(name, sizeof(name), "[%s]", reason_name(a->reason));
 	push(f, synth(b, name));
@@ -407,7 +418,9 @@ static int add_row(struct builder *b, const struct fl_agg *a)
 	if (f.n == depth && (a->py || a->native))
 		push(&f, synth(b, "[unknown stack]"));
 	else if (f.n == depth)
-		push(&f, synth(b, a->flags & FL_NO_PYTHON ? "[no Python frame]" : "[no stack]"));
+		push(&f,
+		     synth(b, a->flags & FL_NO_PYTHON ? "[no Python frame]" :
+							"[no stack]"));
 	push_leaf(b, &f, a);
 	if (f.n == 0)
 		return 0;
@@ -471,7 +484,8 @@ int fl_model_finish(struct fl_model *m, const struct stacktab *tab,
 	if (err)
 		return err;
 	fl_model_flush_pending(m);
-	b.map = calloc(tab && tab->n_frames ? tab->n_frames : 1, sizeof(*b.map));
+	b.map = calloc(tab && tab->n_frames ? tab->n_frames : 1,
+		       sizeof(*b.map));
 	out->rows = calloc(m->n_agg + 1, sizeof(*out->rows));
 	err = b.map && out->rows ? make_threads(&b) : -ENOMEM;
 	for (size_t i = 0; !err && i < m->agg_cap; i++) {

@@ -64,8 +64,9 @@ static int node_add(struct tree *t, uint32_t fid, uint32_t depth,
 		t->v = v;
 		t->cap = cap;
 	}
-	t->v[t->n++] = (struct node){ .fid = fid, .depth = depth,
-				      .parent = parent, .x = x };
+	t->v[t->n++] = (struct node){
+		.fid = fid, .depth = depth, .parent = parent, .x = x
+	};
 	if (depth > t->max_depth)
 		t->max_depth = depth;
 	return 0;
@@ -94,7 +95,8 @@ static int build_tree(struct tree *t, const struct fl_profile *p)
 		uint32_t n = r->n < 1000 ? r->n : 1000, k = 0;
 
 		/* shared prefix with the open path */
-		while (k < n && k < depth && t->v[path[k + 1]].fid == r->fids[k])
+		while (k < n && k < depth &&
+		       t->v[path[k + 1]].fid == r->fids[k])
 			k++;
 		depth = k;
 		for (; !err && k < n; k++) {
@@ -162,13 +164,15 @@ static void assign_palettes(struct tree *t, const struct fl_profile *p)
 	for (size_t i = 1; i < t->n; i++) {
 		struct node *nd = &t->v[i];
 		const struct st_frame *f = &p->names.frames[nd->fid];
-		enum palette inherited = nd->parent ? t->v[nd->parent].palette : def;
+		enum palette inherited = nd->parent ? t->v[nd->parent].palette :
+						      def;
 
 		if (inherited == P_SYNTH || inherited == P_NATIVE)
 			inherited = def;
 		/* a node's own palette; its children inherit the view's */
-		if (p->what == FL_WALL && f->kind == ST_SYNTH && nd->depth <= 3 &&
-		    f->name[0] == '[' && strcmp(f->name, "[no stack]"))
+		if (p->what == FL_WALL && f->kind == ST_SYNTH &&
+		    nd->depth <= 3 && f->name[0] == '[' &&
+		    strcmp(f->name, "[no stack]"))
 			inherited = category_palette(f->name, def);
 		nd->palette = inherited;
 		if (f->kind == ST_NATIVE && inherited == P_HOT)
@@ -185,7 +189,8 @@ static void fill(const struct node *nd, const struct st_frame *f, char *out,
 	double v = (h & 0xff) / 255.0, w = ((h >> 8) & 0xff) / 255.0;
 	int r, g, b;
 
-	switch (f->kind == ST_SYNTH && f->name[0] != '[' ? P_SYNTH : nd->palette) {
+	switch (f->kind == ST_SYNTH && f->name[0] != '[' ? P_SYNTH :
+							   nd->palette) {
 	case P_HOT:
 		r = 205 + 50 * v, g = 230 * w, b = 55 * v;
 		break;
@@ -287,11 +292,14 @@ static void draw(FILE *out, const struct tree *t, const struct fl_profile *p,
 		if (nd->fid == UINT32_MAX)
 			snprintf(fillc, sizeof(fillc), "rgb(200,200,200)");
 		else
-			fill(nd, &p->names.frames[nd->fid], fillc, sizeof(fillc));
-		fprintf(out, "<g class=\"f\" data-x=\"%.2f\" data-w=\"%.2f\" data-d=\"%u\"><title>",
+			fill(nd, &p->names.frames[nd->fid], fillc,
+			     sizeof(fillc));
+		fprintf(out,
+			"<g class=\"f\" data-x=\"%.2f\" data-w=\"%.2f\" data-d=\"%u\"><title>",
 			x, w, nd->depth);
 		xml_text(out, name, sizeof(name));
-		fprintf(out, " (%s, %.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"%s\" rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\">",
+		fprintf(out,
+			" (%s, %.2f%%)</title><rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" height=\"%d\" fill=\"%s\" rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.1f\">",
 			amount, 100.0 * nd->w / (total ? total : 1), x, y, w,
 			FRAME_H - 1, fillc, x + 3, y + 11.5);
 		fit = w > 3 * FONT_W ? (size_t)((w - 6) / FONT_W) : 0;
@@ -340,7 +348,9 @@ static void header(FILE *out, const struct fl_profile *p,
 		"<text id=\"matched\" x=\"%d\" y=\"%.0f\" style=\"text-anchor: end\"> </text>\n"
 		"<text id=\"details\" x=\"%d\" y=\"%.0f\"> </text>\n",
 		WIDTH / 2, fl_what_title(p->what), total, p->n_threads,
-		thr > p->total_ns / (WIDTH * 10) + 1 ? "; frames narrower than a pixel are not drawn" : "",
+		thr > p->total_ns / (WIDTH * 10) + 1 ?
+			"; frames narrower than a pixel are not drawn" :
+			"",
 		PAD, WIDTH - PAD, WIDTH - PAD, height - 12, PAD, height - 12);
 }
 
@@ -359,7 +369,8 @@ int flame_write_svg(FILE *out, const struct fl_profile *p,
 	height = TOP + BOTTOM + (t.max_depth + 1) * FRAME_H + 8;
 	header(out, p, info, height, thr);
 	draw(out, &t, p, thr, t.v[0].w, height);
-	fprintf(out, "<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n</svg>\n",
+	fprintf(out,
+		"<script type=\"text/ecmascript\"><![CDATA[\n%s]]></script>\n</svg>\n",
 		flame_svg_js);
 	err = ferror(out) ? -EIO : 0;
 out:

@@ -36,14 +36,16 @@ static void add_lock_sites(struct elfimg *img, struct interp *in,
 {
 	uint64_t sites[INTERP_MAX_SITES];
 	bool indirect[INTERP_MAX_SITES];
-	int n = elfimg_find_call_sites(img, func, sites, indirect, INTERP_MAX_SITES);
+	int n = elfimg_find_call_sites(img, func, sites, indirect,
+				       INTERP_MAX_SITES);
 
 	for (int i = 0; i < n && i < INTERP_MAX_SITES; i++) {
 		uint64_t test = result_test_after(img, sites[i]);
 		int k = in->n_lock_sites;
 
 		if (indirect[i] || !test || k == INTERP_MAX_SITES ||
-		    elfimg_vaddr_to_offset(img, sites[i], &in->lock_call_offs[k]) ||
+		    elfimg_vaddr_to_offset(img, sites[i],
+					   &in->lock_call_offs[k]) ||
 		    elfimg_vaddr_to_offset(img, test, &in->lock_result_offs[k]))
 			continue;
 		in->lock_result_vaddrs[k] = test;
@@ -172,12 +174,15 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 	ret = elfimg_open(path, root, &img);
 	if (ret) {
 		snprintf(err, errlen, "%s: %s", path,
-			 ret == -ENOEXEC ? "not an x86-64 ELF file" : strerror(-ret));
+			 ret == -ENOEXEC ? "not an x86-64 ELF file" :
+					   strerror(-ret));
 		return ret;
 	}
 	snprintf(in->path, sizeof(in->path), "%s", path);
-	snprintf(in->host_path, sizeof(in->host_path), "%s%s", root ? root : "", path);
-	snprintf(in->build_id, sizeof(in->build_id), "%s", elfimg_build_id(img));
+	snprintf(in->host_path, sizeof(in->host_path), "%s%s", root ? root : "",
+		 path);
+	snprintf(in->build_id, sizeof(in->build_id), "%s",
+		 elfimg_build_id(img));
 	in->is_dyn = elfimg_is_dyn(img);
 	in->base_vaddr = elfimg_base_vaddr(img);
 	ret = elfimg_python_version(img, &in->major, &in->minor, &in->hex);
@@ -187,14 +192,18 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 	}
 	if (in->hex)
 		snprintf(in->version, sizeof(in->version), "%u.%u.%u",
-			 in->hex >> 24, (in->hex >> 16) & 0xff, (in->hex >> 8) & 0xff);
+			 in->hex >> 24, (in->hex >> 16) & 0xff,
+			 (in->hex >> 8) & 0xff);
 	else
-		snprintf(in->version, sizeof(in->version), "%d.%d", in->major, in->minor);
+		snprintf(in->version, sizeof(in->version), "%d.%d", in->major,
+			 in->minor);
 	in->facts = pyver_facts(in->major, in->minor);
 	if (!in->facts || !in->facts->gil_in_runtime) {
 		ret = -ENOTSUP;
-		snprintf(err, errlen, "%s is Python %s, for which gilscope has no GIL facts yet (supported: 3.9-3.11)",
-			 path, in->version);
+		snprintf(
+			err, errlen,
+			"%s is Python %s, for which gilscope has no GIL facts yet (supported: 3.9-3.11)",
+			path, in->version);
 		goto out;
 	}
 	ret = elfimg_find_symbol(img, "_PyRuntime", &in->runtime_vaddr, NULL);
@@ -204,7 +213,8 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 	}
 	ret = fill_probes(img, in);
 	if (ret)
-		snprintf(err, errlen, "%s: cannot scan the code: %s", path, strerror(-ret));
+		snprintf(err, errlen, "%s: cannot scan the code: %s", path,
+			 strerror(-ret));
 out:
 	elfimg_close(img);
 	return ret;
@@ -242,7 +252,8 @@ static int search_path(const char *name, char *out, size_t len)
 	copy = strdup(env ? env : "/usr/local/bin:/usr/bin:/bin");
 	if (!copy)
 		return -ENOMEM;
-	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+	for (dir = strtok_r(copy, ":", &save); dir;
+	     dir = strtok_r(NULL, ":", &save)) {
 		snprintf(out, len, "%s/%s", *dir ? dir : ".", name);
 		if (!access(out, X_OK)) {
 			ret = 0;
@@ -285,10 +296,12 @@ static int shebang_target(const char *file, char *out, size_t len)
 static int find_library(const char *name, const char *runpath,
 			const char *origin, char *out, size_t len)
 {
-	static const char *const dirs[] = {
-		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-		"/usr/local/lib", "/lib", "/usr/lib", NULL
-	};
+	static const char *const dirs[] = { "/lib/x86_64-linux-gnu",
+					    "/usr/lib/x86_64-linux-gnu",
+					    "/usr/local/lib",
+					    "/lib",
+					    "/usr/lib",
+					    NULL };
 	const char *lists[2] = { runpath, getenv("LD_LIBRARY_PATH") };
 
 	for (int l = 0; l < 2; l++) {
@@ -304,7 +317,8 @@ static int find_library(const char *name, const char *runpath,
 			int n;
 
 			if (!strncmp(dir, "$ORIGIN", 7))
-				n = snprintf(out, len, "%s%s/%s", origin, dir + 7, name);
+				n = snprintf(out, len, "%s%s/%s", origin,
+					     dir + 7, name);
 			else
 				n = snprintf(out, len, "%s/%s", dir, name);
 			if (n > 0 && (size_t)n < len && !access(out, R_OK)) {
@@ -440,7 +454,9 @@ static int try_mapping(const struct proc_mapping *m, void *ctx)
 int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
 		   size_t errlen)
 {
-	struct pid_search s = { .pid = pid, .in = in, .err = err, .errlen = errlen };
+	struct pid_search s = {
+		.pid = pid, .in = in, .err = err, .errlen = errlen
+	};
 	int ret;
 
 	err[0] = '\0';
@@ -450,11 +466,13 @@ int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
 		return 0;
 	}
 	if (ret < 0) {
-		snprintf(err, errlen, "cannot read the mappings of process %d: %s",
-			 pid, strerror(-ret));
+		snprintf(err, errlen,
+			 "cannot read the mappings of process %d: %s", pid,
+			 strerror(-ret));
 		return ret;
 	}
 	if (s.last_err != -ENOTSUP)
-		snprintf(err, errlen, "no Python interpreter found in process %d", pid);
+		snprintf(err, errlen,
+			 "no Python interpreter found in process %d", pid);
 	return s.last_err == -ENOTSUP ? -ENOTSUP : -ENOENT;
 }

@@ -23,9 +23,9 @@ struct interp {
 	int major, minor;
 	uint32_t hex;
 	const struct py_facts *facts;
-	uint64_t runtime_vaddr;	 /* _PyRuntime */
-	uint64_t take_gil_vaddr; /* 0 when take_gil has no symbol */
-	uint64_t take_gil_off;	 /* file offset, for the uprobe */
+	uint64_t runtime_vaddr;		  /* _PyRuntime */
+	uint64_t take_gil_vaddr;	  /* 0 when take_gil has no symbol */
+	uint64_t take_gil_off;		  /* file offset, for the uprobe */
 	uint64_t sites[INTERP_MAX_SITES]; /* `call pthread_cond_signal` */
 	uint64_t site_offs[INTERP_MAX_SITES];
 	int n_sites;

@@ -190,7 +190,8 @@ int kv_decode(struct kv_list *l, const char *buf, size_t len)
 			err = -ENOMEM;
 		} else {
 			q = take_field(p, eol, key, true);
-			if (q >= eol || *q != '=' || !*key || memchr(p, '\0', n))
+			if (q >= eol || *q != '=' || !*key ||
+			    memchr(p, '\0', n))
 				err = -EINVAL;
 			else
 				take_field(q + 1, eol, val, false);

@@ -96,7 +96,8 @@ static int by_wait(const void *a, const void *b)
 	if (x->wait_ns != y->wait_ns)
 		return x->wait_ns < y->wait_ns ? 1 : -1;
 	return x->acquisitions < y->acquisitions ? 1 :
-	       x->acquisitions > y->acquisitions ? -1 : 0;
+	       x->acquisitions > y->acquisitions ? -1 :
+						   0;
 }
 
 struct an_lock **locks_sorted(const struct lock_table *t, size_t *n)

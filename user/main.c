@@ -46,7 +46,8 @@ static int parse_number(const char *s, double *out)
 
 static int cmd_record(int argc, char **argv)
 {
-	struct record_opts o = { .output = "gilscope.data", .ringbuf_bytes = 64u << 20,
+	struct record_opts o = { .output = "gilscope.data",
+				 .ringbuf_bytes = 64u << 20,
 				 .sample_hz = 99 };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -65,27 +66,36 @@ static int cmd_record(int argc, char **argv)
 	double num;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+o:d:p:b:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:d:p:b:vqh", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'o':
 			o.output = optarg;
 			break;
 		case 'd':
-			if (parse_number(optarg, &o.duration_s) || o.duration_s <= 0) {
-				fprintf(stderr, "gilscope: -d needs a positive number of seconds, not '%s'\n", optarg);
+			if (parse_number(optarg, &o.duration_s) ||
+			    o.duration_s <= 0) {
+				fprintf(stderr,
+					"gilscope: -d needs a positive number of seconds, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			break;
 		case 'p':
-			if (parse_number(optarg, &num) || num < 1 || num != (int)num) {
-				fprintf(stderr, "gilscope: -p needs a process id, not '%s'\n", optarg);
+			if (parse_number(optarg, &num) || num < 1 ||
+			    num != (int)num) {
+				fprintf(stderr,
+					"gilscope: -p needs a process id, not '%s'\n",
+					optarg);
 				return 2;
 			}
 			o.pid = (int)num;
 			break;
 		case 'b':
-			if (parse_number(optarg, &num) || num < 1 || num > 4096) {
-				fprintf(stderr, "gilscope: -b needs a size in MB (1-4096)\n");
+			if (parse_number(optarg, &num) || num < 1 ||
+			    num > 4096) {
+				fprintf(stderr,
+					"gilscope: -b needs a size in MB (1-4096)\n");
 				return 2;
 			}
 			/* the ring buffer must be a power of two pages */
@@ -103,8 +113,10 @@ static int cmd_record(int argc, char **argv)
 			o.light = true;
 			break;
 		case 'S':
-			if (parse_number(optarg, &num) || num > 10000 || num != (int)num) {
-				fprintf(stderr, "gilscope: --sample-hz needs 0-10000 samples per second\n");
+			if (parse_number(optarg, &num) || num > 10000 ||
+			    num != (int)num) {
+				fprintf(stderr,
+					"gilscope: --sample-hz needs 0-10000 samples per second\n");
 				return 2;
 			}
 			o.sample_hz = (unsigned int)num;
@@ -126,7 +138,8 @@ static int cmd_record(int argc, char **argv)
 	if (optind < argc)
 		o.argv = argv + optind;
 	if (!!o.pid == !!o.argv) {
-		fprintf(stderr, "gilscope: record needs either -p PID or -- COMMAND\n");
+		fprintf(stderr,
+			"gilscope: record needs either -p PID or -- COMMAND\n");
 		return 2;
 	}
 	return record_main(&o);

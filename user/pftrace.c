@@ -232,7 +232,8 @@ static void write_header(struct writer *w)
 	snapshot_clock(b, CLOCK_BOOTTIME_ID, w->m->t0);
 	snapshot_clock(b, CLOCK_MONOTONIC_ID, w->m->t0);
 	if (w->info->realtime_at_start)
-		snapshot_clock(b, CLOCK_REALTIME_ID, w->info->realtime_at_start);
+		snapshot_clock(b, CLOCK_REALTIME_ID,
+			       w->info->realtime_at_start);
 	pb_uint(b, CS_PRIMARY_TRACE_CLOCK, CLOCK_MONOTONIC_ID);
 	pb_end(b);
 	pb_begin(b, PKT_INTERNED_DATA);
@@ -367,7 +368,8 @@ static void annotate_handoff_in(struct writer *w, const struct tl_slice *s)
 
 	thread_label(w->m, h->from_lane, who, sizeof(who));
 	annotate_string(&w->b, DN_GIL_FROM, who);
-	annotate_string(&w->b, DN_GIL_HANDOFF, h->forced ? "forced" : "voluntary");
+	annotate_string(&w->b, DN_GIL_HANDOFF,
+			h->forced ? "forced" : "voluntary");
 	annotate_double(&w->b, DN_GIL_LATENCY,
 			(double)(h->acquire - h->release) / 1000.0);
 }
@@ -456,7 +458,8 @@ static void write_counters(struct writer *w)
 
 	for (size_t i = 0; i < m->n_procs; i++) {
 		const struct tl_proc *p = &m->procs[i];
-		uint64_t start = p->p->start_ns > m->t0 ? p->p->start_ns : m->t0;
+		uint64_t start = p->p->start_ns > m->t0 ? p->p->start_ns :
+							  m->t0;
 		int last[2] = { -1, -1 };
 
 		/* both counters start at zero with the process */
@@ -466,7 +469,8 @@ static void write_counters(struct writer *w)
 			last[0] = last[1] = 0;
 		}
 		for (size_t j = 0; j < p->n_counts; j++) {
-			const struct tl_count *c = TL_COUNT(m, p->first_count + j);
+			const struct tl_count *c =
+				TL_COUNT(m, p->first_count + j);
 
 			if (c->waiters != last[0])
 				write_counter(w, i, 0, c->ts, c->waiters);
@@ -495,8 +499,8 @@ static void comm_of(const struct tl_model *m, uint32_t tid, uint32_t tgid,
 		return;
 	}
 	lane = tl_find_lane(m, tgid, tid, ts);
-	snprintf(buf, len, "%s", lane == TL_NONE ? "(untraced)" :
-			     tl_lane_name(m, lane));
+	snprintf(buf, len, "%s",
+		 lane == TL_NONE ? "(untraced)" : tl_lane_name(m, lane));
 }
 
 /*
@@ -528,12 +532,14 @@ static void sched_switch(const struct tl_model *m, struct pb *b,
 
 	pb_uint(b, FE_PID, s->prev_tid);
 	pb_begin(b, FE_SCHED_SWITCH);
-	comm_of(m, s->prev_tid, s->prev_tgid, s->cpu, s->ts, comm, sizeof(comm));
+	comm_of(m, s->prev_tid, s->prev_tgid, s->cpu, s->ts, comm,
+		sizeof(comm));
 	pb_string(b, SW_PREV_COMM, comm);
 	pb_int(b, SW_PREV_PID, s->prev_tid);
 	pb_int(b, SW_PREV_PRIO, DEFAULT_PRIO);
 	pb_int(b, SW_PREV_STATE, ftrace_prev_state(s));
-	comm_of(m, s->next_tid, s->next_tgid, s->cpu, s->ts, comm, sizeof(comm));
+	comm_of(m, s->next_tid, s->next_tgid, s->cpu, s->ts, comm,
+		sizeof(comm));
 	pb_string(b, SW_NEXT_COMM, comm);
 	pb_int(b, SW_NEXT_PID, s->next_tid);
 	pb_int(b, SW_NEXT_PRIO, DEFAULT_PRIO);
@@ -547,7 +553,8 @@ static void sched_waking(const struct tl_model *m, struct pb *b,
 
 	pb_uint(b, FE_PID, s->prev_tid); /* the waker runs the event */
 	pb_begin(b, FE_SCHED_WAKING);
-	comm_of(m, s->next_tid, s->next_tgid, s->cpu, s->ts, comm, sizeof(comm));
+	comm_of(m, s->next_tid, s->next_tgid, s->cpu, s->ts, comm,
+		sizeof(comm));
 	pb_string(b, WK_COMM, comm);
 	pb_int(b, WK_PID, s->next_tid);
 	pb_int(b, WK_PRIO, DEFAULT_PRIO);

@@ -164,7 +164,8 @@ int proc_each_file_mapping(pid_t pid,
 		char perms[8];
 		int pos = 0;
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %n",
+		if (sscanf(line,
+			   "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %*s %n",
 			   &m.start, &m.end, perms, &m.offset, &pos) < 4 ||
 		    !pos || line[pos] != '/' || m.offset != 0)
 			continue;

@@ -94,7 +94,8 @@ int pyobj_str(const struct pyobj_mem *m, uint64_t addr, char *out, size_t len)
 		return -EFAULT;
 	err = m->read(m->ctx, addr + f->str_length, &length, sizeof(length));
 	if (!err)
-		err = m->read(m->ctx, addr + f->str_state, &state, sizeof(state));
+		err = m->read(m->ctx, addr + f->str_state, &state,
+			      sizeof(state));
 	if (err)
 		return err;
 	if (!STATE_COMPACT(state))
@@ -170,10 +171,12 @@ int pyobj_code(struct pyobj_mem *m, uint64_t addr, struct pyobj_code *c)
 	    pyobj_str(m, file, c->file, sizeof(c->file)))
 		return -EFAULT;
 	c->firstlineno = first;
-	if (!f->code_qualname || pyobj_u64(m, addr + f->code_qualname, &qualname) ||
+	if (!f->code_qualname ||
+	    pyobj_u64(m, addr + f->code_qualname, &qualname) ||
 	    pyobj_str(m, qualname, c->qualname, sizeof(c->qualname)))
 		snprintf(c->qualname, sizeof(c->qualname), "%s", c->name);
-	if (f->code_linetable && !pyobj_u64(m, addr + f->code_linetable, &table))
+	if (f->code_linetable &&
+	    !pyobj_u64(m, addr + f->code_linetable, &table))
 		read_bytes(m, table, &c->linetable, &c->linetable_len);
 	return 0;
 }
@@ -187,7 +190,8 @@ void pyobj_code_free(struct pyobj_code *c)
 
 /* ------------------------------------------------ 3.11 location table */
 
-static unsigned int scan_varint(const unsigned char *p, const unsigned char *end,
+static unsigned int scan_varint(const unsigned char *p,
+				const unsigned char *end,
 				const unsigned char **next)
 {
 	unsigned int read, val, shift = 0;
@@ -279,7 +283,8 @@ uint64_t pyobj_bottom_frame(const struct pyobj_mem *m, uint64_t tstate)
 
 	if (pyobj_u64(m, tstate + f->tstate_frame, &frame))
 		return 0;
-	if (frame && f->cframe_frame && pyobj_u64(m, frame + f->cframe_frame, &frame))
+	if (frame && f->cframe_frame &&
+	    pyobj_u64(m, frame + f->cframe_frame, &frame))
 		return 0;
 	for (int i = 0; frame && i < MAX_FRAMES; i++) {
 		bottom = frame;
@@ -290,7 +295,8 @@ uint64_t pyobj_bottom_frame(const struct pyobj_mem *m, uint64_t tstate)
 }
 
 /* Index of the str key NAME among the entries of a dict's keys, or -1. */
-static long keys_index(const struct pyobj_mem *m, uint64_t keys, const char *name)
+static long keys_index(const struct pyobj_mem *m, uint64_t keys,
+		       const char *name)
 {
 	const struct py_stack_facts *f = m->f;
 	uint8_t log2_index = 0, kind = 0;
@@ -334,13 +340,15 @@ static uint64_t dict_value(const struct pyobj_mem *m, uint64_t keys,
 	if (m->read(m->ctx, keys + m->f->keys_kind, &kind, 1) ||
 	    m->read(m->ctx, keys + m->f->keys_log2_index_bytes, &log2_index, 1))
 		return 0;
-	pyobj_u64(m, keys + m->f->keys_indices + (1ull << log2_index) +
-			     i * (kind == 0 ? 24 : 16) + (kind == 0 ? 16 : 8),
+	pyobj_u64(m,
+		  keys + m->f->keys_indices + (1ull << log2_index) +
+			  i * (kind == 0 ? 24 : 16) + (kind == 0 ? 16 : 8),
 		  &value);
 	return value;
 }
 
-static uint64_t dict_get(const struct pyobj_mem *m, uint64_t dict, const char *name)
+static uint64_t dict_get(const struct pyobj_mem *m, uint64_t dict,
+			 const char *name)
 {
 	uint64_t keys, values;
 

@@ -3,9 +3,9 @@
 #include "pyver.h"
 
 /* The GIL's own layout is the same in 3.9-3.13 (pycore_gil.h). */
-#define GIL_LAYOUT                                                          \
-	.gil_last_holder = 0x08, .gil_locked = 0x10,                        \
-	.gil_switch_number = 0x18, .gil_cond = 0x20, .gil_mutex = 0x50,     \
+#define GIL_LAYOUT                                                      \
+	.gil_last_holder = 0x08, .gil_locked = 0x10,                    \
+	.gil_switch_number = 0x18, .gil_cond = 0x20, .gil_mutex = 0x50, \
 	.gil_switch_cond = 0x78, .gil_switch_mutex = 0xa8, .gil_size = 0xd0
 
 static const struct py_facts table[] = {

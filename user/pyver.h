@@ -34,14 +34,16 @@ struct py_facts {
 		uint16_t code_qualname, code_linetable, code_adaptive;
 		int linetable_format; /* PY_LINETABLE_* */
 		/* strings and bytes */
-		uint16_t str_length, str_state, str_ascii_data, str_compact_data;
+		uint16_t str_length, str_state, str_ascii_data,
+			str_compact_data;
 		uint16_t bytes_size, bytes_data;
 		/* the thread list: _PyRuntime -> interpreters -> threads */
 		uint16_t runtime_interp_head, interp_next, interp_threads_head;
 		uint16_t tstate_next;
 		/* instance attributes, for threading.Thread's name */
-		uint16_t type_name, type_flags, type_dictoffset, type_cached_keys;
-		uint64_t managed_dict_flag; /* 0: no managed dicts */
+		uint16_t type_name, type_flags, type_dictoffset,
+			type_cached_keys;
+		uint64_t managed_dict_flag;	      /* 0: no managed dicts */
 		int16_t managed_dict, managed_values; /* from the object */
 		uint16_t dict_keys, dict_values;
 		uint16_t keys_log2_index_bytes, keys_kind, keys_nentries;

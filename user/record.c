@@ -31,8 +31,9 @@
 
 #define MAX_FILES 16
 #define POLL_MS 50
-#define FLUSH_NS 200000000ull	   /* write buffered events this often */
-#define DISCOVER_RETRY_NS 2000000000ull /* a new image's libpython may map late */
+#define FLUSH_NS 200000000ull /* write buffered events this often */
+#define DISCOVER_RETRY_NS \
+	2000000000ull /* a new image's libpython may map late */
 
 struct probed_file {
 	dev_t dev;
@@ -42,7 +43,7 @@ struct probed_file {
 /* What userspace knows of each traced process. */
 struct proc_rec {
 	pid_t pid;
-	uint64_t image_since; /* since_ns of the image last written */
+	uint64_t image_since;	 /* since_ns of the image last written */
 	uint64_t discover_since; /* an exec waiting to be inspected, or 0 */
 	bool has_interp;
 	struct interp in;
@@ -172,7 +173,8 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 	if (stat(in->host_path, &st))
 		return -errno;
 	for (int i = 0; i < r->n_files; i++)
-		if (r->files[i].dev == st.st_dev && r->files[i].ino == st.st_ino)
+		if (r->files[i].dev == st.st_dev &&
+		    r->files[i].ino == st.st_ino)
 			return 0;
 	if (r->n_files == MAX_FILES)
 		return -ENOSPC;
@@ -180,25 +182,28 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 			   &in->take_gil_off, &in->take_gil_vaddr,
 			   in->take_gil_vaddr ? 1 : 0);
 	if (!err)
-		err = attach_multi(r, r->skel->progs.on_cond_signal, in->host_path,
-				   in->site_offs, in->sites, in->n_sites);
+		err = attach_multi(r, r->skel->progs.on_cond_signal,
+				   in->host_path, in->site_offs, in->sites,
+				   in->n_sites);
 	if (!err)
 		err = attach_multi(r, r->skel->progs.on_sem_call, in->host_path,
 				   in->lock_call_offs, in->lock_result_vaddrs,
 				   in->n_lock_sites);
 	if (!err)
-		err = attach_multi(r, r->skel->progs.on_sem_result, in->host_path,
-				   in->lock_result_offs, in->lock_result_vaddrs,
-				   in->n_lock_sites);
+		err = attach_multi(r, r->skel->progs.on_sem_result,
+				   in->host_path, in->lock_result_offs,
+				   in->lock_result_vaddrs, in->n_lock_sites);
 	if (!err)
 		err = attach_multi(r, r->skel->progs.on_sem_post, in->host_path,
-				   in->post_offs, in->post_vaddrs, in->n_post_sites);
+				   in->post_offs, in->post_vaddrs,
+				   in->n_post_sites);
 	if (err)
 		return err;
 	r->files[r->n_files].dev = st.st_dev;
 	r->files[r->n_files++].ino = st.st_ino;
 	if (r->opts->verbose)
-		fprintf(stderr, "gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d lock sites, %d lock release sites)\n",
+		fprintf(stderr,
+			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d lock sites, %d lock release sites)\n",
 			in->path, in->version, in->method, in->n_sites,
 			in->n_lock_sites, in->n_post_sites);
 	return 0;
@@ -215,7 +220,9 @@ static int probe_user_lock(struct recorder *r, const char *file)
 	snprintf(acq, sizeof(acq), "%s", spec);
 	rel = strchr(acq, ':');
 	if (!rel || rel == acq || !rel[1]) {
-		fprintf(stderr, "gilscope: --lock needs ACQUIRE:RELEASE function names, not '%s'\n", spec);
+		fprintf(stderr,
+			"gilscope: --lock needs ACQUIRE:RELEASE function names, not '%s'\n",
+			spec);
 		return -EINVAL;
 	}
 	*rel++ = '\0';
@@ -223,18 +230,21 @@ static int probe_user_lock(struct recorder *r, const char *file)
 	if (!err)
 		err = interp_function_offset(file, rel, &rel_off);
 	if (err) {
-		fprintf(stderr, "gilscope: --lock: %s or %s not found in %s\n", acq, rel, file);
+		fprintf(stderr, "gilscope: --lock: %s or %s not found in %s\n",
+			acq, rel, file);
 		return err;
 	}
-	err = attach_multi(r, r->skel->progs.on_ulock_enter, file, &acq_off, &acq_off, 1);
+	err = attach_multi(r, r->skel->progs.on_ulock_enter, file, &acq_off,
+			   &acq_off, 1);
 	if (!err)
-		err = attach_multi(r, r->skel->progs.on_ulock_return, file, &acq_off,
-				   &acq_off, 1);
+		err = attach_multi(r, r->skel->progs.on_ulock_return, file,
+				   &acq_off, &acq_off, 1);
 	if (!err)
-		err = attach_multi(r, r->skel->progs.on_ulock_release, file, &rel_off,
-				   &rel_off, 1);
+		err = attach_multi(r, r->skel->progs.on_ulock_release, file,
+				   &rel_off, &rel_off, 1);
 	if (err)
-		fprintf(stderr, "gilscope: --lock: cannot probe %s: %s\n", file, strerror(-err));
+		fprintf(stderr, "gilscope: --lock: cannot probe %s: %s\n", file,
+			strerror(-err));
 	return err;
 }
 
@@ -271,7 +281,9 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 	kv_set(kv, "gil_method", in->method);
 	kv_set(kv, "gil_method_note", interp_method_note(in->method));
 	kv_setf(kv, "runtime_addr", "0x%llx",
-		(unsigned long long)(p->gil_addr ? p->gil_addr - f->gil_in_runtime : 0));
+		(unsigned long long)(p->gil_addr ?
+					     p->gil_addr - f->gil_in_runtime :
+					     0));
 	kv_setf(kv, "gil_addr", "0x%llx", (unsigned long long)p->gil_addr);
 	kv_setf(kv, "gil_size", "%llu", (unsigned long long)f->gil_size);
 	kv_setf(kv, "gil_cond_off", "%llu", (unsigned long long)f->gil_cond);
@@ -280,7 +292,8 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 		(unsigned long long)f->gil_switch_cond);
 	kv_setf(kv, "gil_switch_mutex_off", "%llu",
 		(unsigned long long)f->gil_switch_mutex);
-	kv_setf(kv, "take_gil", "0x%llx", (unsigned long long)in->take_gil_vaddr);
+	kv_setf(kv, "take_gil", "0x%llx",
+		(unsigned long long)in->take_gil_vaddr);
 	kv_setf(kv, "signal_sites", "%d", in->n_sites);
 	kv_setf(kv, "lock_sites", "%d", in->n_lock_sites);
 	kv_setf(kv, "lock_release_sites", "%d", in->n_post_sites);
@@ -341,7 +354,8 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 				p->in.host_path, strerror(-ret));
 		trace_pid(r, p->pid, p->gil_addr, p->in.facts);
 	} else if (ret == -ENOTSUP) {
-		fprintf(stderr, "gilscope: process %d: %s; traced without GIL data\n",
+		fprintf(stderr,
+			"gilscope: process %d: %s; traced without GIL data\n",
 			p->pid, err);
 	}
 	/* a fresh image starts its switch counter at zero */
@@ -362,7 +376,8 @@ static void retry_discoveries(struct recorder *r, bool last_try)
 
 		if (!p->discover_since)
 			continue;
-		give_up = last_try || now - p->discover_since > DISCOVER_RETRY_NS ||
+		give_up = last_try ||
+			  now - p->discover_since > DISCOVER_RETRY_NS ||
 			  !proc_exists(p->pid);
 		if (discover(r, p, p->discover_since, "exec", give_up))
 			p->discover_since = 0;
@@ -463,8 +478,8 @@ static void set_uprobe_multi(struct gilscope_bpf *skel)
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)
-		bpf_program__set_expected_attach_type(progs[i],
-						      GS_BPF_TRACE_UPROBE_MULTI);
+		bpf_program__set_expected_attach_type(
+			progs[i], GS_BPF_TRACE_UPROBE_MULTI);
 }
 
 static int open_bpf(struct recorder *r)
@@ -472,7 +487,8 @@ static int open_bpf(struct recorder *r)
 	int err;
 
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		fprintf(stderr, "gilscope: this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): gilscope needs a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
+		fprintf(stderr,
+			"gilscope: this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): gilscope needs a kernel built with CONFIG_DEBUG_INFO_BTF=y\n");
 		return -ENOENT;
 	}
 	r->skel = gilscope_bpf__open();
@@ -491,9 +507,11 @@ static int open_bpf(struct recorder *r)
 	err = gilscope_bpf__load(r->skel);
 	if (err) {
 		if ((err == -EPERM || err == -EACCES) && geteuid() != 0)
-			fprintf(stderr, "gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
+			fprintf(stderr,
+				"gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
 		else
-			fprintf(stderr, "gilscope: cannot load the BPF programs: %s (run with -v for the verifier's log)\n",
+			fprintf(stderr,
+				"gilscope: cannot load the BPF programs: %s (run with -v for the verifier's log)\n",
 				strerror(-err));
 		return err;
 	}
@@ -503,10 +521,10 @@ static int open_bpf(struct recorder *r)
 static int attach_tracepoints(struct recorder *r)
 {
 	struct bpf_program *progs[] = {
-		r->skel->progs.on_switch,     r->skel->progs.on_waking,
-		r->skel->progs.on_wakeup,     r->skel->progs.on_wakeup_new,
-		r->skel->progs.on_fork,	      r->skel->progs.on_exec,
-		r->skel->progs.on_exit,	      r->skel->progs.on_sys_enter,
+		r->skel->progs.on_switch,   r->skel->progs.on_waking,
+		r->skel->progs.on_wakeup,   r->skel->progs.on_wakeup_new,
+		r->skel->progs.on_fork,	    r->skel->progs.on_exec,
+		r->skel->progs.on_exit,	    r->skel->progs.on_sys_enter,
 		r->skel->progs.on_sys_exit,
 	};
 
@@ -515,8 +533,9 @@ static int attach_tracepoints(struct recorder *r)
 		struct bpf_link **links;
 
 		/* --light takes syscalls from the switch (gilscope.bpf.c) */
-		if (r->opts->light && (progs[i] == r->skel->progs.on_sys_enter ||
-				       progs[i] == r->skel->progs.on_sys_exit))
+		if (r->opts->light &&
+		    (progs[i] == r->skel->progs.on_sys_enter ||
+		     progs[i] == r->skel->progs.on_sys_exit))
 			continue;
 		link = bpf_program__attach(progs[i]);
 		if (!link) {
@@ -626,7 +645,8 @@ static void read_gil_state(pid_t pid, const struct proc_rec *p,
 	proc_read_mem(pid, p->gil_addr + f->gil_locked, &locked, 4);
 	proc_read_mem(pid, p->gil_addr + f->gil_last_holder, &holder, 8);
 	if (holder && f->tstate_native_thread_id)
-		proc_read_mem(pid, holder + f->tstate_native_thread_id, &tid, 8);
+		proc_read_mem(pid, holder + f->tstate_native_thread_id, &tid,
+			      8);
 	kv_setf(kv, "gil_locked", "%u", locked ? 1 : 0);
 	kv_setf(kv, "gil_last_holder_tid", "%llu", (unsigned long long)tid);
 }
@@ -664,7 +684,9 @@ static void snapshot_threads(struct recorder *r, pid_t pid)
  */
 static int attach_failed(pid_t pid, int err)
 {
-	fprintf(stderr, "gilscope: process %d exited before gilscope could attach\n", pid);
+	fprintf(stderr,
+		"gilscope: process %d exited before gilscope could attach\n",
+		pid);
 	return err ? err : -ESRCH;
 }
 
@@ -684,7 +706,9 @@ static int start_attached(struct recorder *r)
 	if (!proc_exists(pid))
 		return attach_failed(pid, ret);
 	if (ret)
-		fprintf(stderr, "gilscope: %s: tracing scheduling and blocking only\n", err);
+		fprintf(stderr,
+			"gilscope: %s: tracing scheduling and blocking only\n",
+			err);
 	if (p->has_interp) {
 		p->gil_addr = interp_gil_addr(&p->in, bias);
 		ret = probe_interp(r, &p->in);
@@ -704,7 +728,8 @@ static int start_attached(struct recorder *r)
 		if (ret)
 			return ret;
 	}
-	ret = trace_pid(r, pid, p->gil_addr, p->has_interp ? p->in.facts : NULL);
+	ret = trace_pid(r, pid, p->gil_addr,
+			p->has_interp ? p->in.facts : NULL);
 	if (ret)
 		return ret;
 	r->t0 = now_ns(CLOCK_MONOTONIC);
@@ -727,7 +752,8 @@ static int start_launched(struct recorder *r, int *go_fd)
 
 	pid = spawn_held(r->opts->argv, go_fd);
 	if (pid < 0) {
-		fprintf(stderr, "gilscope: cannot start the command: %s\n", strerror(-pid));
+		fprintf(stderr, "gilscope: cannot start the command: %s\n",
+			strerror(-pid));
 		return pid;
 	}
 	r->root = pid;
@@ -738,7 +764,8 @@ static int start_launched(struct recorder *r, int *go_fd)
 	ret = interp_for_command(r->opts->argv[0], &p->in, err, sizeof(err));
 	p->has_interp = ret == 0;
 	if (ret == -ENOTSUP || (ret && r->opts->verbose))
-		fprintf(stderr, "gilscope: %s; tracing scheduling and blocking\n", err);
+		fprintf(stderr,
+			"gilscope: %s; tracing scheduling and blocking\n", err);
 	if (p->has_interp) {
 		/* a fixed-address executable: the GIL's address is known now;
 		 * otherwise it is found once the program has mapped it */
@@ -755,14 +782,16 @@ static int start_launched(struct recorder *r, int *go_fd)
 		char exe[PATH_MAX];
 
 		if (interp_command_path(r->opts->argv[0], exe, sizeof(exe))) {
-			fprintf(stderr, "gilscope: %s: command not found\n", r->opts->argv[0]);
+			fprintf(stderr, "gilscope: %s: command not found\n",
+				r->opts->argv[0]);
 			return -ENOENT;
 		}
 		ret = probe_user_lock(r, exe);
 		if (ret)
 			return ret;
 	}
-	ret = trace_pid(r, pid, p->gil_addr, p->has_interp ? p->in.facts : NULL);
+	ret = trace_pid(r, pid, p->gil_addr,
+			p->has_interp ? p->in.facts : NULL);
 	if (ret)
 		return ret;
 	r->t0 = now_ns(CLOCK_MONOTONIC);
@@ -782,14 +811,22 @@ static int start_launched(struct recorder *r, int *go_fd)
 static uint64_t lost_total(const struct recorder *r, struct kv_list *kv)
 {
 	static const char *const names[GS_EV_MAX] = {
-		[GS_EV_SWITCH] = "switch",	   [GS_EV_WAKING] = "waking",
-		[GS_EV_WAKEUP] = "wakeup",	   [GS_EV_WAKEUP_NEW] = "wakeup_new",
-		[GS_EV_FORK] = "fork",		   [GS_EV_EXEC] = "exec",
-		[GS_EV_EXIT] = "exit",		   [GS_EV_SYS_ENTER] = "sys_enter",
-		[GS_EV_SYS_EXIT] = "sys_exit",	   [GS_EV_GIL_TAKE] = "gil_take",
-		[GS_EV_COND_SIGNAL] = "cond_signal", [GS_EV_SWITCHNUM] = "switchnum",
-		[GS_EV_LOCK_ACQUIRE] = "lock_acquire", [GS_EV_LOCK_RELEASE] = "lock_release",
-		[GS_EV_ULOCK] = "user_lock", [GS_EV_STACK] = "stack",
+		[GS_EV_SWITCH] = "switch",
+		[GS_EV_WAKING] = "waking",
+		[GS_EV_WAKEUP] = "wakeup",
+		[GS_EV_WAKEUP_NEW] = "wakeup_new",
+		[GS_EV_FORK] = "fork",
+		[GS_EV_EXEC] = "exec",
+		[GS_EV_EXIT] = "exit",
+		[GS_EV_SYS_ENTER] = "sys_enter",
+		[GS_EV_SYS_EXIT] = "sys_exit",
+		[GS_EV_GIL_TAKE] = "gil_take",
+		[GS_EV_COND_SIGNAL] = "cond_signal",
+		[GS_EV_SWITCHNUM] = "switchnum",
+		[GS_EV_LOCK_ACQUIRE] = "lock_acquire",
+		[GS_EV_LOCK_RELEASE] = "lock_release",
+		[GS_EV_ULOCK] = "user_lock",
+		[GS_EV_STACK] = "stack",
 	};
 	uint64_t sum = 0;
 
@@ -901,7 +938,8 @@ static void write_trailer(struct recorder *r, const char *reason)
 {
 	struct kv_list kv = {};
 
-	kv_setf(&kv, "end_ns", "%llu", (unsigned long long)now_ns(CLOCK_MONOTONIC));
+	kv_setf(&kv, "end_ns", "%llu",
+		(unsigned long long)now_ns(CLOCK_MONOTONIC));
 	kv_setf(&kv, "events", "%llu", (unsigned long long)r->events);
 	kv_setf(&kv, "lost", "%llu", (unsigned long long)lost_total(r, &kv));
 	kv_set(&kv, "stop_reason", reason);
@@ -1013,7 +1051,8 @@ static int report_lost_recording(struct recorder *r, bool at_start, int err,
 		fprintf(stderr, "gilscope: cannot write %s: %s%s\n", file,
 			strerror(-err), how);
 	else
-		fprintf(stderr, "gilscope: writing %s failed: %s; the file holds what was written before%s\n",
+		fprintf(stderr,
+			"gilscope: writing %s failed: %s; the file holds what was written before%s\n",
 			file, strerror(-err), how);
 	return code ? code : 1;
 }
@@ -1040,7 +1079,8 @@ static int run_untraced(struct recorder *r, int err)
 	install_signals();
 	pid = spawn_held(r->opts->argv, &go_fd);
 	if (pid < 0) {
-		fprintf(stderr, "gilscope: cannot write %s: %s, nor start the command: %s\n",
+		fprintf(stderr,
+			"gilscope: cannot write %s: %s, nor start the command: %s\n",
 			r->opts->output, strerror(-err), strerror(-pid));
 		return 1;
 	}
@@ -1146,13 +1186,15 @@ int record_main(const struct record_opts *opts)
 	libbpf_set_print(libbpf_print);
 	join_command(&r);
 	if (opts->pid && (opts->pid < 0 || !proc_exists(opts->pid))) {
-		fprintf(stderr, "gilscope: no process with PID %d\n", opts->pid);
+		fprintf(stderr, "gilscope: no process with PID %d\n",
+			opts->pid);
 		return 1;
 	}
 	/* before the output is opened: a forgotten sudo must not truncate
 	 * the previous session */
 	if (!may_load_bpf()) {
-		fprintf(stderr, "gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
+		fprintf(stderr,
+			"gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
 		return 1;
 	}
 	/* a path that cannot be created stops everything before the command

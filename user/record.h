@@ -14,7 +14,7 @@ struct record_opts {
 	char **argv;	   /* or run this command */
 	size_t ringbuf_bytes;
 	const char *lock_spec; /* --lock ACQUIRE:RELEASE, or NULL */
-	bool light;   /* no uprobes: holds derived, waits from futexes */
+	bool light; /* no uprobes: holds derived, waits from futexes */
 	unsigned int sample_hz; /* on-CPU stack samples per CPU, 0: none */
 	bool no_stacks;		/* no stack walks at all (user/stacks.c) */
 	bool verbose;

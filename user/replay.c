@@ -49,18 +49,22 @@ static void add_initial(struct replay *rp, const struct gs_session *s)
 		const char *origin = kv_get(&img->kv, "origin");
 		struct an_process *p;
 
-		if (!origin || (strcmp(origin, "launch") && strcmp(origin, "attach")))
+		if (!origin ||
+		    (strcmp(origin, "launch") && strcmp(origin, "attach")))
 			continue;
 		if (an_find_process(an, img->pid))
 			continue;
-		p = an_add_process(an, img->pid, kv_get_u64(&img->kv, "ppid", 0), an->t0);
+		p = an_add_process(an, img->pid,
+				   kv_get_u64(&img->kv, "ppid", 0), an->t0);
 		if (p)
 			apply_image(p, an->t0, (void *)s);
 	}
 	for (size_t i = 0; i < s->n_threads; i++) {
 		const struct kv_list *kv = &s->threads[i];
-		struct an_process *p = an_find_process(an, kv_get_u64(kv, "tgid", 0));
-		const char *state = kv_get(kv, "state"), *comm = kv_get(kv, "comm");
+		struct an_process *p =
+			an_find_process(an, kv_get_u64(kv, "tgid", 0));
+		const char *state = kv_get(kv, "state"),
+			   *comm = kv_get(kv, "comm");
 		struct an_thread *t;
 
 		if (!p)
@@ -68,18 +72,21 @@ static void add_initial(struct replay *rp, const struct gs_session *s)
 		t = an_add_thread(an, p, kv_get_u64(kv, "tid", 0),
 				  state ? state[0] : 0,
 				  (int)kv_get_u64(kv, "syscall", (uint64_t)-1),
-				  kv_get_u64(kv, "arg0", 0), kv_get_u64(kv, "arg1", 0));
+				  kv_get_u64(kv, "arg0", 0),
+				  kv_get_u64(kv, "arg1", 0));
 		if (t && comm)
 			snprintf(t->name, sizeof(t->name), "%s", comm);
 	}
 	for (size_t i = 0; i < an->n_procs; i++) {
 		struct an_process *p = an->procs[i];
-		const struct gs_image *img = gs_session_image(s, p->pid, an->t0);
+		const struct gs_image *img =
+			gs_session_image(s, p->pid, an->t0);
 
 		if (img && kv_has(&img->kv, "gil_locked"))
-			an_set_gil_state(p, kv_get_u64(&img->kv, "gil_locked", 0),
-					 kv_get_u64(&img->kv, "gil_last_holder_tid", 0),
-					 kv_get_u64(&img->kv, "gil_last_holder_tid", 0));
+			an_set_gil_state(
+				p, kv_get_u64(&img->kv, "gil_locked", 0),
+				kv_get_u64(&img->kv, "gil_last_holder_tid", 0),
+				kv_get_u64(&img->kv, "gil_last_holder_tid", 0));
 	}
 }
 
@@ -97,8 +104,11 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		return ret;
 	s = gs_reader_session(rp->reader);
 	if (!kv_has(&s->host, "start_ns")) {
-		snprintf(err, errlen, "%s: the session has no readable header record%s",
-			 path, s->damage[0] ? " (the file is damaged or cut short)" : "");
+		snprintf(err, errlen,
+			 "%s: the session has no readable header record%s",
+			 path,
+			 s->damage[0] ? " (the file is damaged or cut short)" :
+					"");
 		replay_close(rp);
 		return -EINVAL;
 	}
@@ -109,7 +119,9 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	}
 	an_set_image_callback(rp->an, apply_image, (void *)s);
 	an_set_sink(rp->an, sink);
-	rp->an->light = !strcmp(kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "", "light");
+	rp->an->light = !strcmp(
+		kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "",
+		"light");
 	add_initial(rp, s);
 	while (gs_reader_next(rp->reader, &e) == 1) {
 		an_event(rp->an, &e);
@@ -128,8 +140,12 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	rp->info.lost = kv_get_u64(&s->trailer, "lost", 0);
 	rp->info.out_of_order = s->events_past_window;
 	rp->info.cut_short = !s->finalized || s->cut_short;
-	rp->info.damage = s->damage[0] ? s->damage :
-			  (!s->finalized ? "no trailer: the recorder did not finish" : "");
+	rp->info.damage =
+		s->damage[0] ?
+			s->damage :
+			(!s->finalized ?
+				 "no trailer: the recorder did not finish" :
+				 "");
 	return 0;
 }
 

@@ -133,13 +133,16 @@ static const struct an_lock *most_contended(const struct an_process *p)
 		for (int k = 0; k < t->n_lock_waits; k++) {
 			uint64_t lock = t->lock_waits[k].lock, ns = 0;
 
-			if (!t->lock_waits[k].holder || t->lock_waits[k].holder == t->tid)
+			if (!t->lock_waits[k].holder ||
+			    t->lock_waits[k].holder == t->tid)
 				continue;
 
 			for (size_t m = 0; m < p->n_threads; m++) {
 				const struct an_thread *u = p->threads[m];
 
-				for (int q = 0; u->tid != p->pid && q < u->n_lock_waits; q++)
+				for (int q = 0;
+				     u->tid != p->pid && q < u->n_lock_waits;
+				     q++)
 					if (u->lock_waits[q].lock == lock)
 						ns += u->lock_waits[q].wait_ns;
 			}
@@ -173,18 +176,24 @@ static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 			break;
 		len += snprintf(out[i].summary, sizeof(out[i].summary),
 				"Deadlock: ");
-		len += snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
-				"%s (%u)", thread_name(p, d->threads[0]), d->threads[0]);
+		len += snprintf(out[i].summary + len,
+				sizeof(out[i].summary) - len, "%s (%u)",
+				thread_name(p, d->threads[0]), d->threads[0]);
 		for (int j = 0; j < d->n && len < sizeof(out[i].summary); j++)
-			len += snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
-					"%s waits for lock 0x%llx held by %s (%u)%s",
-					j ? ", which" : "", (unsigned long long)d->locks[j],
-					thread_name(p, d->threads[(j + 1) % d->n]),
-					d->threads[(j + 1) % d->n],
-					j + 1 < d->n ? "" : ". ");
+			len += snprintf(
+				out[i].summary + len,
+				sizeof(out[i].summary) - len,
+				"%s waits for lock 0x%llx held by %s (%u)%s",
+				j ? ", which" : "",
+				(unsigned long long)d->locks[j],
+				thread_name(p, d->threads[(j + 1) % d->n]),
+				d->threads[(j + 1) % d->n],
+				j + 1 < d->n ? "" : ". ");
 		if (len < sizeof(out[i].summary))
-			snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
-				 "None of them can go on until a wait times out: take locks in one global order.");
+			snprintf(
+				out[i].summary + len,
+				sizeof(out[i].summary) - len,
+				"None of them can go on until a wait times out: take locks in one global order.");
 		n++;
 	}
 	return n;
@@ -199,9 +208,10 @@ static int diagnose_children(const struct an_process *p, struct diagnosis *out,
 	if (kids < 2 || !span || cpu * 10 < span * 13 ||
 	    (i = add(out, n, max, "parallel-processes")) < 0)
 		return n;
-	snprintf(out[i].summary, sizeof(out[i].summary),
-		 "%d child processes, each with its own interpreter and GIL, used %.2f s of CPU in the %.2f s they ran: %.1f CPUs busy on average. Processes run Python in parallel where threads cannot.",
-		 kids, cpu / 1e9, span / 1e9, (double)cpu / span);
+	snprintf(
+		out[i].summary, sizeof(out[i].summary),
+		"%d child processes, each with its own interpreter and GIL, used %.2f s of CPU in the %.2f s they ran: %.1f CPUs busy on average. Processes run Python in parallel where threads cannot.",
+		kids, cpu / 1e9, span / 1e9, (double)cpu / span);
 	return n + 1;
 }
 
@@ -226,15 +236,16 @@ static int diagnose_user_lock(const struct an_process *p, struct diagnosis *out,
 	if (threads < 2 || pct(wait, life) < 30 ||
 	    (i = add(out, n, max, "user-lock-contention")) < 0)
 		return n;
-	snprintf(out[i].summary, sizeof(out[i].summary),
-		 "%d threads waited %.0f %% of their life for the --lock lock; it was held %.0f %% of the time and changed hands %llu times: like a GIL, it lets one thread work at a time.",
-		 threads, pct(wait, life), pct(u->held_ns, wall(p)),
-		 (unsigned long long)u->handoffs);
+	snprintf(
+		out[i].summary, sizeof(out[i].summary),
+		"%d threads waited %.0f %% of their life for the --lock lock; it was held %.0f %% of the time and changed hands %llu times: like a GIL, it lets one thread work at a time.",
+		threads, pct(wait, life), pct(u->held_ns, wall(p)),
+		(unsigned long long)u->handoffs);
 	return n + 1;
 }
 
-static int diagnose_interleaving(const struct an_process *p, struct diagnosis *out,
-				 int n, int max)
+static int diagnose_interleaving(const struct an_process *p,
+				 struct diagnosis *out, int n, int max)
 {
 	uint64_t total = 0;
 	int threads = 0, i;
@@ -250,9 +261,10 @@ static int diagnose_interleaving(const struct an_process *p, struct diagnosis *o
 	}
 	if (threads < 2 || (i = add(out, n, max, "interleaving")) < 0)
 		return n;
-	snprintf(out[i].summary, sizeof(out[i].summary),
-		 "%d threads gave up the GIL %llu times in the middle of their work (around a sleep or I/O) and another thread ran Python before they went on, without taking a lock: a read-modify-write of shared data that spans such a call loses updates. Protect it with a threading.Lock.",
-		 threads, (unsigned long long)total);
+	snprintf(
+		out[i].summary, sizeof(out[i].summary),
+		"%d threads gave up the GIL %llu times in the middle of their work (around a sleep or I/O) and another thread ran Python before they went on, without taking a lock: a read-modify-write of shared data that spans such a call loses updates. Protect it with a threading.Lock.",
+		threads, (unsigned long long)total);
 	return n + 1;
 }
 
@@ -269,34 +281,39 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 	blocking = t.waits[GS_R_SLEEP] + t.waits[GS_R_NETWORK] +
 		   t.waits[GS_R_IO] + t.waits[GS_R_INPUT];
 	if (!has_gil(p) && (i = add(out, n, max, "no-python")) >= 0) {
-		snprintf(out[i].summary, sizeof(out[i].summary),
-			 "No Python interpreter was found in this process: its scheduling and blocking are shown, GIL figures are not available.");
+		snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"No Python interpreter was found in this process: its scheduling and blocking are shown, GIL figures are not available.");
 		n++;
 	}
-	if (has_gil(p) && t.gil_threads >= 2 && pct(t.gil_wait, t.gil_life) >= 40 &&
+	if (has_gil(p) && t.gil_threads >= 2 &&
+	    pct(t.gil_wait, t.gil_life) >= 40 &&
 	    (i = add(out, n, max, "gil-contention")) >= 0) {
-		snprintf(out[i].summary, sizeof(out[i].summary),
-			 "%d threads waited %.0f %% of their life for the GIL; it was held %.0f %% of the time. Only one thread runs Python at a time, so these threads take turns instead of running in parallel: use processes (multiprocessing) or native code that releases the GIL for CPU-bound work.",
-			 t.gil_threads, pct(t.gil_wait, t.gil_life),
-			 pct(p->gil_held_ns, w));
+		snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"%d threads waited %.0f %% of their life for the GIL; it was held %.0f %% of the time. Only one thread runs Python at a time, so these threads take turns instead of running in parallel: use processes (multiprocessing) or native code that releases the GIL for CPU-bound work.",
+			t.gil_threads, pct(t.gil_wait, t.gil_life),
+			pct(p->gil_held_ns, w));
 		n++;
 	}
 	if (t.waits[GS_R_INPUT] >= w / 10 && t.waits[GS_R_INPUT] >= 100000000 &&
 	    (i = add(out, n, max, "input-wait")) >= 0) {
-		snprintf(out[i].summary, sizeof(out[i].summary),
-			 "Threads waited %.2f s for terminal or standard input (%.0f %% of the wall time); the GIL is released while waiting, so other threads kept running.",
-			 t.waits[GS_R_INPUT] / 1e9,
-			 pct(t.waits[GS_R_INPUT], w));
+		snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"Threads waited %.2f s for terminal or standard input (%.0f %% of the wall time); the GIL is released while waiting, so other threads kept running.",
+			t.waits[GS_R_INPUT] / 1e9, pct(t.waits[GS_R_INPUT], w));
 		n++;
 	}
 	if (t.threads >= 2 && blocking > w + w / 5 && w &&
-	    pct(p->gil_held_ns, w) < 50 && (i = add(out, n, max, "io-overlap")) >= 0) {
-		snprintf(out[i].summary, sizeof(out[i].summary),
-			 "Threads spent %.2f s blocked (sleep %.2f s, network %.2f s, I/O %.2f s, input %.2f s) in %.2f s of wall time: the waits overlapped, which is what threads are good at. The GIL was held only %.0f %% of the time.",
-			 blocking / 1e9, t.waits[GS_R_SLEEP] / 1e9,
-			 t.waits[GS_R_NETWORK] / 1e9, t.waits[GS_R_IO] / 1e9,
-			 t.waits[GS_R_INPUT] / 1e9, w / 1e9,
-			 pct(p->gil_held_ns, w));
+	    pct(p->gil_held_ns, w) < 50 &&
+	    (i = add(out, n, max, "io-overlap")) >= 0) {
+		snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"Threads spent %.2f s blocked (sleep %.2f s, network %.2f s, I/O %.2f s, input %.2f s) in %.2f s of wall time: the waits overlapped, which is what threads are good at. The GIL was held only %.0f %% of the time.",
+			blocking / 1e9, t.waits[GS_R_SLEEP] / 1e9,
+			t.waits[GS_R_NETWORK] / 1e9, t.waits[GS_R_IO] / 1e9,
+			t.waits[GS_R_INPUT] / 1e9, w / 1e9,
+			pct(p->gil_held_ns, w));
 		n++;
 	}
 	if (t.lock_life && pct(t.lock, t.lock_life) >= 30 &&
@@ -304,25 +321,30 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 		const struct an_lock *top = most_contended(p);
 		size_t len;
 
-		len = snprintf(out[i].summary, sizeof(out[i].summary),
-			       "Threads other than the main thread spent %.0f %% of their life (%.2f s) waiting for locks that other threads held: they are serialised by a lock, not by the GIL.",
-			       pct(t.lock, t.lock_life), t.lock / 1e9);
+		len = snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"Threads other than the main thread spent %.0f %% of their life (%.2f s) waiting for locks that other threads held: they are serialised by a lock, not by the GIL.",
+			pct(t.lock, t.lock_life), t.lock / 1e9);
 		if (top && len < sizeof(out[i].summary))
-			snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
-				 " Most waited-for: lock 0x%llx, %.2f s of waits over %llu acquisitions, %llu hand-offs from a releasing thread to a waiting one.",
-				 (unsigned long long)top->addr, top->wait_ns / 1e9,
-				 (unsigned long long)top->acquisitions,
-				 (unsigned long long)top->handoffs);
+			snprintf(
+				out[i].summary + len,
+				sizeof(out[i].summary) - len,
+				" Most waited-for: lock 0x%llx, %.2f s of waits over %llu acquisitions, %llu hand-offs from a releasing thread to a waiting one.",
+				(unsigned long long)top->addr,
+				top->wait_ns / 1e9,
+				(unsigned long long)top->acquisitions,
+				(unsigned long long)top->handoffs);
 		n++;
 	}
 	n = diagnose_user_lock(p, out, n, max);
 	n = diagnose_children(p, out, n, max);
 	n = diagnose_interleaving(p, out, n, max);
 	if (!n && (i = add(out, n, max, "no-contention")) >= 0) {
-		snprintf(out[i].summary, sizeof(out[i].summary),
-			 "No dominant wait: %d thread%s, on CPU %.0f %% of their combined life, waiting for the GIL %.0f %%.",
-			 t.threads, t.threads == 1 ? "" : "s",
-			 pct(an_cpu_time(p), t.life), pct(t.gil_wait, t.life));
+		snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"No dominant wait: %d thread%s, on CPU %.0f %% of their combined life, waiting for the GIL %.0f %%.",
+			t.threads, t.threads == 1 ? "" : "s",
+			pct(an_cpu_time(p), t.life), pct(t.gil_wait, t.life));
 		n++;
 	}
 	return n;
@@ -337,8 +359,10 @@ static void text_thread(FILE *out, const struct an_thread *t)
 
 	fprintf(out, "  %-8u %-16.16s %9s %9s %9s %9s %9s", t->tid,
 		t->name[0] ? t->name : "?", fmt_ns(b[0], 24, life),
-		fmt_ns(b[1], 24, t->on_cpu_ns), fmt_ns(b[2], 24, t->gil_held_ns),
-		fmt_ns(b[3], 24, t->gil_wait_ns), fmt_ns(b[4], 24, t->runnable_ns));
+		fmt_ns(b[1], 24, t->on_cpu_ns),
+		fmt_ns(b[2], 24, t->gil_held_ns),
+		fmt_ns(b[3], 24, t->gil_wait_ns),
+		fmt_ns(b[4], 24, t->runnable_ns));
 	fprintf(out, " %9s", fmt_ns(b[5], 24, an_blocked_total(t)));
 	fprintf(out, " %6llu %6llu %5llu %3d\n",
 		(unsigned long long)t->voluntary_switches,
@@ -353,18 +377,22 @@ static void text_thread(FILE *out, const struct an_thread *t)
 		fprintf(out, " never");
 	fprintf(out, "; on-CPU without the GIL %s%s\n",
 		fmt_ns(b[7], 24, t->on_cpu_ns - t->on_cpu_gil_ns),
-		t->killed_at_exit ? "; still running when the process exited (daemon)" :
-		t->exited	  ? "" : "; still running at the end");
+		t->killed_at_exit ?
+			"; still running when the process exited (daemon)" :
+		t->exited ? "" :
+			    "; still running at the end");
 	for (int i = 0; i < t->n_lock_waits; i++) {
 		const struct an_lockwait *w = &t->lock_waits[i];
 
 		if (w->wait_ns < 1000000)
 			continue;
-		fprintf(out, "  %-25s waited %s for lock 0x%llx (%llu time%s)", "",
-			fmt_ns(b[6], 24, w->wait_ns), (unsigned long long)w->lock,
+		fprintf(out, "  %-25s waited %s for lock 0x%llx (%llu time%s)",
+			"", fmt_ns(b[6], 24, w->wait_ns),
+			(unsigned long long)w->lock,
 			(unsigned long long)w->count, w->count == 1 ? "" : "s");
 		if (w->holder == t->tid)
-			fprintf(out, " to be notified (a Condition, Event or Queue)");
+			fprintf(out,
+				" to be notified (a Condition, Event or Queue)");
 		else if (w->holder)
 			fprintf(out, " while %u (%s) held it", w->holder,
 				thread_name(t->proc, w->holder));
@@ -385,10 +413,12 @@ static void text_gil(FILE *out, const struct an_process *p)
 		fprintf(out, "  no Python interpreter found: no GIL figures\n");
 		return;
 	}
-	fprintf(out, "  GIL held %s (%.1f %% of wall), at least one waiter %s (%.1f %%)\n",
+	fprintf(out,
+		"  GIL held %s (%.1f %% of wall), at least one waiter %s (%.1f %%)\n",
 		fmt_ns(b[0], 24, p->gil_held_ns), pct(p->gil_held_ns, w),
 		fmt_ns(b[1], 24, p->waiter_ns), pct(p->waiter_ns, w));
-	fprintf(out, "  hand-offs %llu (forced after the switch interval %llu, voluntary %llu)",
+	fprintf(out,
+		"  hand-offs %llu (forced after the switch interval %llu, voluntary %llu)",
 		(unsigned long long)p->handoffs,
 		(unsigned long long)p->forced_handoffs,
 		(unsigned long long)(p->handoffs - p->forced_handoffs));
@@ -398,8 +428,10 @@ static void text_gil(FILE *out, const struct an_process *p)
 			counted == p->handoffs ? " (self-check: equal)" :
 						 " (self-check: DIFFERENT)");
 	else
-		fprintf(out, "; the interpreter's own count was not readable\n");
-	fprintf(out, "  hand-off latency (release to next take): p50 %s, p99 %s, max %s\n",
+		fprintf(out,
+			"; the interpreter's own count was not readable\n");
+	fprintf(out,
+		"  hand-off latency (release to next take): p50 %s, p99 %s, max %s\n",
 		fmt_ns(b[0], 24, latency_at(p->latency, 0.5)),
 		fmt_ns(b[1], 24, latency_at(p->latency, 0.99)),
 		fmt_ns(b[2], 24, latency_max(p->latency)));
@@ -420,8 +452,10 @@ static void text_locks(FILE *out, const struct an_process *p)
 			break;
 		if (!shown++)
 			fprintf(out, "\n  locks waited for:\n");
-		fprintf(out, "  - 0x%llx: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
-			(unsigned long long)l->addr, fmt_ns(b[0], 24, l->wait_ns),
+		fprintf(out,
+			"  - 0x%llx: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
+			(unsigned long long)l->addr,
+			fmt_ns(b[0], 24, l->wait_ns),
 			fmt_ns(b[1], 24, l->held_ns),
 			(unsigned long long)l->acquisitions,
 			(unsigned long long)l->contended,
@@ -430,9 +464,11 @@ static void text_locks(FILE *out, const struct an_process *p)
 	free(locks);
 	if (!u->used)
 		return;
-	fprintf(out, "\n  --lock: held %s (%.1f %% of wall), at least one waiter %s, %llu acquisitions, %llu hand-offs, latency p50 %s p99 %s",
+	fprintf(out,
+		"\n  --lock: held %s (%.1f %% of wall), at least one waiter %s, %llu acquisitions, %llu hand-offs, latency p50 %s p99 %s",
 		fmt_ns(b[0], 24, u->held_ns), pct(u->held_ns, wall(p)),
-		fmt_ns(b[1], 24, u->waiter_ns), (unsigned long long)u->acquisitions,
+		fmt_ns(b[1], 24, u->waiter_ns),
+		(unsigned long long)u->acquisitions,
 		(unsigned long long)u->handoffs,
 		fmt_ns(b[2], 24, hist_quantile(u->latency, 0.5)),
 		fmt_ns(b[3], 24, hist_quantile(u->latency, 0.99)));
@@ -447,16 +483,18 @@ static void text_process(FILE *out, const struct analysis *an,
 	char b[2][24];
 	int n;
 
-	fprintf(out, "\nprocess %u: %s\n", p->pid, p->command[0] ? p->command : "?");
+	fprintf(out, "\nprocess %u: %s\n", p->pid,
+		p->command[0] ? p->command : "?");
 	if (p->python[0])
-		fprintf(out, "  Python %s, GIL found by %s\n", p->python, p->gil_method);
-	fprintf(out, "  wall %s, CPU time %s on %d CPU%s\n", fmt_ns(b[0], 24, w),
-		fmt_ns(b[1], 24, an_cpu_time(p)), an_cpu_count(p->cpus),
-		an_cpu_count(p->cpus) == 1 ? "" : "s");
+		fprintf(out, "  Python %s, GIL found by %s\n", p->python,
+			p->gil_method);
+	fprintf(out, "  wall %s, CPU time %s on %d CPU%s\n",
+		fmt_ns(b[0], 24, w), fmt_ns(b[1], 24, an_cpu_time(p)),
+		an_cpu_count(p->cpus), an_cpu_count(p->cpus) == 1 ? "" : "s");
 	text_gil(out, p);
-	fprintf(out, "\n  %-8s %-16s %9s %9s %9s %9s %9s %9s %6s %6s %5s %3s\n", "TID",
-		"NAME", "LIFE", "ON-CPU", "GIL-HELD", "GIL-WAIT", "RUNNABLE",
-		"BLOCKED", "VOL", "INVOL", "MIGR", "CPU");
+	fprintf(out, "\n  %-8s %-16s %9s %9s %9s %9s %9s %9s %6s %6s %5s %3s\n",
+		"TID", "NAME", "LIFE", "ON-CPU", "GIL-HELD", "GIL-WAIT",
+		"RUNNABLE", "BLOCKED", "VOL", "INVOL", "MIGR", "CPU");
 	for (size_t i = 0; i < p->n_threads; i++)
 		text_thread(out, p->threads[i]);
 	text_locks(out, p);
@@ -479,15 +517,19 @@ void report_text(FILE *out, const struct report_session *s,
 		(unsigned long long)s->events, (unsigned long long)s->lost,
 		s->mode ? s->mode : "exact");
 	if (s->mode && !strcmp(s->mode, "light"))
-		fprintf(out, "light mode: no interpreter probes and no syscall tracepoints; GIL waits come from the futex on the GIL, holds and hand-offs are derived from the scheduler (calls that do not sleep are not seen)\n");
+		fprintf(out,
+			"light mode: no interpreter probes and no syscall tracepoints; GIL waits come from the futex on the GIL, holds and hand-offs are derived from the scheduler (calls that do not sleep are not seen)\n");
 	if (s->lost)
-		fprintf(out, "WARNING: %llu events were lost: figures below are incomplete\n",
+		fprintf(out,
+			"WARNING: %llu events were lost: figures below are incomplete\n",
 			(unsigned long long)s->lost);
 	if (s->out_of_order)
-		fprintf(out, "WARNING: %llu events were read with too many chunks open at once to sort them: figures may be off\n",
+		fprintf(out,
+			"WARNING: %llu events were read with too many chunks open at once to sort them: figures may be off\n",
 			(unsigned long long)s->out_of_order);
 	if (s->cut_short || (s->damage && s->damage[0]))
-		fprintf(out, "WARNING: the session file was cut short (%s): this is a report of its readable part\n",
+		fprintf(out,
+			"WARNING: the session file was cut short (%s): this is a report of its readable part\n",
 			s->damage && s->damage[0] ? s->damage : "no trailer");
 	for (size_t i = 0; i < an->n_procs; i++)
 		text_process(out, an, an->procs[i]);
@@ -529,14 +571,16 @@ static void json_thread(struct json *j, const struct an_thread *t)
 		const struct an_lockwait *w = &t->lock_waits[i];
 		char addr[24];
 
-		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)w->lock);
+		snprintf(addr, sizeof(addr), "0x%llx",
+			 (unsigned long long)w->lock);
 		json_begin_object(j, NULL);
 		json_string(j, "lock", addr);
 		if (w->holder)
 			json_u64(j, "holder_tid", w->holder);
 		else
 			json_null(j, "holder_tid");
-		json_string(j, "holder_name", w->holder ? thread_name(t->proc, w->holder) : "");
+		json_string(j, "holder_name",
+			    w->holder ? thread_name(t->proc, w->holder) : "");
 		json_u64(j, "wait_ns", w->wait_ns);
 		json_u64(j, "count", w->count);
 		json_end_object(j);
@@ -574,7 +618,8 @@ static void json_locks(struct json *j, const struct an_process *p)
 
 		if (!l->wait_ns && i >= 5)
 			break;
-		snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)l->addr);
+		snprintf(addr, sizeof(addr), "0x%llx",
+			 (unsigned long long)l->addr);
 		json_begin_object(j, NULL);
 		json_string(j, "address", addr);
 		json_u64(j, "acquisitions", l->acquisitions);
@@ -608,7 +653,8 @@ static void json_locks(struct json *j, const struct an_process *p)
 		for (int i = 0; i < d->n; i++) {
 			char addr[24];
 
-			snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)d->locks[i]);
+			snprintf(addr, sizeof(addr), "0x%llx",
+				 (unsigned long long)d->locks[i]);
 			json_string(j, NULL, addr);
 		}
 		json_end_array(j);
@@ -644,7 +690,8 @@ static void json_gil(struct json *j, const struct an_process *p)
 	json_u64(j, "initial_takes", p->initial_takes);
 	if (interp_handoffs(p, &counted)) {
 		json_u64(j, "interpreter_switches", counted);
-		json_u64(j, "switch_number_delta", p->switch_end - p->switch_start);
+		json_u64(j, "switch_number_delta",
+			 p->switch_end - p->switch_start);
 	} else {
 		json_null(j, "interpreter_switches");
 		json_null(j, "switch_number_delta");

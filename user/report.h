@@ -9,8 +9,8 @@
 
 struct report_session {
 	const char *path;
-	const char *mode;     /* "exact", "light" */
-	const char *command;  /* what was recorded */
+	const char *mode;    /* "exact", "light" */
+	const char *command; /* what was recorded */
 	uint64_t duration_ns;
 	uint64_t events;
 	uint64_t lost;
@@ -18,7 +18,7 @@ struct report_session {
 	 * is not guaranteed (only a hostile file has any) */
 	uint64_t out_of_order;
 	bool cut_short;
-	const char *damage;   /* "" when the file was read whole */
+	const char *damage; /* "" when the file was read whole */
 };
 
 struct diagnosis {

@@ -17,8 +17,8 @@
 #include "session.h"
 
 #define EVENTS_PER_CHUNK 16384
-#define MAX_RAW_CHUNK (64u << 20)  /* no chunk expands beyond this */
-#define MAX_META_CHUNK (1u << 20)  /* key=value chunks are small */
+#define MAX_RAW_CHUNK (64u << 20) /* no chunk expands beyond this */
+#define MAX_META_CHUNK (1u << 20) /* key=value chunks are small */
 #define MAX_IMAGES 65536
 #define MAX_THREADS 65536
 /* Events reach the ring buffer in commit order, not quite in timestamp
@@ -277,7 +277,7 @@ struct gs_reader {
 	int fd;
 	struct gs_session s;
 	long data_start; /* offset of the first chunk */
-	long stop_at;	 /* where the first pass stopped; nothing is read past */
+	long stop_at; /* where the first pass stopped; nothing is read past */
 	/* events pass */
 	long cursor; /* next chunk header to look at */
 	bool cursor_done;
@@ -618,11 +618,13 @@ static void scan_metadata(struct gs_reader *r)
 		is_events = h.type == GS_CHUNK_EVENTS;
 		if (is_events)
 			r->s.events += h.count;
-		else if (h.type >= GS_CHUNK_HOST && h.type <= GS_CHUNK_TRAILER &&
+		else if (h.type >= GS_CHUNK_HOST &&
+			 h.type <= GS_CHUNK_TRAILER &&
 			 take_meta(r, &h, payload)) {
 			free(payload);
 			break;
-		} else if (h.type == GS_CHUNK_STACKS && take_blob(r, &h, payload)) {
+		} else if (h.type == GS_CHUNK_STACKS &&
+			   take_blob(r, &h, payload)) {
 			free(payload);
 			break;
 		}
@@ -645,22 +647,27 @@ int gs_reader_open(const char *path, struct gs_reader **out, char *err,
 	r->f = fopen(path, "rb");
 	if (!r->f) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(-ret));
+		snprintf(err, errlen, "cannot open %s: %s", path,
+			 strerror(-ret));
 		goto fail;
 	}
 	r->fd = fileno(r->f);
 	if (fread(&h, 1, sizeof(h), r->f) != sizeof(h) ||
 	    memcmp(h.magic, GS_SESSION_MAGIC, sizeof(h.magic))) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "%s is not a gilscope session file%s", path,
-			 ftell(r->f) < (long)sizeof(h) ? " (empty or too short)" : "");
+		snprintf(err, errlen, "%s is not a gilscope session file%s",
+			 path,
+			 ftell(r->f) < (long)sizeof(h) ?
+				 " (empty or too short)" :
+				 "");
 		goto fail;
 	}
 	if (h.version > GS_SESSION_VERSION) {
 		ret = -EPROTONOSUPPORT;
-		snprintf(err, errlen,
-			 "%s has session format version %u, this gilscope reads up to %u: use a newer gilscope",
-			 path, h.version, GS_SESSION_VERSION);
+		snprintf(
+			err, errlen,
+			"%s has session format version %u, this gilscope reads up to %u: use a newer gilscope",
+			path, h.version, GS_SESSION_VERSION);
 		goto fail;
 	}
 	if (h.header_size < sizeof(h) || h.header_size > 4096 ||

@@ -42,8 +42,8 @@ struct gs_chunk_header {
 	uint16_t flags;
 	uint32_t size;	   /* payload bytes in the file */
 	uint32_t raw_size; /* payload bytes once decompressed */
-	uint32_t crc;	   /* crc32 of this header (crc = 0), then the payload */
-	uint32_t count;	   /* records in the payload */
+	uint32_t crc;	/* crc32 of this header (crc = 0), then the payload */
+	uint32_t count; /* records in the payload */
 };
 
 /* ---- writing ---- */
@@ -91,10 +91,10 @@ struct gs_session {
 	size_t n_threads;
 	struct gs_blob *blobs; /* STACKS chunks, in file order */
 	size_t n_blobs;
-	uint64_t events;	 /* events readable in the file */
-	bool finalized;		 /* a trailer was found */
-	bool cut_short;		 /* the file ends inside a chunk */
-	char damage[160];	 /* what stopped the reading early, "" if none */
+	uint64_t events;  /* events readable in the file */
+	bool finalized;	  /* a trailer was found */
+	bool cut_short;	  /* the file ends inside a chunk */
+	char damage[160]; /* what stopped the reading early, "" if none */
 	/* events pass: most EVENTS chunks merged at once, and events let out
 	 * with the cap of open chunks reached (order then not guaranteed) */
 	uint32_t peak_open_chunks;

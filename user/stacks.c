@@ -122,7 +122,8 @@ static int start_sampler(struct stk_recorder *st)
 				continue; /* an offline CPU */
 			return -errno;
 		}
-		link = bpf_program__attach_perf_event(st->skel->progs.on_stack_sample, fd);
+		link = bpf_program__attach_perf_event(
+			st->skel->progs.on_stack_sample, fd);
 		if (!link) {
 			int err = -errno;
 
@@ -154,15 +155,17 @@ int stk_start(struct stk_recorder **out, struct gilscope_bpf *skel,
 	st->w = w;
 	st->sample_hz = o->sample_hz;
 	st->syms = sym_new();
-	st->fid_unknown = stacktab_frame(&st->tab, ST_PYTHON, "[unknown Python frame]",
-					 "", 0);
+	st->fid_unknown = stacktab_frame(&st->tab, ST_PYTHON,
+					 "[unknown Python frame]", "", 0);
 	err = st->syms && st->fid_unknown >= 0 ? 0 : -ENOMEM;
 	if (!err)
-		err = ring_buffer__add(rb, bpf_map__fd(skel->maps.stacks), on_record, st);
+		err = ring_buffer__add(rb, bpf_map__fd(skel->maps.stacks),
+				       on_record, st);
 	if (!err && st->sample_hz) {
 		err = start_sampler(st);
 		if (err)
-			fprintf(stderr, "gilscope: cannot start the %u Hz stack sampler: %s\n",
+			fprintf(stderr,
+				"gilscope: cannot start the %u Hz stack sampler: %s\n",
 				st->sample_hz, strerror(-err));
 	}
 	if (err) {
@@ -273,7 +276,8 @@ static void set_facts(struct stk_proc *p, uint64_t gil_addr,
 {
 	p->facts = facts && facts->stk.frame_code ? facts : NULL;
 	p->gil_addr = gil_addr;
-	p->runtime = p->facts && gil_addr ? gil_addr - facts->gil_in_runtime : 0;
+	p->runtime = p->facts && gil_addr ? gil_addr - facts->gil_in_runtime :
+					    0;
 	p->mem.f = p->facts ? &p->facts->stk : NULL;
 }
 
@@ -291,14 +295,16 @@ static struct gs_pyconf conf_of(uint64_t gil_addr, const struct py_facts *f,
 		.tstate_frame = s->tstate_frame,
 		.cframe_frame = s->cframe_frame ? s->cframe_frame : GS_OFF_NONE,
 		.tstate_tid = f->tstate_native_thread_id ?
-				      f->tstate_native_thread_id : GS_OFF_NONE,
+				      f->tstate_native_thread_id :
+				      GS_OFF_NONE,
 		.frame_code = s->frame_code,
 		.frame_previous = s->frame_previous,
 		.frame_instr = s->frame_instr,
 		.frame_owner = s->frame_owner,
 		.owner_cstack = s->owner_cstack < 0 ? 0xff : s->owner_cstack,
 		.learn_tstate = learn,
-		.code_qualname = s->code_qualname ? s->code_qualname : s->code_name,
+		.code_qualname = s->code_qualname ? s->code_qualname :
+						    s->code_name,
 		.code_filename = s->code_filename,
 		.code_firstlineno = s->code_firstlineno,
 		.code_linetable = s->code_linetable,
@@ -388,7 +394,8 @@ static void add_code(struct stk_recorder *st, const struct gs_code_rec *r)
 {
 	struct stk_proc *p = proc_find(st, r->tgid);
 	struct code_ent *e = p && p->facts ? code_slot(p, r->code) : NULL;
-	bool whole = r->qualname[0] && r->filename[0] && r->n == r->linetable_len;
+	bool whole = r->qualname[0] && r->filename[0] &&
+		     r->n == r->linetable_len;
 	struct pyobj_code c = { .firstlineno = r->firstlineno };
 
 	if (!e || e->addr)
@@ -399,8 +406,10 @@ static void add_code(struct stk_recorder *st, const struct gs_code_rec *r)
 		p->n_codes++;
 		return;
 	}
-	snprintf(c.qualname, sizeof(c.qualname), "%.*s", GS_CODE_NAME, r->qualname);
-	snprintf(c.name, sizeof(c.name), "%.*s", (int)sizeof(c.name) - 1, c.qualname);
+	snprintf(c.qualname, sizeof(c.qualname), "%.*s", GS_CODE_NAME,
+		 r->qualname);
+	snprintf(c.name, sizeof(c.name), "%.*s", (int)sizeof(c.name) - 1,
+		 c.qualname);
 	snprintf(c.file, sizeof(c.file), "%.*s", GS_CODE_FILE, r->filename);
 	if (!c.qualname[0])
 		snprintf(c.name, sizeof(c.name), "<unknown>");
@@ -486,8 +495,8 @@ static void add_native(struct stk_recorder *st, const struct gs_stack_rec *rec)
 		fids[i] = fids[kept - 1 - i];
 		fids[kept - 1 - i] = x;
 	}
-	stacktab_add_stack(&st->tab, GS_SREC_NATIVE, rec->id, rec->tgid, 0, fids,
-			   kept);
+	stacktab_add_stack(&st->tab, GS_SREC_NATIVE, rec->id, rec->tgid, 0,
+			   fids, kept);
 }
 
 static int on_record(void *ctx, void *data, size_t size)
@@ -503,14 +512,15 @@ static int on_record(void *ctx, void *data, size_t size)
 	}
 	words = (size - GS_STACK_REC_HEADER) / 8;
 	if (rec->kind == GS_SREC_CODE &&
-	    size >= GS_CODE_REC_HEADER + ((const struct gs_code_rec *)data)->n &&
+	    size >= GS_CODE_REC_HEADER +
+			    ((const struct gs_code_rec *)data)->n &&
 	    ((const struct gs_code_rec *)data)->n <= GS_CODE_LINETABLE)
 		add_code(st, data);
 	else if (rec->kind == GS_SREC_PYTHON && rec->n <= GS_PY_MAX_FRAMES &&
-	    words >= 2u * rec->n)
+		 words >= 2u * rec->n)
 		add_python(st, rec);
-	else if (rec->kind == GS_SREC_NATIVE && rec->n <= GS_NATIVE_MAX_FRAMES &&
-		 words >= rec->n)
+	else if (rec->kind == GS_SREC_NATIVE &&
+		 rec->n <= GS_NATIVE_MAX_FRAMES && words >= rec->n)
 		add_native(st, rec);
 	else
 		st->bad_records++;
@@ -620,13 +630,16 @@ static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
 	const struct py_stack_facts *f = p->mem.f;
 	uint32_t fids[GS_PY_MAX_FRAMES], n = 0, flags = 0;
 	uint64_t frame = 0, id = 0x75736572ull ^ p->pid;
-	struct gs_event e = { .type = GS_EV_STACK, .tid = tid, .tgid = p->pid,
+	struct gs_event e = { .type = GS_EV_STACK,
+			      .tid = tid,
+			      .tgid = p->pid,
 			      .a32 = GS_STK_OFFCPU };
 	char state = proc_thread_state(p->pid, tid);
 
 	if ((state != 'S' && state != 'D') || !st->w ||
 	    pyobj_u64(&p->mem, tstate + f->tstate_frame, &frame) ||
-	    (frame && f->cframe_frame && pyobj_u64(&p->mem, frame + f->cframe_frame, &frame)))
+	    (frame && f->cframe_frame &&
+	     pyobj_u64(&p->mem, frame + f->cframe_frame, &frame)))
 		return;
 	for (; frame && n < GS_PY_MAX_FRAMES; n++) {
 		uint64_t code, instr;
@@ -654,7 +667,8 @@ static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
 	}
 	e.arg[0] = id | 1;
 	e.ts = now_ns();
-	if (!stacktab_add_stack(&st->tab, GS_SREC_PYTHON, e.arg[0], p->pid, flags, fids, n))
+	if (!stacktab_add_stack(&st->tab, GS_SREC_PYTHON, e.arg[0], p->pid,
+				flags, fids, n))
 		gs_writer_event(st->w, &e);
 }
 
@@ -668,10 +682,13 @@ static void scan_process(struct stk_recorder *st, struct stk_proc *p)
 	    pyobj_u64(&p->mem, p->runtime + f->runtime_interp_head, &interp))
 		return;
 	for (int i = 0; interp && i < MAX_INTERPS; i++) {
-		if (pyobj_u64(&p->mem, interp + f->interp_threads_head, &tstate))
+		if (pyobj_u64(&p->mem, interp + f->interp_threads_head,
+			      &tstate))
 			return;
 		for (int k = 0; tstate && k < MAX_SCAN_THREADS; k++) {
-			if (pyobj_u64(&p->mem, tstate + p->facts->tstate_native_thread_id,
+			if (pyobj_u64(&p->mem,
+				      tstate +
+					      p->facts->tstate_native_thread_id,
 				      &tid))
 				return;
 			if (tid && tid < (1u << 31)) {
@@ -679,7 +696,8 @@ static void scan_process(struct stk_recorder *st, struct stk_proc *p)
 					walk_sleeper(st, p, tid, tstate);
 				name_thread(p, tid, tstate);
 			}
-			if (pyobj_u64(&p->mem, tstate + f->tstate_next, &tstate))
+			if (pyobj_u64(&p->mem, tstate + f->tstate_next,
+				      &tstate))
 				return;
 		}
 		if (pyobj_u64(&p->mem, interp + f->interp_next, &interp))
@@ -789,7 +807,8 @@ void stk_on_event(struct stk_recorder *st, const struct gs_event *e)
 			 * walking facts itself */
 			child = proc_add(st, e->arg[0] >> 32);
 			if (child)
-				set_facts(child, parent->gil_addr, parent->facts);
+				set_facts(child, parent->gil_addr,
+					  parent->facts);
 		}
 		break;
 	case GS_EV_EXIT:
@@ -852,7 +871,8 @@ int stk_write(struct stk_recorder *st, struct gs_writer *w)
 	kv_setf(m, "max_python_frames", "%d", GS_PY_MAX_FRAMES);
 	kv_setf(m, "records", "%llu", (unsigned long long)st->records);
 	kv_setf(m, "bad_records", "%llu", (unsigned long long)st->bad_records);
-	kv_setf(m, "unresolved_frames", "%llu", (unsigned long long)st->unresolved);
+	kv_setf(m, "unresolved_frames", "%llu",
+		(unsigned long long)st->unresolved);
 	kv_setf(m, "lost_records", "%llu",
 		(unsigned long long)st->skel->bss->stk_lost_records);
 	return write_pending(st, w);

@@ -140,7 +140,8 @@ int64_t stacktab_frame(struct stacktab *t, uint8_t kind, const char *name,
 	for (j = t->frame_slot_cap ? h & (t->frame_slot_cap - 1) : 0;
 	     t->frame_slot_cap && t->frame_slots[j];
 	     j = (j + 1) & (t->frame_slot_cap - 1))
-		if (frame_is(&t->frames[t->frame_slots[j] - 1], kind, name, file, line))
+		if (frame_is(&t->frames[t->frame_slots[j] - 1], kind, name,
+			     file, line))
 			return t->frame_slots[j] - 1;
 	if (t->n_frames >= MAX_FRAMES_TOTAL ||
 	    grow((void **)&t->frames, &t->cap_frames, t->n_frames + 1,
@@ -157,7 +158,8 @@ int64_t stacktab_frame(struct stacktab *t, uint8_t kind, const char *name,
 	f->kind = kind;
 	f->line = line;
 	t->n_frames++;
-	if (rehash(&t->frame_slots, &t->frame_slot_cap, t->n_frames, frame_key, t))
+	if (rehash(&t->frame_slots, &t->frame_slot_cap, t->n_frames, frame_key,
+		   t))
 		return -1;
 	/* a rehash placed it already; otherwise claim the free slot */
 	for (j = h & (t->frame_slot_cap - 1); t->frame_slots[j];
@@ -175,8 +177,8 @@ const struct st_stack *stacktab_find(const struct stacktab *t, uint8_t kind,
 
 	if (!t->stack_slot_cap)
 		return NULL;
-	for (j = stack_hash(kind, id) & (t->stack_slot_cap - 1); t->stack_slots[j];
-	     j = (j + 1) & (t->stack_slot_cap - 1)) {
+	for (j = stack_hash(kind, id) & (t->stack_slot_cap - 1);
+	     t->stack_slots[j]; j = (j + 1) & (t->stack_slot_cap - 1)) {
 		const struct st_stack *s = &t->stacks[t->stack_slots[j] - 1];
 
 		if (s->id == id && s->kind == kind)
@@ -210,10 +212,11 @@ int stacktab_add_stack(struct stacktab *t, uint8_t kind, uint64_t id,
 	s->flags = flags;
 	s->n = n;
 	t->n_stacks++;
-	if (rehash(&t->stack_slots, &t->stack_slot_cap, t->n_stacks, stack_key, t))
+	if (rehash(&t->stack_slots, &t->stack_slot_cap, t->n_stacks, stack_key,
+		   t))
 		return -ENOMEM;
-	for (j = stack_hash(kind, id) & (t->stack_slot_cap - 1); t->stack_slots[j];
-	     j = (j + 1) & (t->stack_slot_cap - 1))
+	for (j = stack_hash(kind, id) & (t->stack_slot_cap - 1);
+	     t->stack_slots[j]; j = (j + 1) & (t->stack_slot_cap - 1))
 		if (t->stack_slots[j] == t->n_stacks)
 			return 0;
 	t->stack_slots[j] = t->n_stacks;
@@ -285,10 +288,10 @@ static void put(struct buf *b, const void *data, size_t n)
 	b->n += n;
 }
 
-#define PUT(b, v)                                                              \
-	do {                                                                   \
-		__typeof__(v) _v = (v);                                        \
-		put(b, &_v, sizeof(_v));                                       \
+#define PUT(b, v)                        \
+	do {                             \
+		__typeof__(v) _v = (v);  \
+		put(b, &_v, sizeof(_v)); \
 	} while (0)
 
 static void put_str(struct buf *b, const char *s)

@@ -54,7 +54,7 @@ struct stacktab {
 	size_t n_threads, cap_threads;
 	struct kv_list meta;
 	size_t frames_written; /* stacktab_flush: frames before this went out */
-	uint64_t dropped; /* decoded records that were malformed */
+	uint64_t dropped;      /* decoded records that were malformed */
 	/* decoding: the writer's frame ids -> ours (+1, 0 unknown) */
 	uint32_t *remap;
 	size_t remap_cap;

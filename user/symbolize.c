@@ -108,8 +108,9 @@ static int add_sym(struct module *m, size_t *cap, uint64_t addr, uint64_t size,
  * the compiler's and the linker's decorations say nothing to a reader. */
 static void clean_name(char *name)
 {
-	static const char *const suffixes[] = { ".lto_priv.", ".isra.", ".constprop.",
-						 ".part.", ".cold" };
+	static const char *const suffixes[] = { ".lto_priv.", ".isra.",
+						".constprop.", ".part.",
+						".cold" };
 	char *at = strchr(name, '@');
 
 	if (at && at != name)
@@ -141,9 +142,9 @@ static void read_symbols(struct module *m, size_t *cap, const char *path,
 			GElf_Phdr ph;
 
 			if (gelf_getphdr(e, i, &ph) && ph.p_type == PT_LOAD)
-				m->segs[m->n_segs++] = (struct seg){
-					ph.p_vaddr, ph.p_offset, ph.p_filesz
-				};
+				m->segs[m->n_segs++] =
+					(struct seg){ ph.p_vaddr, ph.p_offset,
+						      ph.p_filesz };
 		}
 	}
 	while ((scn = elf_nextscn(e, scn))) {
@@ -158,11 +159,13 @@ static void read_symbols(struct module *m, size_t *cap, const char *path,
 			GElf_Sym s;
 			const char *name;
 
-			if (!gelf_getsym(d, i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC ||
+			if (!gelf_getsym(d, i, &s) ||
+			    GELF_ST_TYPE(s.st_info) != STT_FUNC ||
 			    !s.st_value || s.st_shndx == SHN_UNDEF)
 				continue;
 			name = elf_strptr(e, sh.sh_link, s.st_name);
-			if (name && *name && add_sym(m, cap, s.st_value, s.st_size, name))
+			if (name && *name &&
+			    add_sym(m, cap, s.st_value, s.st_size, name))
 				goto end;
 			clean_name(m->syms[m->n_syms - 1].name);
 		}
@@ -213,7 +216,8 @@ static struct module *load_module(const char *path, const char *root,
 	return m;
 }
 
-static struct module *module_for(struct sym_cache *c, pid_t pid, const char *path)
+static struct module *module_for(struct sym_cache *c, pid_t pid,
+				 const char *path)
 {
 	char root[64], full[4200];
 	struct stat st;
@@ -223,7 +227,8 @@ static struct module *module_for(struct sym_cache *c, pid_t pid, const char *pat
 	if (stat(full, &st))
 		return NULL;
 	for (int i = 0; i < c->n_mods; i++)
-		if (c->mods[i]->dev == st.st_dev && c->mods[i]->ino == st.st_ino)
+		if (c->mods[i]->dev == st.st_dev &&
+		    c->mods[i]->ino == st.st_ino)
 			return c->mods[i];
 	if (c->n_mods == MAX_MODULES)
 		return NULL;
@@ -267,14 +272,15 @@ static void load_maps(struct sym_cache *c, struct pid_maps *p)
 	if (!f)
 		return;
 	p->maps = calloc(MAX_MAPS, sizeof(*p->maps));
-	while (p->maps && p->n_maps < MAX_MAPS && fgets(line, sizeof(line), f)) {
+	while (p->maps && p->n_maps < MAX_MAPS &&
+	       fgets(line, sizeof(line), f)) {
 		unsigned long long start, end, off;
 		char perms[8], file[4096];
 		struct map *m = &p->maps[p->n_maps];
 
 		file[0] = '\0';
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &start,
-			   &end, perms, &off, file) < 4 ||
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]",
+			   &start, &end, perms, &off, file) < 4 ||
 		    perms[2] != 'x' || file[0] != '/')
 			continue;
 		m->mod = module_for(c, p->pid, file);
@@ -358,7 +364,8 @@ int sym_lookup(struct sym_cache *c, pid_t pid, uint64_t ip, char *name,
 	if (s)
 		snprintf(name, nlen, "%s", s->name);
 	else
-		snprintf(name, nlen, "%s+0x%llx", m->mod->base, (unsigned long long)off);
+		snprintf(name, nlen, "%s+0x%llx", m->mod->base,
+			 (unsigned long long)off);
 	return 0;
 }
 

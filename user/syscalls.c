@@ -4,25 +4,33 @@
 #include "syscalls.h"
 
 static const char *const names[] = {
-	[0] = "read",		 [1] = "write",		  [7] = "poll",
-	[16] = "ioctl",		 [17] = "pread64",	  [18] = "pwrite64",
-	[19] = "readv",		 [20] = "writev",	  [23] = "select",
-	[24] = "sched_yield",	 [34] = "pause",	  [35] = "nanosleep",
-	[40] = "sendfile",	 [42] = "connect",	  [43] = "accept",
-	[44] = "sendto",	 [45] = "recvfrom",	  [46] = "sendmsg",
-	[47] = "recvmsg",	 [59] = "execve",	  [61] = "wait4",
-	[73] = "flock",		 [74] = "fsync",	  [75] = "fdatasync",
-	[202] = "futex",	 [230] = "clock_nanosleep", [231] = "exit_group",
-	[232] = "epoll_wait",	 [247] = "waitid",	  [257] = "openat",
-	[270] = "pselect6",	 [271] = "ppoll",	  [281] = "epoll_pwait",
-	[288] = "accept4",	 [295] = "preadv",	  [296] = "pwritev",
-	[299] = "recvmmsg",	 [307] = "sendmmsg",	  [327] = "preadv2",
-	[328] = "pwritev2",	 [441] = "epoll_pwait2",  [449] = "futex_waitv",
+	[0] = "read",		[1] = "write",
+	[7] = "poll",		[16] = "ioctl",
+	[17] = "pread64",	[18] = "pwrite64",
+	[19] = "readv",		[20] = "writev",
+	[23] = "select",	[24] = "sched_yield",
+	[34] = "pause",		[35] = "nanosleep",
+	[40] = "sendfile",	[42] = "connect",
+	[43] = "accept",	[44] = "sendto",
+	[45] = "recvfrom",	[46] = "sendmsg",
+	[47] = "recvmsg",	[59] = "execve",
+	[61] = "wait4",		[73] = "flock",
+	[74] = "fsync",		[75] = "fdatasync",
+	[202] = "futex",	[230] = "clock_nanosleep",
+	[231] = "exit_group",	[232] = "epoll_wait",
+	[247] = "waitid",	[257] = "openat",
+	[270] = "pselect6",	[271] = "ppoll",
+	[281] = "epoll_pwait",	[288] = "accept4",
+	[295] = "preadv",	[296] = "pwritev",
+	[299] = "recvmmsg",	[307] = "sendmmsg",
+	[327] = "preadv2",	[328] = "pwritev2",
+	[441] = "epoll_pwait2", [449] = "futex_waitv",
 };
 
 static const char *const reason_names[GS_R_COUNT] = {
-	[GS_R_GIL] = "gil",	    [GS_R_SLEEP] = "sleep", [GS_R_INPUT] = "input",
-	[GS_R_NETWORK] = "network", [GS_R_IO] = "io",	    [GS_R_LOCK] = "lock",
+	[GS_R_GIL] = "gil",	[GS_R_SLEEP] = "sleep",
+	[GS_R_INPUT] = "input", [GS_R_NETWORK] = "network",
+	[GS_R_IO] = "io",	[GS_R_LOCK] = "lock",
 	[GS_R_OTHER] = "other",
 };
 
@@ -59,7 +67,7 @@ static enum gs_reason fd_reason(uint64_t facts)
 
 	if (fd < 0)
 		return GS_R_SLEEP; /* poll/select on no file: a timed sleep */
-	if (kind == GS_FD_NONE) /* the fd is known, not its kind */
+	if (kind == GS_FD_NONE)	   /* the fd is known, not its kind */
 		return fd == 0 ? GS_R_INPUT : GS_R_IO;
 	if (kind == GS_FD_SOCK)
 		return GS_R_NETWORK;
@@ -85,13 +93,13 @@ enum gs_reason syscall_reason(int nr, uint64_t arg0, uint64_t fd_facts)
 	case 295 ... 296:
 	case 327 ... 328:
 		return fd_reason(fd_facts);
-	case 40 ... 47:	  /* sendfile, sockets */
-	case 232:	  /* epoll_wait */
-	case 281:	  /* epoll_pwait */
-	case 288:	  /* accept4 */
-	case 299:	  /* recvmmsg */
-	case 307:	  /* sendmmsg */
-	case 441:	  /* epoll_pwait2 */
+	case 40 ... 47: /* sendfile, sockets */
+	case 232:	/* epoll_wait */
+	case 281:	/* epoll_pwait */
+	case 288:	/* accept4 */
+	case 299:	/* recvmmsg */
+	case 307:	/* sendmmsg */
+	case 441:	/* epoll_pwait2 */
 		return GS_R_NETWORK;
 	case SYS_FUTEX:
 	case SYS_FUTEX_WAITV:

@@ -22,10 +22,8 @@ static const struct {
 	const char *suffix;
 	enum tl_format format;
 } suffixes[] = {
-	{ ".pftrace", TL_PFTRACE },
-	{ ".perfetto-trace", TL_PFTRACE },
-	{ ".json", TL_JSON },
-	{ ".html", TL_HTML },
+	{ ".pftrace", TL_PFTRACE }, { ".perfetto-trace", TL_PFTRACE },
+	{ ".json", TL_JSON },	    { ".html", TL_HTML },
 	{ ".htm", TL_HTML },
 };
 
@@ -79,8 +77,8 @@ static char *text_report(const struct replay *rp)
 	return buf;
 }
 
-static int write_format(FILE *out, enum tl_format fmt,
-			const struct tl_model *m, const struct tl_info *info)
+static int write_format(FILE *out, enum tl_format fmt, const struct tl_model *m,
+			const struct tl_info *info)
 {
 	switch (fmt) {
 	case TL_PFTRACE:
@@ -151,8 +149,8 @@ static int timeline(const char *in, const char *out, enum tl_format fmt)
 	info.kernel = host_value(&rp, "kernel");
 	info.machine = host_value(&rp, "machine");
 	info.hostname = host_value(&rp, "hostname");
-	info.realtime_at_start = strtoull(host_value(&rp, "realtime_at_start_ns"),
-					  NULL, 10);
+	info.realtime_at_start =
+		strtoull(host_value(&rp, "realtime_at_start_ns"), NULL, 10);
 	info.cpus = (unsigned int)strtoul(host_value(&rp, "cpus"), NULL, 10);
 	info.command = rp.info.command ? rp.info.command : "";
 	info.duration_ns = rp.info.duration_ns;

@@ -35,7 +35,8 @@ static void b64_flush(struct b64 *b)
 
 	if (!b->n)
 		return;
-	v = (uint32_t)b->buf[0] << 16 | (b->n > 1 ? (uint32_t)b->buf[1] << 8 : 0) |
+	v = (uint32_t)b->buf[0] << 16 |
+	    (b->n > 1 ? (uint32_t)b->buf[1] << 8 : 0) |
 	    (b->n > 2 ? b->buf[2] : 0);
 	q[0] = b64_chars[v >> 18];
 	q[1] = b64_chars[(v >> 12) & 63];
@@ -65,7 +66,13 @@ static void b64_f64(struct b64 *b, double d)
 /* ------------------------------------------------------------- arrays */
 
 enum field {
-	F_START, F_DUR, F_KIND, F_SYS, F_DETAIL, F_CPU, F_HAND,
+	F_START,
+	F_DUR,
+	F_KIND,
+	F_SYS,
+	F_DETAIL,
+	F_CPU,
+	F_HAND,
 };
 
 static void slice_field(struct b64 *b, const struct tl_model *m,
@@ -88,9 +95,13 @@ static void slice_field(struct b64 *b, const struct tl_model *m,
 		b64_f64(b, (double)s->detail);
 		break;
 	case F_CPU:
-		b64_put(b, (uint64_t)(int64_t)(s->kind == AN_SLICE_GIL_HELD ||
-					       s->kind == AN_SLICE_RUNNING ?
-					       s->cpu : -1), 2);
+		b64_put(b,
+			(uint64_t)(int64_t)(s->kind == AN_SLICE_GIL_HELD ||
+							    s->kind ==
+								    AN_SLICE_RUNNING ?
+						    s->cpu :
+						    -1),
+			2);
 		break;
 	case F_HAND:
 		b64_put(b, s->flow_in ? s->flow_in - 1 : 0xffffffffu, 4);
@@ -141,7 +152,8 @@ static void write_segs(FILE *out, const struct tl_model *m)
 	b64_flush(&b);
 	fputs("\",\"dur\":\"", out);
 	for (size_t i = 0; i < n; i++)
-		b64_f64(&b, (double)(TL_CPUSEG(m, i)->end - TL_CPUSEG(m, i)->start));
+		b64_f64(&b, (double)(TL_CPUSEG(m, i)->end -
+				     TL_CPUSEG(m, i)->start));
 	b64_flush(&b);
 	fputs("\",\"lane\":\"", out);
 	for (size_t i = 0; i < n; i++)
@@ -161,11 +173,13 @@ static void write_handoffs(FILE *out, const struct tl_model *m)
 
 	fputs(",\"hand\":{\"release\":\"", out);
 	for (size_t i = 0; i < n; i++)
-		b64_f64(&b, (double)(int64_t)(TL_HANDOFF(m, i)->release - m->t0));
+		b64_f64(&b,
+			(double)(int64_t)(TL_HANDOFF(m, i)->release - m->t0));
 	b64_flush(&b);
 	fputs("\",\"acquire\":\"", out);
 	for (size_t i = 0; i < n; i++)
-		b64_f64(&b, (double)(int64_t)(TL_HANDOFF(m, i)->acquire - m->t0));
+		b64_f64(&b,
+			(double)(int64_t)(TL_HANDOFF(m, i)->acquire - m->t0));
 	b64_flush(&b);
 	fputs("\",\"from\":\"", out);
 	for (size_t i = 0; i < n; i++)
@@ -198,7 +212,8 @@ static void write_names(FILE *out, const struct tl_model *m)
 	for (size_t i = 0; i < m->slices.n; i++) {
 		int nr = TL_SLICE(m, i)->sys_nr;
 
-		if (nr >= 0 && nr < MAX_SYSCALL_NR && !used[nr] && syscall_name(nr)) {
+		if (nr >= 0 && nr < MAX_SYSCALL_NR && !used[nr] &&
+		    syscall_name(nr)) {
 			used[nr] = 1;
 			fprintf(out, "%s\"%d\":\"%s\"", first ? "" : ",", nr,
 				syscall_name(nr));
@@ -214,11 +229,13 @@ static void write_procs(FILE *out, const struct tl_model *m)
 	for (size_t i = 0; i < m->n_procs; i++) {
 		const struct tl_proc *p = &m->procs[i];
 
-		fprintf(out, "%s{\"pid\":%u,\"command\":", i ? "," : "", p->p->pid);
+		fprintf(out, "%s{\"pid\":%u,\"command\":", i ? "," : "",
+			p->p->pid);
 		tl_json_string(out, p->p->command);
 		fputs(",\"python\":", out);
 		tl_json_string(out, p->p->python);
-		fprintf(out, ",\"lanes\":[%zu,%zu]}", p->first_lane, p->n_lanes);
+		fprintf(out, ",\"lanes\":[%zu,%zu]}", p->first_lane,
+			p->n_lanes);
 	}
 	fputs("],\"lanes\":[", out);
 	for (size_t l = 0; l < m->n_lanes; l++) {
@@ -226,7 +243,8 @@ static void write_procs(FILE *out, const struct tl_model *m)
 
 		fputs(l ? ",{\"name\":" : "{\"name\":", out);
 		tl_json_string(out, t->name);
-		fprintf(out, ",\"tid\":%u,\"pid\":%u,\"start\":%" PRId64
+		fprintf(out,
+			",\"tid\":%u,\"pid\":%u,\"start\":%" PRId64
 			",\"end\":%" PRId64 "}",
 			t->tid, t->tgid, (int64_t)(t->start_ns - m->t0),
 			(int64_t)(t->end_ns - m->t0));
@@ -277,15 +295,19 @@ static void write_header(FILE *out, const struct tl_model *m,
 			 const struct tl_info *info)
 {
 	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-	      "<meta name=\"generator\" content=\"gilscope " GILSCOPE_VERSION "\">\n"
-	      "<title>gilscope timeline: ", out);
+	      "<meta name=\"generator\" content=\"gilscope " GILSCOPE_VERSION
+	      "\">\n"
+	      "<title>gilscope timeline: ",
+	      out);
 	html_text(out, info->command);
 	fputs("</title>\n<style>\n", out);
 	lines(out, tl_page_css);
 	fputs("</style>\n</head>\n<body>\n<header><h1>gilscope timeline</h1>\n"
-	      "<div class=\"sub\">", out);
+	      "<div class=\"sub\">",
+	      out);
 	html_text(out, info->command);
-	fprintf(out, " &middot; %.3f s &middot; %zu threads &middot; %zu GIL hand-offs",
+	fprintf(out,
+		" &middot; %.3f s &middot; %zu threads &middot; %zu GIL hand-offs",
 		info->duration_ns / 1e9, m->n_lanes, m->handoffs.n);
 	if (info->kernel[0]) {
 		fputs(" &middot; Linux ", out);
@@ -302,7 +324,8 @@ static void write_header(FILE *out, const struct tl_model *m,
 	      "<div id=\"hint\">Mouse wheel: zoom around the pointer &middot; drag: pan"
 	      " &middot; double-click: whole session &middot; hover: details</div>\n"
 	      "<div id=\"wrap\"><canvas id=\"tl\"></canvas></div>\n"
-	      "<div id=\"tip\" hidden></div>\n<pre id=\"selftest\"></pre>\n", out);
+	      "<div id=\"tip\" hidden></div>\n<pre id=\"selftest\"></pre>\n",
+	      out);
 }
 
 int timeline_html_write(FILE *out, const struct tl_model *m,

@@ -70,8 +70,8 @@ static void write_metadata(FILE *out, const struct tl_model *m, bool *first)
 	     (long)m->n_procs);
 	for (size_t r = 0; r < m->n_cpus; r++) {
 		snprintf(name, sizeof(name), "CPU %u", m->cpus[r]);
-		meta(out, first, TL_JSON_CPU_PID, TL_JSON_CPU_PID + 1 + m->cpus[r],
-		     "thread", name, (long)r);
+		meta(out, first, TL_JSON_CPU_PID,
+		     TL_JSON_CPU_PID + 1 + m->cpus[r], "thread", name, (long)r);
 	}
 }
 
@@ -112,7 +112,8 @@ static void slice_args(FILE *out, const struct tl_model *m,
 		const struct tl_handoff *h = TL_HANDOFF(m, s->flow_in - 1);
 
 		thread_arg(out, m, "gil_taken_from", h->from_lane);
-		fprintf(out, ",\"gil_handoff\":\"%s\",\"gil_handoff_latency_us\":",
+		fprintf(out,
+			",\"gil_handoff\":\"%s\",\"gil_handoff_latency_us\":",
 			h->forced ? "forced" : "voluntary");
 		tl_json_us(out, h->acquire - h->release);
 	}
@@ -148,7 +149,8 @@ static void write_slices(FILE *out, const struct tl_model *m, bool *first)
 		const struct an_thread *t = m->lanes[s->lane].t;
 
 		begin_event(out, first, "X", t->tgid, t->tid);
-		fprintf(out, ",\"cat\":\"thread_state\",\"name\":\"%s\",\"ts\":",
+		fprintf(out,
+			",\"cat\":\"thread_state\",\"name\":\"%s\",\"ts\":",
 			tl_slice_name(s));
 		tl_json_us(out, s->start);
 		fputs(",\"dur\":", out);
@@ -173,7 +175,8 @@ static void write_counters(FILE *out, const struct tl_model *m, bool *first)
 	for (size_t i = 0; i < m->n_procs; i++) {
 		const struct tl_proc *p = &m->procs[i];
 		uint32_t pid = p->p->pid;
-		uint64_t start = p->p->start_ns > m->t0 ? p->p->start_ns : m->t0;
+		uint64_t start = p->p->start_ns > m->t0 ? p->p->start_ns :
+							  m->t0;
 		int last[2] = { -1, -1 };
 
 		if (!p->n_counts || TL_COUNT(m, p->first_count)->ts > start) {
@@ -182,11 +185,12 @@ static void write_counters(FILE *out, const struct tl_model *m, bool *first)
 			last[0] = last[1] = 0;
 		}
 		for (size_t j = 0; j < p->n_counts; j++) {
-			const struct tl_count *c = TL_COUNT(m, p->first_count + j);
+			const struct tl_count *c =
+				TL_COUNT(m, p->first_count + j);
 
 			if (c->waiters != last[0])
-				counter(out, first, pid, "waiting for GIL", c->ts,
-					c->waiters);
+				counter(out, first, pid, "waiting for GIL",
+					c->ts, c->waiters);
 			if (c->runnable != last[1])
 				counter(out, first, pid, "runnable", c->ts,
 					c->runnable);
@@ -205,13 +209,15 @@ static void write_cpus(FILE *out, const struct tl_model *m, bool *first)
 		begin_event(out, first, "X", TL_JSON_CPU_PID,
 			    TL_JSON_CPU_PID + 1 + c->cpu);
 		fputs(",\"cat\":\"cpu\",\"name\":", out);
-		tl_json_string(out, c->lane == TL_NONE ? "other task" :
-				    tl_lane_name(m, c->lane));
+		tl_json_string(out, c->lane == TL_NONE ?
+					    "other task" :
+					    tl_lane_name(m, c->lane));
 		fputs(",\"ts\":", out);
 		tl_json_us(out, c->start);
 		fputs(",\"dur\":", out);
 		tl_json_us(out, c->end - c->start);
-		fprintf(out, ",\"args\":{\"tid\":%u,\"pid\":%u}}", c->tid, c->pid);
+		fprintf(out, ",\"args\":{\"tid\":%u,\"pid\":%u}}", c->tid,
+			c->pid);
 	}
 }
 

@@ -111,7 +111,7 @@ static uint32_t seen_index(struct seen *s, const void *obj)
 		return TL_NONE;
 	*s->objs = objs;
 	objs[*s->n] = obj;
-	(*s->slots)[h] = (uint32_t)++*s->n;
+	(*s->slots)[h] = (uint32_t)++ * s->n;
 	return (uint32_t)(*s->n - 1);
 }
 
@@ -169,8 +169,8 @@ static void on_slice(void *ctx, const struct an_thread *t,
 	r->sys_nr = (int16_t)s->sys_nr;
 }
 
-static void on_handoff(void *ctx, const struct an_process *p,
-		       uint32_t from_tid, uint32_t to_tid, uint64_t release_ts,
+static void on_handoff(void *ctx, const struct an_process *p, uint32_t from_tid,
+		       uint32_t to_tid, uint64_t release_ts,
 		       uint64_t acquire_ts, bool forced)
 {
 	struct tl_model *m = ctx;
@@ -227,8 +227,8 @@ fail:
 
 static struct tl_cpu_now *cpu_now(struct tl_model *m, unsigned int cpu)
 {
-	struct tl_cpu_now *now = grow(m->cpu_now, &m->n_cpu_now, cpu + 1,
-				      sizeof(*now));
+	struct tl_cpu_now *now =
+		grow(m->cpu_now, &m->n_cpu_now, cpu + 1, sizeof(*now));
 
 	if (!now)
 		return NULL;
@@ -545,10 +545,14 @@ static void bind_flows(struct tl_model *m)
 
 		h->from_lane = tl_find_lane(m, h->pid, h->from_tid, h->release);
 		h->to_lane = tl_find_lane(m, h->pid, h->to_tid, h->acquire);
-		h->from_slice = h->from_lane == TL_NONE ? TL_NONE :
+		h->from_slice =
+			h->from_lane == TL_NONE ?
+				TL_NONE :
 				slice_at(m, h->from_lane, h->release, true);
-		h->to_slice = h->to_lane == TL_NONE ? TL_NONE :
-			      slice_at(m, h->to_lane, h->acquire, false);
+		h->to_slice =
+			h->to_lane == TL_NONE ?
+				TL_NONE :
+				slice_at(m, h->to_lane, h->acquire, false);
 		if (h->from_slice != TL_NONE)
 			from = TL_SLICE(m, h->from_slice);
 		if (h->to_slice != TL_NONE)
@@ -560,8 +564,9 @@ static void bind_flows(struct tl_model *m)
 		}
 		from->flow_out = (uint32_t)i + 1;
 		to->flow_in = (uint32_t)i + 1;
-		h->chain = from->flow_in ? TL_HANDOFF(m, from->flow_in - 1)->chain :
-					   ++chains;
+		h->chain = from->flow_in ?
+				   TL_HANDOFF(m, from->flow_in - 1)->chain :
+				   ++chains;
 	}
 }
 
@@ -645,7 +650,8 @@ static void finish_segs(struct tl_model *m)
 			/* a thread runs within its life: the recorder may not
 			 * see the last switch of a thread that exits */
 			const struct an_thread *t = m->lanes[s.lane].t;
-			uint64_t born = t->start_ns > m->t0 ? t->start_ns : m->t0;
+			uint64_t born = t->start_ns > m->t0 ? t->start_ns :
+							      m->t0;
 
 			if (s.start < born)
 				s.start = born;
@@ -712,8 +718,7 @@ int tl_cpu_row(const struct tl_model *m, unsigned int cpu)
 	return lo < m->n_cpus && m->cpus[lo] == cpu ? (int)lo : -1;
 }
 
-int tl_model_finish(struct tl_model *m, const struct analysis *an,
-		    uint64_t end)
+int tl_model_finish(struct tl_model *m, const struct analysis *an, uint64_t end)
 {
 	int ret;
 
@@ -749,7 +754,8 @@ int tl_slice_code(const struct tl_slice *s)
 {
 	if (s->kind != AN_SLICE_BLOCKED)
 		return s->kind < AN_SLICE_BLOCKED ? s->kind : AN_SLICE_UNKNOWN;
-	return AN_SLICE_BLOCKED + (s->reason < GS_R_COUNT ? s->reason : GS_R_OTHER);
+	return AN_SLICE_BLOCKED +
+	       (s->reason < GS_R_COUNT ? s->reason : GS_R_OTHER);
 }
 
 const char *tl_code_name(int code)

@@ -30,7 +30,7 @@ struct tl_vec {
 struct tl_slice {
 	uint64_t start, end;
 	uint64_t detail;   /* the syscall's first argument (futex address) */
-	uint32_t lane;     /* thread lane (collection index until finished) */
+	uint32_t lane;	   /* thread lane (collection index until finished) */
 	uint32_t flow_in;  /* hand-off index + 1 that ends here (the taker) */
 	uint32_t flow_out; /* hand-off index + 1 that starts here */
 	uint8_t kind;	   /* enum an_slice_kind */
@@ -74,7 +74,7 @@ struct tl_cpuseg {
 
 struct tl_lane {
 	const struct an_thread *t;
-	uint32_t proc; /* index into procs */
+	uint32_t proc;	 /* index into procs */
 	size_t first, n; /* its slices, sorted by start */
 };
 
@@ -103,7 +103,7 @@ struct tl_model {
 	uint16_t *cpus;
 	size_t n_cpus;
 	uint32_t *cpu_seg_first; /* per CPU row: first segment, n_cpus + 1 */
-	uint32_t *lane_by_tid; /* lanes sorted by (pid, tid, start) */
+	uint32_t *lane_by_tid;	 /* lanes sorted by (pid, tid, start) */
 	/* hand-offs whose ends had no slice to bind to (should stay 0) */
 	uint64_t unbound_flows;
 	bool failed; /* out of memory while collecting */

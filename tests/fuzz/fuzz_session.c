@@ -63,7 +63,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	snprintf(path, sizeof(path), "/dev/shm/gilscope-fuzz-%d.data", getpid());
+	snprintf(path, sizeof(path), "/dev/shm/gilscope-fuzz-%d.data",
+		 getpid());
 	devnull = fopen("/dev/null", "w");
 	if (!devnull) {
 		perror("/dev/null");
@@ -98,8 +99,11 @@ static int write_input(const uint8_t *data, size_t size)
 #ifdef FUZZ_TIMELINE
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct tl_info info = { .kernel = "", .machine = "", .hostname = "",
-				.command = "", .report_text = "report" };
+	struct tl_info info = { .kernel = "",
+				.machine = "",
+				.hostname = "",
+				.command = "",
+				.report_text = "report" };
 	struct tl_model m;
 	struct replay rp;
 	char err[512];
@@ -108,7 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tl_model_init(&m);
 	if (!replay_open(path, tl_model_sink(&m), &rp, err, sizeof(err))) {
 		info.duration_ns = rp.info.duration_ns;
-		if (!tl_model_finish(&m, rp.an, rp.an->t0 + rp.info.duration_ns)) {
+		if (!tl_model_finish(&m, rp.an,
+				     rp.an->t0 + rp.info.duration_ns)) {
 			pftrace_write(devnull, &m, &info);
 			timeline_json_write(devnull, &m, &info);
 			timeline_html_write(devnull, &m, &info);
@@ -161,8 +166,8 @@ struct chunk_ref {
 };
 
 /* The chunks of DATA whose framing holds (marker, size within the input). */
-static int find_chunks(const uint8_t *data, size_t size,
-		       struct chunk_ref *out, int max, size_t *data_start)
+static int find_chunks(const uint8_t *data, size_t size, struct chunk_ref *out,
+		       int max, size_t *data_start)
 {
 	struct gs_file_header fh;
 	size_t off;
@@ -180,7 +185,8 @@ static int find_chunks(const uint8_t *data, size_t size,
 		struct gs_chunk_header h;
 
 		memcpy(&h, data + off, sizeof(h));
-		if (h.magic != GS_CHUNK_MAGIC || h.size > size - off - CHUNK_HDR)
+		if (h.magic != GS_CHUNK_MAGIC ||
+		    h.size > size - off - CHUNK_HDR)
 			break;
 		out[n].off = off;
 		out[n++].len = CHUNK_HDR + h.size;
@@ -284,14 +290,30 @@ fail:
 }
 
 static const uint64_t interesting64[] = {
-	0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x7fffffff, 0x80000000,
-	0xffffffff, 0x100000000ull, 50000000, 50000001, (uint64_t)-110,
-	(uint64_t)-1, (uint64_t)-2, 0x7fffffffffffffffull, 0x8000000000000000ull,
+	0,
+	1,
+	2,
+	0x7f,
+	0x80,
+	0xff,
+	0x100,
+	0xffff,
+	0x7fffffff,
+	0x80000000,
+	0xffffffff,
+	0x100000000ull,
+	50000000,
+	50000001,
+	(uint64_t)-110,
+	(uint64_t)-1,
+	(uint64_t)-2,
+	0x7fffffffffffffffull,
+	0x8000000000000000ull,
 };
 
 static const uint32_t syscalls[] = {
-	0, 1, 7, 16, 23, 35, 42, 45, 59, 61, 202, 230, 231, 232, 257, 270,
-	271, 281, 441, 449, 1000, 0xffffffff,
+	0,   1,	  7,   16,  23,	 35,  42,  45,	59,  61,   202,
+	230, 231, 232, 257, 270, 271, 281, 441, 449, 1000, 0xffffffff,
 };
 
 static uint64_t pick64(struct rng *r, const struct gs_event *ev, size_t n)
@@ -327,7 +349,8 @@ static uint32_t pick32(struct rng *r, const struct gs_event *ev, size_t n)
 	case 1:
 		return o->tgid;
 	case 2:
-		return (uint32_t)interesting64[below(r, ARRAY_SIZE(interesting64))];
+		return (uint32_t)
+			interesting64[below(r, ARRAY_SIZE(interesting64))];
 	case 3:
 		return syscalls[below(r, ARRAY_SIZE(syscalls))];
 	case 4:
@@ -359,7 +382,8 @@ static void mutate_events(struct rng *r, uint8_t *raw, size_t *raw_len)
 			e->tgid = pick32(r, ev, n);
 			break;
 		case 3:
-			e->type = below(r, 4) ? below(r, GS_EV_MAX + 1) : rnd(r);
+			e->type = below(r, 4) ? below(r, GS_EV_MAX + 1) :
+						rnd(r);
 			break;
 		case 4:
 			e->flags = rnd(r);
@@ -374,7 +398,7 @@ static void mutate_events(struct rng *r, uint8_t *raw, size_t *raw_len)
 		case 8:
 			e->arg[below(r, 3)] = pick64(r, ev, n);
 			break;
-		case 9:	/* repeat a record, possibly elsewhere */
+		case 9: /* repeat a record, possibly elsewhere */
 			*e = ev[below(r, n)];
 			break;
 		case 10: /* add a copy of a record at the end */
@@ -396,25 +420,78 @@ static void mutate_events(struct rng *r, uint8_t *raw, size_t *raw_len)
 }
 
 static const char *const keys[] = {
-	"pid", "since_ns", "origin", "command", "ppid", "python", "gil_method",
-	"gil_addr", "gil_size", "gil_cond_off", "gil_mutex_off",
-	"gil_switch_cond_off", "gil_switch_mutex_off", "switch_number_start",
-	"switch_number_end", "gil_locked", "gil_last_holder_tid", "tgid",
-	"tid", "state", "syscall", "arg0", "arg1", "comm", "start_ns",
-	"end_ns", "lost", "mode", "events", "finalized", "take_gil", "exe",
+	"pid",
+	"since_ns",
+	"origin",
+	"command",
+	"ppid",
+	"python",
+	"gil_method",
+	"gil_addr",
+	"gil_size",
+	"gil_cond_off",
+	"gil_mutex_off",
+	"gil_switch_cond_off",
+	"gil_switch_mutex_off",
+	"switch_number_start",
+	"switch_number_end",
+	"gil_locked",
+	"gil_last_holder_tid",
+	"tgid",
+	"tid",
+	"state",
+	"syscall",
+	"arg0",
+	"arg1",
+	"comm",
+	"start_ns",
+	"end_ns",
+	"lost",
+	"mode",
+	"events",
+	"finalized",
+	"take_gil",
+	"exe",
 };
 
 static const char *const values[] = {
-	"0", "1", "2", "-1", "", "0x", "0x0", "18446744073709551615",
-	"18446744073709551616", "4294967295", "4294967296", "0xffffffffffffffff",
-	"attach", "launch", "fork", "exec", "R", "S", "D", "T", "Z", "none",
-	"dynsym", "debuginfo", "3.11.2", "208", "32", "120", "0777", "1e9",
-	"\\n", "a\\=b",
+	"0",
+	"1",
+	"2",
+	"-1",
+	"",
+	"0x",
+	"0x0",
+	"18446744073709551615",
+	"18446744073709551616",
+	"4294967295",
+	"4294967296",
+	"0xffffffffffffffff",
+	"attach",
+	"launch",
+	"fork",
+	"exec",
+	"R",
+	"S",
+	"D",
+	"T",
+	"Z",
+	"none",
+	"dynsym",
+	"debuginfo",
+	"3.11.2",
+	"208",
+	"32",
+	"120",
+	"0777",
+	"1e9",
+	"\\n",
+	"a\\=b",
 };
 
 /* Append "key=value\n" (or a damaged variant) built from known words. */
-static size_t kv_line(struct rng *r, char *buf, size_t cap,
-		      const uint8_t *text, size_t len)
+static size_t kv_line(struct rng *r, char *buf, size_t cap, const uint8_t *text,
+		      size_t len)
 {
 	const char *key = keys[below(r, ARRAY_SIZE(keys))];
 	char val[400];
@@ -429,24 +506,28 @@ static size_t kv_line(struct rng *r, char *buf, size_t cap,
 
 			while (at < len && (text[at] < '0' || text[at] > '9'))
 				at++;
-			while (at < len && d < 20 && text[at] >= '0' && text[at] <= '9')
+			while (at < len && d < 20 && text[at] >= '0' &&
+			       text[at] <= '9')
 				num[d++] = text[at++];
 			num[d] = '\0';
 			snprintf(val, sizeof(val), "%llu",
-				 strtoull(d ? num : "1", NULL, 10) + below(r, 3) - 1);
+				 strtoull(d ? num : "1", NULL, 10) +
+					 below(r, 3) - 1);
 			break;
 		}
 		/* fall through */
 	case 1:
 		snprintf(val, sizeof(val), "%llu",
-			 (unsigned long long)interesting64[below(r, ARRAY_SIZE(interesting64))]);
+			 (unsigned long long)interesting64[below(
+				 r, ARRAY_SIZE(interesting64))]);
 		break;
 	case 2: /* longer than any field it is copied into */
 		memset(val, 'A' + below(r, 26), sizeof(val) - 1);
 		val[below(r, sizeof(val))] = '\0';
 		break;
 	default:
-		snprintf(val, sizeof(val), "%s", values[below(r, ARRAY_SIZE(values))]);
+		snprintf(val, sizeof(val), "%s",
+			 values[below(r, ARRAY_SIZE(values))]);
 		break;
 	}
 	n = snprintf(buf, cap, "%s=%s\n", key, val);
@@ -472,10 +553,12 @@ static void mutate_chunk(struct out *o, struct rng *r, const uint8_t *in,
 		if (below(r, 4) || !len) {
 			mutate_events(r, buf, &len);
 		} else {
-			len = LLVMFuzzerMutate(buf, len, h.raw_size + EV_SIZE * 64);
+			len = LLVMFuzzerMutate(buf, len,
+					       h.raw_size + EV_SIZE * 64);
 			len -= len % EV_SIZE;
 		}
-		put_events(o, r, buf, len, below(r, 16) ? len / EV_SIZE : rnd(r));
+		put_events(o, r, buf, len,
+			   below(r, 16) ? len / EV_SIZE : rnd(r));
 		free(buf);
 		return;
 	}
@@ -523,7 +606,8 @@ static void mutate_header(struct out *o, struct rng *r, const uint8_t *in,
 		h.flags = rnd(r);
 		break;
 	case 2:
-		h.raw_size = below(r, 2) ? (uint32_t)rnd(r) : h.raw_size + EV_SIZE;
+		h.raw_size = below(r, 2) ? (uint32_t)rnd(r) :
+					   h.raw_size + EV_SIZE;
 		break;
 	case 3:
 		h.count = below(r, 2) ? (uint32_t)rnd(r) : h.count + 1;
@@ -578,7 +662,8 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size,
 			break;
 		case 14: /* swap it with the next one */
 			if (i + 1 < n) {
-				put(&o, data + chunks[i + 1].off, chunks[i + 1].len);
+				put(&o, data + chunks[i + 1].off,
+				    chunks[i + 1].len);
 				put(&o, data + c->off, c->len);
 				i++;
 			} else {

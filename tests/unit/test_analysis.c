@@ -30,7 +30,9 @@
 
 static struct gs_event ev(uint64_t at, uint8_t type, uint32_t tid)
 {
-	struct gs_event e = { .ts = T0 + at, .type = type, .tid = tid, .tgid = PID };
+	struct gs_event e = {
+		.ts = T0 + at, .type = type, .tid = tid, .tgid = PID
+	};
 
 	return e;
 }
@@ -284,24 +286,32 @@ static void test_light_holds_from_futex_traffic(void **state)
 	feed(an, ev(0, GS_EV_EXEC, PID));
 	fork_thread(an, 1 * MS, PID, B);
 	switch_in(an, 1 * MS, B, 1);
-	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 5 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28,
+		  FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 5 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
+		  1);
 	sys_exit(an, 5 * MS + 10 * US, PID, NR_FUTEX, 1);
 	sys_exit(an, 5100 * US, B, NR_FUTEX, 0);
-	sys_enter(an, 6 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 6 * MS, PID, NR_FUTEX, COND + 0x28,
+		  FUTEX_WAIT_BITSET_PRIVATE, 0);
 	sys_enter(an, 8 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
 	sys_exit(an, 8 * MS + 10 * US, B, NR_FUTEX, 1);
 	sys_exit(an, 8200 * US, PID, NR_FUTEX, 0);
-	sys_enter(an, 9 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 10 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_enter(an, 9 * MS, B, NR_FUTEX, COND + 0x28,
+		  FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 10 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
+		  1);
 	sys_exit(an, 10 * MS + 10 * US, PID, NR_FUTEX, 1);
 	sys_exit(an, 10100 * US, B, NR_FUTEX, 0);
-	sys_enter(an, 10300 * US, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 12 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_enter(an, 10300 * US, B, NR_FUTEX, COND + 0x28,
+		  FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 12 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
+		  1);
 	sys_exit(an, 12 * MS + 10 * US, PID, NR_FUTEX, 1);
 	sys_exit(an, 12100 * US, B, NR_FUTEX, 0);
 	/* woken while B holds it: B let go unseen */
-	sys_enter(an, 13 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 13 * MS, PID, NR_FUTEX, COND + 0x28,
+		  FUTEX_WAIT_BITSET_PRIVATE, 0);
 	sys_exit(an, 14 * MS, PID, NR_FUTEX, 0);
 	an_finish(an, T0 + 15 * MS);
 
@@ -324,7 +334,8 @@ static void sys_exit_at_switch_in(struct analysis *an, uint64_t at,
 	struct gs_event e = ev(at, GS_EV_SYS_EXIT, tid);
 
 	e.a32 = NR_FUTEX;
-	e.flags = GS_F_AT_SWITCH_IN | (woken_by_other ? GS_F_WOKEN_BY_OTHER : 0);
+	e.flags = GS_F_AT_SWITCH_IN |
+		  (woken_by_other ? GS_F_WOKEN_BY_OTHER : 0);
 	feed(an, e);
 }
 
@@ -346,10 +357,13 @@ static void test_light_timeout_from_the_waker(void **state)
 	switch_in(an, 0, PID, 0);
 	feed(an, ev(0, GS_EV_EXEC, PID));
 	fork_thread(an, 1 * MS, PID, B);
-	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28,
+		  FUTEX_WAIT_BITSET_PRIVATE, 0);
 	sys_exit_at_switch_in(an, 7 * MS, B, true);
-	sys_enter(an, 7010 * US, B, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 7200 * US, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_enter(an, 7010 * US, B, NR_FUTEX, COND + 0x28,
+		  FUTEX_WAIT_BITSET_PRIVATE, 0);
+	sys_enter(an, 7200 * US, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
+		  1);
 	sys_exit(an, 7210 * US, PID, NR_FUTEX, 1);
 	sys_exit_at_switch_in(an, 7250 * US, B, false);
 	an_finish(an, T0 + 10 * MS);
@@ -447,7 +461,7 @@ static void test_unknown_start_resolved(void **state)
 	an_add_thread(an, p, A, 'R', -1, 0, 0);
 	an_add_thread(an, p, B, 'S', NR_CLOCK_NANOSLEEP, 1, 1);
 	switch_out(an, 4 * MS, A, TASK_INTERRUPTIBLE, false); /* was running */
-	wakeup(an, 6 * MS, B);				     /* was asleep */
+	wakeup(an, 6 * MS, B);				      /* was asleep */
 	switch_in(an, 7 * MS, B, 1);
 	an_finish(an, T0 + 10 * MS);
 
@@ -585,7 +599,6 @@ static void test_diagnosis_gil_contention(void **state)
 	an_free(an);
 }
 
-
 struct slices {
 	int n, handoffs;
 	uint32_t tid;
@@ -596,8 +609,8 @@ struct slices {
 	bool contiguous;
 };
 
-static void on_slice(void *ctx, const struct an_thread *t, const struct an_slice *s,
-		     uint64_t start, uint64_t end)
+static void on_slice(void *ctx, const struct an_thread *t,
+		     const struct an_slice *s, uint64_t start, uint64_t end)
 {
 	struct slices *c = ctx;
 
@@ -629,14 +642,17 @@ static void on_handoff(void *ctx, const struct an_process *p, uint32_t from,
 static void test_slices_cover_life(void **state)
 {
 	struct slices c = { .tid = B, .contiguous = true };
-	struct an_sink sink = { .ctx = &c, .slice = on_slice, .handoff = on_handoff };
+	struct an_sink sink = { .ctx = &c,
+				.slice = on_slice,
+				.handoff = on_handoff };
 	struct an_process *p;
 	struct analysis *an = setup_process(&p);
 	static const enum an_slice_kind kinds[] = {
-		AN_SLICE_RUNNING, AN_SLICE_GIL_WAIT, AN_SLICE_GIL_WAIT,
+		AN_SLICE_RUNNING,  AN_SLICE_GIL_WAIT, AN_SLICE_GIL_WAIT,
 		AN_SLICE_GIL_WAIT, AN_SLICE_GIL_HELD,
 	};
-	static const uint64_t ends[] = { 2 * MS, 2100 * US, 7100 * US, 7250 * US, 10 * MS };
+	static const uint64_t ends[] = { 2 * MS, 2100 * US, 7100 * US,
+					 7250 * US, 10 * MS };
 
 	(void)state;
 	an_set_sink(an, &sink);
@@ -787,7 +803,7 @@ static void test_gil_interleavings(void **state)
 
 	(void)state;
 	cond_signal(an, 0, A, SWITCH_COND);
-	cond_signal(an, 1 * MS, A, COND);		/* A sleeps */
+	cond_signal(an, 1 * MS, A, COND);		   /* A sleeps */
 	cond_signal(an, 1 * MS + 10 * US, B, SWITCH_COND); /* B runs */
 	cond_signal(an, 2 * MS, B, COND);
 	cond_signal(an, 3 * MS, A, SWITCH_COND); /* A resumes: 1 */
@@ -800,7 +816,8 @@ static void test_gil_interleavings(void **state)
 	an_free(an);
 }
 
-static void user_lock(struct analysis *an, uint64_t at, uint32_t tid, uint32_t step)
+static void user_lock(struct analysis *an, uint64_t at, uint32_t tid,
+		      uint32_t step)
 {
 	struct gs_event e = ev(at, GS_EV_ULOCK, tid);
 
@@ -830,7 +847,8 @@ static void test_user_lock(void **state)
 	assert_int_equal(p->ulock.held_ns, 5 * MS + 2 * MS - 50 * US);
 	assert_int_equal(an_find_thread(an, A)->ulock_held_ns, 5 * MS);
 	assert_int_equal(an_find_thread(an, A)->ulock_wait_ns, 1 * MS);
-	assert_int_equal(an_find_thread(an, B)->ulock_wait_ns, 4 * MS + 50 * US);
+	assert_int_equal(an_find_thread(an, B)->ulock_wait_ns,
+			 4 * MS + 50 * US);
 	assert_int_equal(p->ulock.waiter_ns, 1 * MS + 4 * MS + 50 * US);
 	an_free(an);
 }

@@ -21,17 +21,18 @@
 
 #include "elfimg.h"
 
-#define DEB_PY	     "/usr/bin/python3.11"
+#define DEB_PY "/usr/bin/python3.11"
 #define DEB_BUILD_ID "c561f3aa7232f2bd6ac6d56bd475f1c154a00486"
-#define DEB_DEBUG    "/usr/lib/debug/.build-id/c5/61f3aa7232f2bd6ac6d56bd475f1c154a00486.debug"
+#define DEB_DEBUG \
+	"/usr/lib/debug/.build-id/c5/61f3aa7232f2bd6ac6d56bd475f1c154a00486.debug"
 /* .gnu_debuglink of DEB_PY */
 #define DEB_LINK "61f3aa7232f2bd6ac6d56bd475f1c154a00486.debug"
 /* file offset of "Py_Version" in .dynstr of DEB_PY */
 #define DEB_PY_VERSION_STR 72868
-#define TMP_PAT		   "/tmp/test_elfimg.XXXXXX"
-#define PYENV		   "/root/.pyenv/versions/3.11.7"
-#define PYENV_LIB	   PYENV "/lib/libpython3.11.so.1.0"
-#define PYENV_BIN	   PYENV "/bin/python3.11"
+#define TMP_PAT "/tmp/test_elfimg.XXXXXX"
+#define PYENV "/root/.pyenv/versions/3.11.7"
+#define PYENV_LIB PYENV "/lib/libpython3.11.so.1.0"
+#define PYENV_BIN PYENV "/bin/python3.11"
 
 static const uint64_t deb_sites[] = { 0x4cead1, 0x4ceb84, 0x4fe25b, 0x57e093,
 				      0x58c25d, 0x59813e, 0x6182b3, 0x62d66c };
@@ -78,7 +79,9 @@ static void tmp_copy(char *dst, const char *src, size_t len, long at, int val)
 		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	in = open(src, O_RDONLY);
 	assert_true(in >= 0 && out >= 0);
-	while (left && (n = read(in, buf, left < sizeof(buf) ? left : sizeof(buf))) > 0) {
+	while (left &&
+	       (n = read(in, buf, left < sizeof(buf) ? left : sizeof(buf))) >
+		       0) {
 		assert_int_equal(write(out, buf, n), n);
 		left -= n;
 	}
@@ -182,12 +185,16 @@ static void test_deb_debug_symbols(void **state)
 	assert_int_equal(elfimg_find_symbol(img, "take_gil", &va, &size), 0);
 	assert_int_equal(va, 0x4cea20);
 	assert_int_equal(size, 812);
-	assert_int_equal(elfimg_find_symbol(img, "take_gil.lto_priv.0", &va, NULL), 0);
+	assert_int_equal(
+		elfimg_find_symbol(img, "take_gil.lto_priv.0", &va, NULL), 0);
 	assert_int_equal(va, 0x4cea20);
 	assert_int_equal(elfimg_find_symbol(img, "drop_gil", &va, NULL), 0);
 	assert_int_equal(va, 0x618270);
-	assert_int_equal(elfimg_find_symbol(img, "take_gi", &va, NULL), -ENOENT);
-	assert_int_equal(elfimg_find_symbol(img, "no_such_symbol_xyz", &va, NULL), -ENOENT);
+	assert_int_equal(elfimg_find_symbol(img, "take_gi", &va, NULL),
+			 -ENOENT);
+	assert_int_equal(elfimg_find_symbol(img, "no_such_symbol_xyz", &va,
+					    NULL),
+			 -ENOENT);
 	elfimg_close(img);
 }
 
@@ -204,7 +211,9 @@ static void test_deb_dynsym(void **state)
 	assert_int_equal(va, 0x8c9808);
 	assert_int_equal(size, 8);
 	/* Imported (SHN_UNDEF, value 0) symbols are not definitions. */
-	assert_int_equal(elfimg_find_symbol(img, "pthread_cond_signal", &va, NULL), -ENOENT);
+	assert_int_equal(elfimg_find_symbol(img, "pthread_cond_signal", &va,
+					    NULL),
+			 -ENOENT);
 	elfimg_close(img);
 }
 
@@ -241,10 +250,12 @@ static void test_deb_addresses(void **state)
 	assert_int_equal(elfimg_read_vaddr(img, 0x41f460, code, 2), 0);
 	assert_memory_equal(code, "\xff\x25", 2);
 	/* .bss (past p_filesz of the RW segment) has no file data. */
-	assert_int_equal(elfimg_read_vaddr(img, 0xa7ed58 + 0x100, buf, 8), -ENOENT);
+	assert_int_equal(elfimg_read_vaddr(img, 0xa7ed58 + 0x100, buf, 8),
+			 -ENOENT);
 	/* Last file-backed bytes work, a read straddling the end does not. */
 	assert_int_equal(elfimg_read_vaddr(img, 0xa7ed58 - 8, buf, 8), 0);
-	assert_int_equal(elfimg_read_vaddr(img, 0xa7ed58 - 8, buf, 16), -ENOENT);
+	assert_int_equal(elfimg_read_vaddr(img, 0xa7ed58 - 8, buf, 16),
+			 -ENOENT);
 	elfimg_close(img);
 }
 
@@ -280,7 +291,8 @@ static void test_deb_call_sites(void **state)
 	assert_int_equal(n, 8);
 	assert_int_equal(sites[2], deb_sites[2]);
 	assert_int_equal(sites[3], 0);
-	assert_int_equal(elfimg_find_call_sites(img, "no_such_func", sites, NULL, 4), 0);
+	assert_int_equal(
+		elfimg_find_call_sites(img, "no_such_func", sites, NULL, 4), 0);
 	elfimg_close(img);
 }
 
@@ -294,7 +306,8 @@ static void test_deb_no_debuginfo(void **state)
 	img = open_deb();
 	unsetenv("GILSCOPE_NO_DEBUGINFO");
 	assert_null(elfimg_debug_path(img));
-	assert_int_equal(elfimg_find_symbol(img, "take_gil", &va, NULL), -ENOENT);
+	assert_int_equal(elfimg_find_symbol(img, "take_gil", &va, NULL),
+			 -ENOENT);
 	assert_int_equal(elfimg_find_symbol(img, "_PyRuntime", &va, NULL), 0);
 	assert_int_equal(va, 0xa56220);
 	/* Without symbols to filter with, the byte scan still finds exactly these. */
@@ -333,7 +346,8 @@ static void test_root_prefix(void **state)
 	assert_string_equal(elfimg_debug_path(img), DEB_DEBUG);
 	assert_int_equal(elfimg_find_symbol(img, "take_gil", &va, NULL), 0);
 	elfimg_close(img);
-	assert_int_equal(elfimg_open(DEB_PY, "/nonexistent-root", &img), -ENOENT);
+	assert_int_equal(elfimg_open(DEB_PY, "/nonexistent-root", &img),
+			 -ENOENT);
 	assert_null(img);
 }
 
@@ -390,7 +404,9 @@ static void test_pyenv_lib(void **state)
 	assert_int_equal(va, 0x24f7b0);
 	assert_int_equal(elfimg_find_symbol(img, "drop_gil", &va, NULL), 0);
 	assert_int_equal(va, 0x24f3e0);
-	assert_int_equal(elfimg_find_call_sites(img, "pthread_cond_signal", sites, NULL, 8), 2);
+	assert_int_equal(elfimg_find_call_sites(img, "pthread_cond_signal",
+						sites, NULL, 8),
+			 2);
 	assert_int_equal(sites[0], 0x24f42a);
 	assert_int_equal(sites[1], 0x24f914);
 	assert_int_equal(elfimg_python_version(img, &major, &minor, &hex), 0);
@@ -413,13 +429,16 @@ static void test_pyenv_bin(void **state)
 	assert_non_null(runpath);
 	assert_string_equal(runpath, PYENV "/lib");
 	/* The launcher only imports _PyRuntime; the interpreter is libpython. */
-	assert_int_equal(elfimg_python_version(img, &major, &minor, NULL), -ENOENT);
+	assert_int_equal(elfimg_python_version(img, &major, &minor, NULL),
+			 -ENOENT);
 	elfimg_close(img);
 }
 
 static void test_not_python(void **state)
 {
-	static const char *const files[] = { "/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6" };
+	static const char *const files[] = {
+		"/bin/ls", "/usr/lib/x86_64-linux-gnu/libc.so.6"
+	};
 	struct elfimg *img;
 	uint64_t va;
 	int major, minor;
@@ -431,13 +450,18 @@ static void test_not_python(void **state)
 			continue;
 		assert_int_equal(elfimg_open(files[i], "", &img), 0);
 		assert_true(elfimg_is_dyn(img));
-		assert_int_equal(elfimg_python_version(img, &major, &minor, NULL), -ENOENT);
-		assert_int_equal(elfimg_find_symbol(img, "_PyRuntime", &va, NULL), -ENOENT);
+		assert_int_equal(elfimg_python_version(img, &major, &minor,
+						       NULL),
+				 -ENOENT);
+		assert_int_equal(elfimg_find_symbol(img, "_PyRuntime", &va,
+						    NULL),
+				 -ENOENT);
 		elfimg_close(img);
 	}
 	img = open_or_skip("/usr/lib/x86_64-linux-gnu/libc.so.6");
 	/* Versioned dynsym names compare on the part before '@'. */
-	assert_int_equal(elfimg_find_symbol(img, "pthread_cond_signal", &va, NULL), 0);
+	assert_int_equal(
+		elfimg_find_symbol(img, "pthread_cond_signal", &va, NULL), 0);
 	assert_true(va != 0);
 	elfimg_close(img);
 }
@@ -451,7 +475,8 @@ static void test_bad_files(void **state)
 	struct stat st;
 
 	(void)state;
-	assert_int_equal(elfimg_open("/nonexistent/python3.11", NULL, &img), -ENOENT);
+	assert_int_equal(elfimg_open("/nonexistent/python3.11", NULL, &img),
+			 -ENOENT);
 	assert_null(img);
 	assert_int_equal(elfimg_open("/etc/passwd", NULL, &img), -ENOEXEC);
 	assert_int_equal(elfimg_open("/dev/null", NULL, &img), -ENOEXEC);
@@ -513,7 +538,8 @@ static void test_version_from_name(void **state)
 	snprintf(path, sizeof(path), "%s/interp", dir);
 	tmp_copy(path, DEB_PY, 0, DEB_PY_VERSION_STR + 9, 'x');
 	assert_int_equal(elfimg_open(path, NULL, &img), 0);
-	assert_int_equal(elfimg_python_version(img, &major, &minor, &hex), -ENODATA);
+	assert_int_equal(elfimg_python_version(img, &major, &minor, &hex),
+			 -ENODATA);
 	elfimg_close(img);
 	unlink(path);
 	unsetenv("GILSCOPE_NO_DEBUGINFO");

@@ -32,7 +32,8 @@ static int collect(void *ctx, const void *buf, size_t len, uint32_t records)
 	return stacktab_decode(into, buf, len);
 }
 
-static int count_payloads(void *ctx, const void *buf, size_t len, uint32_t records)
+static int count_payloads(void *ctx, const void *buf, size_t len,
+			  uint32_t records)
 {
 	(void)buf;
 	(void)len;
@@ -55,22 +56,31 @@ static void test_stacktab_round_trip(void **state)
 	fids[1] = stacktab_frame(&t, ST_PYTHON, "Worker.run", "/x/app.py", 22);
 	fids[2] = stacktab_frame(&t, ST_NATIVE, "read", "libc.so.6", 0);
 	/* interned: the same frame twice is one id */
-	assert_int_equal(stacktab_frame(&t, ST_PYTHON, "main", "/x/app.py", 10), fids[0]);
-	assert_int_not_equal(stacktab_frame(&t, ST_PYTHON, "main", "/x/app.py", 11), fids[0]);
-	assert_int_equal(stacktab_add_stack(&t, GS_SREC_PYTHON, 0xabc, 7, GS_STACKF_TRUNCATED,
-					    fids, 2), 0);
-	assert_int_equal(stacktab_add_stack(&t, GS_SREC_NATIVE, 0xabc, 7, 0, fids + 2, 1), 0);
+	assert_int_equal(stacktab_frame(&t, ST_PYTHON, "main", "/x/app.py", 10),
+			 fids[0]);
+	assert_int_not_equal(stacktab_frame(&t, ST_PYTHON, "main", "/x/app.py",
+					    11),
+			     fids[0]);
+	assert_int_equal(stacktab_add_stack(&t, GS_SREC_PYTHON, 0xabc, 7,
+					    GS_STACKF_TRUNCATED, fids, 2),
+			 0);
+	assert_int_equal(stacktab_add_stack(&t, GS_SREC_NATIVE, 0xabc, 7, 0,
+					    fids + 2, 1),
+			 0);
 	for (int i = 0; i < 2000; i++) {
 		uint32_t one = stacktab_frame(&t, ST_PYTHON, "f", "g.py", i);
 
-		assert_int_equal(stacktab_add_stack(&t, GS_SREC_PYTHON, 1000 + i, 7, 0, &one, 1), 0);
+		assert_int_equal(stacktab_add_stack(&t, GS_SREC_PYTHON,
+						    1000 + i, 7, 0, &one, 1),
+				 0);
 	}
 	assert_int_equal(stacktab_set_thread(&t, 7, 8, "worker-1"), 0);
 	assert_int_equal(stacktab_set_thread(&t, 7, 8, "worker-2"), 0);
 	kv_set(&t.meta, "sample_hz", "99");
 
 	/* small payloads: a table in many chunks reads back whole */
-	assert_int_equal(stacktab_encode(&t, 4096, count_payloads, &payloads), 0);
+	assert_int_equal(stacktab_encode(&t, 4096, count_payloads, &payloads),
+			 0);
 	assert_true(payloads > 5);
 	assert_int_equal(stacktab_encode(&t, 4096, collect, &back), 0);
 	assert_int_equal(back.dropped, 0);
@@ -230,33 +240,38 @@ static void test_stacktab_damage(void **state)
  *               y)
  */
 static const unsigned char linetable[] = {
-	0x80, 0x00, 0xd8, 0x08, 0x09, 0x88, 0x41, 0x89, 0x05, 0x80, 0x41, 0xd8, 0x07, 0x08,
-	0x88, 0x31, 0x82, 0x75, 0x80, 0x75, 0xdd, 0x11, 0x16, 0x90, 0x71, 0x91, 0x18, 0x94,
-	0x18, 0xf0, 0x00, 0x02, 0x09, 0x12, 0xf0, 0x00, 0x02, 0x09, 0x12, 0x88, 0x41, 0xd8,
-	0x0c, 0x0d, 0x90, 0x11, 0xd8, 0x10, 0x11, 0xf1, 0x03, 0x01, 0x12, 0x12, 0xf1, 0x00,
-	0x01, 0x0d, 0x12, 0x88, 0x41, 0x88, 0x41, 0xf0, 0x04, 0x03, 0x05, 0x0e, 0xd8, 0x0c,
-	0x0d, 0x90, 0x01, 0x89, 0x45, 0x88, 0x01, 0x88, 0x01, 0xf8, 0xdd, 0x0b, 0x1c, 0xf0,
-	0x00, 0x01, 0x05, 0x0e, 0xf0, 0x00, 0x01, 0x05, 0x0e, 0xf0, 0x00, 0x01, 0x05, 0x0e,
-	0xd8, 0x0c, 0x0d, 0x88, 0x01, 0x88, 0x01, 0x88, 0x01, 0xf0, 0x03, 0x01, 0x05, 0x0e,
-	0xf8, 0xf8, 0xf8, 0xe0, 0x0c, 0x0d, 0xd8, 0x0c, 0x0d, 0xf0, 0x03, 0x01, 0x0c, 0x0f,
-	0xf0, 0x00, 0x01, 0x05, 0x0f,
+	0x80, 0x00, 0xd8, 0x08, 0x09, 0x88, 0x41, 0x89, 0x05, 0x80, 0x41, 0xd8,
+	0x07, 0x08, 0x88, 0x31, 0x82, 0x75, 0x80, 0x75, 0xdd, 0x11, 0x16, 0x90,
+	0x71, 0x91, 0x18, 0x94, 0x18, 0xf0, 0x00, 0x02, 0x09, 0x12, 0xf0, 0x00,
+	0x02, 0x09, 0x12, 0x88, 0x41, 0xd8, 0x0c, 0x0d, 0x90, 0x11, 0xd8, 0x10,
+	0x11, 0xf1, 0x03, 0x01, 0x12, 0x12, 0xf1, 0x00, 0x01, 0x0d, 0x12, 0x88,
+	0x41, 0x88, 0x41, 0xf0, 0x04, 0x03, 0x05, 0x0e, 0xd8, 0x0c, 0x0d, 0x90,
+	0x01, 0x89, 0x45, 0x88, 0x01, 0x88, 0x01, 0xf8, 0xdd, 0x0b, 0x1c, 0xf0,
+	0x00, 0x01, 0x05, 0x0e, 0xf0, 0x00, 0x01, 0x05, 0x0e, 0xf0, 0x00, 0x01,
+	0x05, 0x0e, 0xd8, 0x0c, 0x0d, 0x88, 0x01, 0x88, 0x01, 0x88, 0x01, 0xf0,
+	0x03, 0x01, 0x05, 0x0e, 0xf8, 0xf8, 0xf8, 0xe0, 0x0c, 0x0d, 0xd8, 0x0c,
+	0x0d, 0xf0, 0x03, 0x01, 0x0c, 0x0f, 0xf0, 0x00, 0x01, 0x05, 0x0f,
 };
 
 static const int lines[] = {
-	1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-	4, 4, 4, 4, 4, 4, 5, 5, 6, 5, 5, 5, 5, 5, 5, 7, 8, 8, 8, 8, 8, 8, -1,
-	9, 9, 9, 9, 9, 9, 9, 9, 9, 10, 10, 10, 10, 9, -1, -1, -1, 11, 12, 11, 11,
+	1, 2, 2, 2, 2,	2,  3,	3,  3, 3,  3,  3,  4,  4,  4,  4,  4,
+	4, 4, 4, 4, 4,	4,  4,	4,  4, 4,  4,  4,  5,  5,  6,  5,  5,
+	5, 5, 5, 5, 7,	8,  8,	8,  8, 8,  8,  -1, 9,  9,  9,  9,  9,
+	9, 9, 9, 9, 10, 10, 10, 10, 9, -1, -1, -1, 11, 12, 11, 11,
 };
 
 static void test_linetable(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-		assert_int_equal(pyobj_linetable_line(linetable, sizeof(linetable), 1, i),
+		assert_int_equal(pyobj_linetable_line(linetable,
+						      sizeof(linetable), 1, i),
 				 lines[i]);
 	/* before the first instruction, past the end, no table: firstlineno */
-	assert_int_equal(pyobj_linetable_line(linetable, sizeof(linetable), 1, -1), 1);
-	assert_int_equal(pyobj_linetable_line(linetable, sizeof(linetable), 1, 5000), 1);
+	assert_int_equal(
+		pyobj_linetable_line(linetable, sizeof(linetable), 1, -1), 1);
+	assert_int_equal(
+		pyobj_linetable_line(linetable, sizeof(linetable), 1, 5000), 1);
 	assert_int_equal(pyobj_linetable_line(NULL, 0, 42, 3), 42);
 	/* a table cut anywhere is read without running off its end */
 	for (size_t cut = 0; cut < sizeof(linetable); cut++)
@@ -353,8 +368,11 @@ static void test_code_object(void **state)
 	assert_int_equal(c.linetable_len, sizeof(linetable));
 	/* prev_instr of the code unit 40 (line 8); before the first unit */
 	assert_int_equal(pyobj_code_line(&c, m.f, PY_LINETABLE_311, CODE,
-					 CODE + 0xb8 + 2 * 40), 8);
-	assert_int_equal(pyobj_code_line(&c, m.f, PY_LINETABLE_311, CODE, CODE + 0xb8 - 2), 1);
+					 CODE + 0xb8 + 2 * 40),
+			 8);
+	assert_int_equal(pyobj_code_line(&c, m.f, PY_LINETABLE_311, CODE,
+					 CODE + 0xb8 - 2),
+			 1);
 	pyobj_code_free(&c);
 	/* not a code object: its type has another name */
 	put64(f, CODE + 8, MEM_BASE + 0x5000);
@@ -386,7 +404,7 @@ static void test_thread_name_attribute(void **state)
 	put64(f, type + 0x368, keys);
 	put64(f, obj - 32, values);
 	put64(f, obj - 24, 0);
-	f->m[keys + 9 - MEM_BASE] = 3; /* log2 of the index bytes */
+	f->m[keys + 9 - MEM_BASE] = 3;	/* log2 of the index bytes */
 	f->m[keys + 10 - MEM_BASE] = 1; /* unicode keys: (key, value) entries */
 	put64(f, keys + 0x18, 3);
 	for (int i = 0; i < 3; i++) {
@@ -397,7 +415,8 @@ static void test_thread_name_attribute(void **state)
 	put64(f, values + 8, MEM_BASE + 0x15000);
 	assert_int_equal(pyobj_attr_str(&m, obj, "_name", out, sizeof(out)), 0);
 	assert_string_equal(out, "downloader-3");
-	assert_int_not_equal(pyobj_attr_str(&m, obj, "_daemonic", out, sizeof(out)), 0);
+	assert_int_not_equal(
+		pyobj_attr_str(&m, obj, "_daemonic", out, sizeof(out)), 0);
 
 	/* once the dict exists, the value is in it: a split dict */
 	put64(f, obj - 24, MEM_BASE + 0x16000);
@@ -426,7 +445,9 @@ static void test_thread_name_attribute(void **state)
 
 static struct gs_event ev(uint64_t at, uint8_t type, uint32_t tid)
 {
-	return (struct gs_event){ .ts = T0 + at, .type = type, .tid = tid, .tgid = PID };
+	return (struct gs_event){
+		.ts = T0 + at, .type = type, .tid = tid, .tgid = PID
+	};
 }
 
 static void feed(struct analysis *an, struct gs_event e)
@@ -434,8 +455,8 @@ static void feed(struct analysis *an, struct gs_event e)
 	an_event(an, &e);
 }
 
-static void switch_io(struct analysis *an, uint64_t at, uint32_t out, uint32_t state,
-		      uint32_t in)
+static void switch_io(struct analysis *an, uint64_t at, uint32_t out,
+		      uint32_t state, uint32_t in)
 {
 	struct gs_event e = ev(at, GS_EV_SWITCH, out);
 
@@ -458,8 +479,8 @@ static void stack(struct analysis *an, uint64_t at, uint32_t tid, uint32_t why,
 	feed(an, e);
 }
 
-static void sys_call(struct analysis *an, uint64_t at, uint32_t tid, uint8_t type,
-		     int nr, uint64_t a0)
+static void sys_call(struct analysis *an, uint64_t at, uint32_t tid,
+		     uint8_t type, int nr, uint64_t a0)
 {
 	struct gs_event e = ev(at, type, tid);
 
@@ -470,7 +491,8 @@ static void sys_call(struct analysis *an, uint64_t at, uint32_t tid, uint8_t typ
 	feed(an, e);
 }
 
-static void signal_cond(struct analysis *an, uint64_t at, uint32_t tid, uint64_t cond)
+static void signal_cond(struct analysis *an, uint64_t at, uint32_t tid,
+			uint64_t cond)
 {
 	struct gs_event e = ev(at, GS_EV_COND_SIGNAL, tid);
 
@@ -524,8 +546,10 @@ static void fill_table(struct stacktab *t)
 	stacktab_add_stack(t, GS_SREC_PYTHON, PY_A1, PID, 0, f, 2);
 	f[1] = stacktab_frame(t, ST_PYTHON, "rest", "/srv/app.py", 20);
 	stacktab_add_stack(t, GS_SREC_PYTHON, PY_A2, PID, 0, f, 2);
-	f[0] = stacktab_frame(t, ST_PYTHON, "Thread._bootstrap", "/usr/lib/python3.11/threading.py", 995);
-	f[1] = stacktab_frame(t, ST_PYTHON, "Thread.run", "/usr/lib/python3.11/threading.py", 975);
+	f[0] = stacktab_frame(t, ST_PYTHON, "Thread._bootstrap",
+			      "/usr/lib/python3.11/threading.py", 995);
+	f[1] = stacktab_frame(t, ST_PYTHON, "Thread.run",
+			      "/usr/lib/python3.11/threading.py", 975);
 	f[2] = stacktab_frame(t, ST_PYTHON, "waiter", "/srv/app.py", 5);
 	stacktab_add_stack(t, GS_SREC_PYTHON, PY_B, PID, 0, f, 3);
 	f[0] = stacktab_frame(t, ST_NATIVE, "clock_nanosleep", "libc.so.6", 0);
@@ -534,8 +558,8 @@ static void fill_table(struct stacktab *t)
 }
 
 /* Run the stream through the model for WHAT; the profile in OUT. */
-static struct analysis *model_run(enum fl_what what, uint32_t tid, struct fl_profile *out,
-				  struct stacktab *tab)
+static struct analysis *model_run(enum fl_what what, uint32_t tid,
+				  struct fl_profile *out, struct stacktab *tab)
 {
 	struct analysis *an = an_new(T0);
 	struct an_process *p = an_add_process(an, PID, 1, T0);
@@ -561,7 +585,8 @@ static uint64_t row_ns(const struct fl_profile *p, const char *needle)
 	for (size_t i = 0; i < p->n_rows; i++) {
 		line[0] = '\0';
 		for (uint32_t k = 0; k < p->rows[i].n; k++) {
-			fl_frame_text(&p->names.frames[p->rows[i].fids[k]], text, sizeof(text));
+			fl_frame_text(&p->names.frames[p->rows[i].fids[k]],
+				      text, sizeof(text));
 			strcat(line, k ? ";" : "");
 			strncat(line, text, sizeof(line) - strlen(line) - 1);
 		}
@@ -589,9 +614,11 @@ static void test_model_gil_wait(void **state)
 	assert_int_equal(an_find_thread(an, B)->gil_wait_ns, 4940 * US);
 	assert_int_equal(thread_ns(&p, B), 4940 * US);
 	/* named by the function it was started with */
-	assert_int_equal(row_ns(&p, "waiter (tid 102);Thread._bootstrap (threading.py:995);"
-				    "Thread.run (threading.py:975);waiter (app.py:5)"),
-			 4940 * US);
+	assert_int_equal(
+		row_ns(&p,
+		       "waiter (tid 102);Thread._bootstrap (threading.py:995);"
+		       "Thread.run (threading.py:975);waiter (app.py:5)"),
+		4940 * US);
 	assert_int_equal(thread_ns(&p, A), 0);
 	fl_profile_free(&p);
 	stacktab_free(&tab);
@@ -608,10 +635,13 @@ static void test_model_oncpu(void **state)
 	assert_int_equal(an_find_thread(an, A)->on_cpu_ns, 6100 * US);
 	assert_int_equal(p.total_ns, 6100 * US);
 	assert_int_equal(p.n_threads, 1);
-	assert_int_equal(row_ns(&p, "MainThread (tid 101);<module> (app.py:30);compute (app.py:12)"),
-			 500 * US);
+	assert_int_equal(
+		row_ns(&p,
+		       "MainThread (tid 101);<module> (app.py:30);compute (app.py:12)"),
+		500 * US);
 	/* on the CPU without the GIL from its release at 5000 */
-	assert_int_equal(row_ns(&p, "rest (app.py:20);[GIL released]"), 100 * US + 1000 * US);
+	assert_int_equal(row_ns(&p, "rest (app.py:20);[GIL released]"),
+			 100 * US + 1000 * US);
 	assert_int_equal(row_ns(&p, "rest (app.py:20)"), 5600 * US);
 	fl_profile_free(&p);
 	stacktab_free(&tab);
@@ -627,19 +657,23 @@ static void test_model_offcpu_and_wall(void **state)
 
 	(void)state;
 	assert_int_equal(an_blocked_total(a), 3900 * US);
-	assert_int_equal(row_ns(&p, "MainThread (tid 101);<module> (app.py:30);rest (app.py:20);"
-				    "clock_nanosleep (libc.so.6);[sleep: clock_nanosleep]"),
-			 3900 * US);
+	assert_int_equal(
+		row_ns(&p,
+		       "MainThread (tid 101);<module> (app.py:30);rest (app.py:20);"
+		       "clock_nanosleep (libc.so.6);[sleep: clock_nanosleep]"),
+		3900 * US);
 	b = an_find_thread(an, B);
 	assert_int_equal(thread_ns(&p, B), an_blocked_total(b));
-	assert_int_equal(row_ns(&p, "waiter (app.py:5);[gil: futex]"), an_blocked_total(b));
+	assert_int_equal(row_ns(&p, "waiter (app.py:5);[gil: futex]"),
+			 an_blocked_total(b));
 	fl_profile_free(&p);
 	stacktab_free(&tab);
 	an_free(an);
 
 	an = model_run(FL_WALL, 0, &p, &tab);
 	for (size_t i = 0; i < p.n_threads; i++) {
-		const struct an_thread *t = an_find_thread(an, p.threads[i].tid);
+		const struct an_thread *t =
+			an_find_thread(an, p.threads[i].tid);
 
 		assert_int_equal(p.threads[i].ns, an_thread_lifetime(t));
 	}
@@ -686,10 +720,12 @@ static void test_model_gil_wait_not_resent(void **state)
 
 /* ------------------------------------------------------------ writers */
 
-static char *write_to_string(int (*fn)(FILE *, const struct fl_profile *, const struct fl_info *),
+static char *write_to_string(int (*fn)(FILE *, const struct fl_profile *,
+				       const struct fl_info *),
 			     const struct fl_profile *p, size_t *len)
 {
-	struct fl_info info = { .title = "GIL wait: app <&>", .duration_ns = 10 };
+	struct fl_info info = { .title = "GIL wait: app <&>",
+				.duration_ns = 10 };
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);
 
@@ -699,7 +735,8 @@ static char *write_to_string(int (*fn)(FILE *, const struct fl_profile *, const 
 	return buf;
 }
 
-static int folded(FILE *out, const struct fl_profile *p, const struct fl_info *info)
+static int folded(FILE *out, const struct fl_profile *p,
+		  const struct fl_info *info)
 {
 	(void)info;
 	return flame_write_folded(out, p);
@@ -723,10 +760,13 @@ static void test_writers(void **state)
 		if (!strncmp(line, "MainThread (tid 101);", 21))
 			sum_a += v;
 	}
-	assert_int_equal(sum_a, (an_thread_lifetime(an_find_thread(an, A)) + 500) / 1000);
+	assert_int_equal(sum_a, (an_thread_lifetime(an_find_thread(an, A)) +
+				 500) / 1000);
 	free(s);
 	s = write_to_string(flame_write_speedscope, &p, &len);
-	assert_non_null(strstr(s, "\"$schema\":\"https://www.speedscope.app/file-format-schema.json\""));
+	assert_non_null(strstr(
+		s,
+		"\"$schema\":\"https://www.speedscope.app/file-format-schema.json\""));
 	assert_non_null(strstr(s, "\"type\":\"sampled\""));
 	free(s);
 	s = write_to_string(flame_write_pprof, &p, &len);
@@ -757,7 +797,8 @@ static void test_svg_many_stacks(void **state)
 	stacktab_init(&p.names);
 	p.threads = calloc(1, sizeof(*p.threads));
 	p.n_threads = 1;
-	snprintf(p.threads[0].label, sizeof(p.threads[0].label), "main (tid 1)");
+	snprintf(p.threads[0].label, sizeof(p.threads[0].label),
+		 "main (tid 1)");
 	p.rows = calloc(10000, sizeof(*p.rows));
 	for (int i = 0; i < 10000; i++) {
 		struct fl_row *r = &p.rows[p.n_rows++];
@@ -765,13 +806,17 @@ static void test_svg_many_stacks(void **state)
 
 		r->n = 22;
 		r->fids = malloc(r->n * sizeof(*r->fids));
-		r->fids[0] = stacktab_frame(&p.names, ST_SYNTH, "main (tid 1)", "", 0);
+		r->fids[0] = stacktab_frame(&p.names, ST_SYNTH, "main (tid 1)",
+					    "", 0);
 		for (int d = 1; d < 21; d++) {
-			snprintf(name, sizeof(name), "f%d_%d", d, (i >> (d % 12)) % 7);
-			r->fids[d] = stacktab_frame(&p.names, ST_PYTHON, name, "app.py", d);
+			snprintf(name, sizeof(name), "f%d_%d", d,
+				 (i >> (d % 12)) % 7);
+			r->fids[d] = stacktab_frame(&p.names, ST_PYTHON, name,
+						    "app.py", d);
 		}
 		snprintf(name, sizeof(name), "leaf%d", i);
-		r->fids[21] = stacktab_frame(&p.names, ST_PYTHON, name, "app.py", i);
+		r->fids[21] =
+			stacktab_frame(&p.names, ST_PYTHON, name, "app.py", i);
 		r->ns = 1000 + (i % 97) * 1000;
 		p.threads[0].ns += r->ns;
 		p.total_ns += r->ns;
@@ -779,12 +824,14 @@ static void test_svg_many_stacks(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	s = write_to_string(flame_write_svg, &p, &len);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	for (at = strstr(s, "<g class=\"f\""); at; at = strstr(at + 1, "<g class=\"f\""))
+	for (at = strstr(s, "<g class=\"f\""); at;
+	     at = strstr(at + 1, "<g class=\"f\""))
 		groups++;
 	assert_true(groups > 100);
 	assert_true(groups <= 40000);
 	assert_true(len < 16u << 20);
-	assert_true((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec) <
+	assert_true((t1.tv_sec - t0.tv_sec) * 1000000000ll +
+			    (t1.tv_nsec - t0.tv_nsec) <
 		    5000000000ll);
 	free(s);
 	fl_profile_free(&p);

@@ -38,7 +38,9 @@ static int write_session(const char *file, bool finalize)
 	gs_writer_kv(w, GS_CHUNK_PROCESS, &proc);
 	/* written out of order, as the ring buffer delivers across CPUs */
 	for (int i = 0; i < N_EVENTS; i++) {
-		struct gs_event e = { .type = GS_EV_SYS_ENTER, .tid = 42, .tgid = 42 };
+		struct gs_event e = { .type = GS_EV_SYS_ENTER,
+				      .tid = 42,
+				      .tgid = 42 };
 
 		e.ts = 1000 + (uint64_t)i * 10 + (i % 3 == 0 ? 25 : 0);
 		e.a32 = i;
@@ -91,7 +93,8 @@ static void test_round_trip(void **state)
 	assert_true(s->finalized);
 	assert_false(s->cut_short);
 	assert_string_equal(s->damage, "");
-	assert_string_equal(kv_get(&s->host, "kernel"), "6.18 with = and\nnewline");
+	assert_string_equal(kv_get(&s->host, "kernel"),
+			    "6.18 with = and\nnewline");
 	assert_int_equal(s->n_images, 1);
 	assert_int_equal(s->images[0].pid, 42);
 	assert_int_equal(kv_get_u64(&s->trailer, "events", 0), N_EVENTS);
@@ -141,7 +144,8 @@ static void test_truncated_anywhere(void **state)
 			continue; /* the file header itself is cut: refused */
 		assert_true(n <= N_EVENTS);
 		assert_true(ordered);
-		assert_false(s->finalized && s->damage[0] == '\0' && n < N_EVENTS);
+		assert_false(s->finalized && s->damage[0] == '\0' &&
+			     n < N_EVENTS);
 		gs_reader_close(r);
 	}
 	unlink(cut);
@@ -221,8 +225,10 @@ static void test_empty_and_foreign_files(void **state)
 	fclose(f);
 	assert_int_not_equal(gs_reader_open(path, &r, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "not a gilscope session"));
-	assert_int_not_equal(replay_open("/etc/passwd", NULL, &rp, err, sizeof(err)), 0);
-	assert_int_not_equal(replay_open("/nonexistent", NULL, &rp, err, sizeof(err)), 0);
+	assert_int_not_equal(
+		replay_open("/etc/passwd", NULL, &rp, err, sizeof(err)), 0);
+	assert_int_not_equal(
+		replay_open("/nonexistent", NULL, &rp, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "cannot open"));
 }
 
@@ -417,9 +423,12 @@ static void put_raw_chunk(FILE *f, uint16_t type, uint16_t flags,
 			  const void *payload, uint32_t size, uint32_t raw_size,
 			  uint32_t count)
 {
-	struct gs_chunk_header h = { .magic = GS_CHUNK_MAGIC, .type = type,
-				     .flags = flags, .size = size,
-				     .raw_size = raw_size, .count = count };
+	struct gs_chunk_header h = { .magic = GS_CHUNK_MAGIC,
+				     .type = type,
+				     .flags = flags,
+				     .size = size,
+				     .raw_size = raw_size,
+				     .count = count };
 
 	h.crc = crc32(crc32(0, (const Bytef *)&h, sizeof(h)), payload, size);
 	fwrite(&h, sizeof(h), 1, f);
@@ -505,8 +514,10 @@ static void test_stored_and_unsorted_chunks(void **state)
 static void test_undecodable_chunk_stops_reading(void **state)
 {
 	static const char *const damage[] = {
-		"undecodable events chunk", "malformed events chunk",
-		"undecodable events chunk", "undecodable events chunk",
+		"undecodable events chunk",
+		"malformed events chunk",
+		"undecodable events chunk",
+		"undecodable events chunk",
 	};
 	static struct gs_event v[500], ev[2000];
 	unsigned char junk[64];

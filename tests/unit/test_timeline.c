@@ -149,8 +149,11 @@ static void slice(struct fixture *f, struct an_thread *t,
 static void sched_switch(struct fixture *f, uint64_t at, uint32_t prev,
 			 uint32_t next)
 {
-	struct gs_event e = { .ts = T0 + at, .type = GS_EV_SWITCH, .tid = prev,
-			      .tgid = prev ? PID : 0, .cpu = 1 };
+	struct gs_event e = { .ts = T0 + at,
+			      .type = GS_EV_SWITCH,
+			      .tid = prev,
+			      .tgid = prev ? PID : 0,
+			      .cpu = 1 };
 
 	e.arg[0] = next | (uint64_t)(next ? PID : 0) << 32;
 	e.flags = (prev ? GS_F_PREV_TRACED : 0) | (next ? GS_F_NEXT_TRACED : 0);
@@ -188,7 +191,8 @@ static int setup(void **state)
 	slice(f, f->a, AN_SLICE_GIL_HELD, 30, 50);
 	slice(f, f->b, AN_SLICE_GIL_WAIT, 28, 50);
 	f->sink->counts(f->sink->ctx, p, T0 + 10, 1, 0);
-	f->sink->counts(f->sink->ctx, p, T0 + 10, 1, 0); /* no change: kept once */
+	f->sink->counts(f->sink->ctx, p, T0 + 10, 1,
+			0); /* no change: kept once */
 	f->sink->counts(f->sink->ctx, p, T0 + 12, 1, 1);
 
 	sched_switch(f, 12, A, B); /* A ran on CPU 1 since the session began */
@@ -278,8 +282,10 @@ static void test_cpu_lanes(void **state)
 
 static char *render(const struct tl_model *m, bool json, size_t *len)
 {
-	struct tl_info info = { .kernel = "6.1.0", .machine = "x86_64",
-				.hostname = "", .command = "python3 x.py" };
+	struct tl_info info = { .kernel = "6.1.0",
+				.machine = "x86_64",
+				.hostname = "",
+				.command = "python3 x.py" };
 	char *buf = NULL;
 	FILE *out = open_memstream(&buf, len);
 
@@ -299,13 +305,15 @@ static void test_json_events(void **state)
 	char *s = render(&f->m, true, &len);
 
 	/* B's held slice both takes and passes on the GIL */
-	assert_non_null(strstr(s, "\"tid\":102,\"cat\":\"thread_state\","
-				  "\"name\":\"GIL held\",\"ts\":1000000.012,"
-				  "\"dur\":0.016,\"bind_id\":1,\"flow_in\":true,"
-				  "\"flow_out\":true"));
+	assert_non_null(strstr(s,
+			       "\"tid\":102,\"cat\":\"thread_state\","
+			       "\"name\":\"GIL held\",\"ts\":1000000.012,"
+			       "\"dur\":0.016,\"bind_id\":1,\"flow_in\":true,"
+			       "\"flow_out\":true"));
 	assert_non_null(strstr(s, "\"gil_handoff\":\"forced\""));
 	assert_non_null(strstr(s, "\"futex\":\"0xa563d0\""));
-	assert_non_null(strstr(s, "\"name\":\"process_name\",\"args\":{\"name\":\"CPUs\"}"));
+	assert_non_null(strstr(
+		s, "\"name\":\"process_name\",\"args\":{\"name\":\"CPUs\"}"));
 	free(s);
 }
 
@@ -333,7 +341,8 @@ static void test_json_string_is_script_safe(void **state)
 	tl_json_string(out, "</script>\"\\\n");
 	tl_json_us(out, 1234567);
 	fclose(out);
-	assert_string_equal(buf, "\"\\u003c/script\\u003e\\\"\\\\\\u000a\"1234.567");
+	assert_string_equal(buf,
+			    "\"\\u003c/script\\u003e\\\"\\\\\\u000a\"1234.567");
 	free(buf);
 }
 
@@ -344,13 +353,16 @@ int main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_json_string_is_script_safe),
-		cmocka_unit_test_setup_teardown(test_lanes_and_slices, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_handoffs_bind_to_slices, setup,
+		cmocka_unit_test_setup_teardown(test_lanes_and_slices, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_cpu_lanes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_json_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pftrace_starts_with_a_clock,
+		cmocka_unit_test_setup_teardown(test_handoffs_bind_to_slices,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpu_lanes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_json_events, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_pftrace_starts_with_a_clock, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
