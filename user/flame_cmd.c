@@ -65,6 +65,10 @@ static int load_stacks(const struct gs_session *s, struct stacktab *tab)
 {
 	int loaded = 0;
 
+	if (s->blobs_skipped)
+		fprintf(stderr,
+			"gilscope flame: warning: %u stack table chunks past the first 256 MB were not read; stacks they name show as unknown\n",
+			s->blobs_skipped);
 	for (size_t i = 0; i < s->n_blobs; i++) {
 		if (s->blobs[i].type != GS_CHUNK_STACKS)
 			continue;

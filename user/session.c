@@ -569,8 +569,10 @@ static int take_blob(struct gs_reader *r, const struct gs_chunk_header *h,
 	unsigned char *data;
 	uLongf raw = h->raw_size;
 
-	if (r->blob_bytes + h->raw_size > MAX_BLOB_BYTES)
-		return 0; /* more than any recording makes: ignored */
+	if (r->blob_bytes + h->raw_size > MAX_BLOB_BYTES) {
+		r->s.blobs_skipped++; /* flame says so */
+		return 0;
+	}
 	data = malloc(h->raw_size ? h->raw_size : 1);
 	b = realloc(r->s.blobs, (r->s.n_blobs + 1) * sizeof(*b));
 	if (b)

@@ -98,6 +98,8 @@ struct gs_session {
 	/* events pass: most EVENTS chunks merged at once, and events let out
 	 * with the cap of open chunks reached (order then not guaranteed) */
 	uint32_t peak_open_chunks;
+	/* STACKS chunks past the reader's cap (256 MB of them): not kept */
+	uint32_t blobs_skipped;
 	uint64_t events_past_window;
 };
 

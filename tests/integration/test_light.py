@@ -66,9 +66,11 @@ def test_light_cpu_threads_wait_for_the_gil(trace):
         # spinning into take_gil is not waiting yet)
         assert th["gil_wait_ns"] > 0.3 * th["lifetime_ns"], (name, th)
         assert th["gil_wait_ns"] >= th["blocked_ns"]["gil"], (name, th)
-        assert th["gil_held_ns"] > 0.1 * th["lifetime_ns"], (name, th)
-    # hand-offs are derived: a woken waiter is taken to take the GIL,
-    # which over-counts when the old holder took it back first
+    # holds are derived: a take is seen when the holder's signal wakes a
+    # waiter, not when a thread takes a free GIL without sleeping; light
+    # sees 37-67 % of the workers' holds here (exact: all of them)
+    held = sum(t.thread(tid)["gil_held_ns"] for tid in f["tids"].values()) / 1e9
+    assert held > 0.25 * f["threaded_s"], (held, f["threaded_s"])
     g = p["gil"]
     assert 0.5 * g["interpreter_switches"] <= g["handoffs"] <= 2 * g["interpreter_switches"], g
     assert p["diagnosis"][0]["kind"] == "gil-contention"

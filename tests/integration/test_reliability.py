@@ -873,3 +873,19 @@ def test_too_many_overlapping_chunks_are_counted(tmp_path):
     text = subprocess.run([GILSCOPE, "report", str(path)], capture_output=True, text=True,
                           timeout=60)
     assert f"WARNING: {past} events were read with too many chunks" in text.stdout
+
+
+def test_stack_tables_past_the_cap_are_said(tmp_path):
+    # the reader keeps at most 256 MB of STACKS payloads; five chunks of
+    # 60 MB (zeros, compressed to a few KB each) pass it: `flame` says so
+    raw = bytes(60 << 20)
+    stacks = chunk(6, zlib.compress(raw, 9), flags=1, raw_size=len(raw), count=1)
+    one = events(EVENT.pack(T0 + 5, 100, 100, 3, 0, 0, 0, 0, 0, 0), 1)
+    path = tmp_path / "stacks.data"
+    path.write_bytes(file_header() + HOSTC + one + stacks * 5 + TRAILERC)
+    run = subprocess.run(["prlimit", "--as=1000000000", GILSCOPE, "flame", "-o",
+                          str(tmp_path / "f.folded"), str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert "Sanitizer" not in run.stderr
+    assert "1 stack table chunks past the first 256 MB were not read" in run.stderr, \
+        run.stderr
