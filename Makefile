@@ -22,12 +22,13 @@ USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
 PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c \
 	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
-	    user/procfs.c user/dump.c user/locks.c user/outfile.c \
+	    user/procfs.c user/dump.c user/evname.c user/locks.c user/outfile.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
 	    user/timeline_json.c user/timeline_html.c user/timeline_page.c \
 	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \
 	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
-	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c
+	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c \
+	    user/cli.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

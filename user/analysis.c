@@ -205,24 +205,36 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
+/*
+ * The array v (n used of *cap items of size bytes, doubling from first) with
+ * room for one more: v itself, or moved; NULL without memory, v untouched.
+ */
+static void *room_for_one(void *v, size_t n, size_t *cap, size_t size,
+			  size_t first)
+{
+	size_t new_cap = *cap ? *cap * 2 : first;
+
+	if (n < *cap)
+		return v;
+	v = realloc(v, new_cap * size);
+	if (v)
+		*cap = new_cap;
+	return v;
+}
+
 struct an_process *an_add_process(struct analysis *an, uint32_t pid,
 				  uint32_t ppid, uint64_t start_ns)
 {
-	struct an_process *p = calloc(1, sizeof(*p));
+	struct an_process **procs, *p;
 
+	procs = room_for_one(an->procs, an->n_procs, &an->cap_procs,
+			     sizeof(*procs), 16);
+	if (!procs)
+		return NULL;
+	an->procs = procs;
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	if (an->n_procs == an->cap_procs) {
-		size_t cap = an->cap_procs ? an->cap_procs * 2 : 16;
-		struct an_process **v = realloc(an->procs, cap * sizeof(*v));
-
-		if (!v) {
-			free(p);
-			return NULL;
-		}
-		an->procs = v;
-		an->cap_procs = cap;
-	}
 	p->an = an;
 	p->pid = pid;
 	p->ppid = ppid;
@@ -252,21 +264,16 @@ void an_gil_from_base(struct an_gil *gil, uint64_t base, uint64_t cond,
 static struct an_thread *new_thread(struct analysis *an, struct an_process *p,
 				    uint32_t tid, uint64_t start)
 {
-	struct an_thread *t = calloc(1, sizeof(*t));
+	struct an_thread **threads, *t;
 
+	threads = room_for_one(p->threads, p->n_threads, &p->cap_threads,
+			       sizeof(*threads), 8);
+	if (!threads)
+		return NULL;
+	p->threads = threads;
+	t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
-	if (p->n_threads == p->cap_threads) {
-		size_t cap = p->cap_threads ? p->cap_threads * 2 : 8;
-		struct an_thread **v = realloc(p->threads, cap * sizeof(*v));
-
-		if (!v) {
-			free(t);
-			return NULL;
-		}
-		p->threads = v;
-		p->cap_threads = cap;
-	}
 	t->proc = p;
 	t->tid = tid;
 	t->tgid = p->pid;

@@ -2,26 +2,8 @@
 #include <errno.h>
 #include <string.h>
 #include "dump.h"
+#include "evname.h"
 #include "syscalls.h"
-
-static const char *const type_names[GS_EV_MAX] = {
-	[GS_EV_SWITCH] = "switch",
-	[GS_EV_WAKING] = "waking",
-	[GS_EV_WAKEUP] = "wakeup",
-	[GS_EV_WAKEUP_NEW] = "wakeup_new",
-	[GS_EV_FORK] = "fork",
-	[GS_EV_EXEC] = "exec",
-	[GS_EV_EXIT] = "exit",
-	[GS_EV_SYS_ENTER] = "sys_enter",
-	[GS_EV_SYS_EXIT] = "sys_exit",
-	[GS_EV_GIL_TAKE] = "take_gil",
-	[GS_EV_COND_SIGNAL] = "cond_signal",
-	[GS_EV_SWITCHNUM] = "switch_number",
-	[GS_EV_LOCK_ACQUIRE] = "lock_acquire",
-	[GS_EV_LOCK_RELEASE] = "lock_release",
-	[GS_EV_ULOCK] = "user_lock",
-	[GS_EV_STACK] = "stack",
-};
 
 static void dump_details(FILE *out, const struct gs_event *e)
 {
@@ -102,7 +84,7 @@ static void dump_details(FILE *out, const struct gs_event *e)
 
 void dump_event(FILE *out, const struct gs_event *e, uint64_t t0)
 {
-	const char *type = e->type < GS_EV_MAX ? type_names[e->type] : NULL;
+	const char *type = gs_event_name(e->type);
 	long long rel = (long long)(e->ts - t0);
 
 	fprintf(out, "%12.6f cpu%-3u %7u/%-7u %-13s ", rel / 1e9, e->cpu,

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* `gilscope flame [--what W] [--pid P] [--tid T] -o OUT [FILE]` */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cli.h"
 #include "flame.h"
 #include "flame_model.h"
 #include "flame_out.h"
@@ -197,6 +197,35 @@ static int parse_id(const char *s, uint32_t *out)
 	return 0;
 }
 
+static bool take_flame_option(int opt, const char *arg, void *ctx)
+{
+	struct flame_args *a = ctx;
+
+	switch (opt) {
+	case 'o':
+		a->out = arg;
+		break;
+	case 'w':
+		if (fl_what_parse(arg, &a->what)) {
+			fprintf(stderr,
+				"gilscope: --what is oncpu, gil-wait, offcpu or wall, not '%s'\n",
+				arg);
+			return false;
+		}
+		break;
+	case 'p':
+	case 't':
+		if (parse_id(arg, opt == 'p' ? &a->pid : &a->tid)) {
+			fprintf(stderr,
+				"gilscope: --%s needs a number, not '%s'\n",
+				opt == 'p' ? "pid" : "tid", arg);
+			return false;
+		}
+		break;
+	}
+	return true;
+}
+
 int cmd_flame(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -207,42 +236,16 @@ int cmd_flame(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct flame_args a = { .in = "gilscope.data", .what = FL_WALL };
-	int c;
+	static const struct cli_command cmd = { .shortopts = "o:w:p:t:h",
+						.longopts = longopts,
+						.usage = usage,
+						.take = take_flame_option };
+	struct flame_args a = { .what = FL_WALL };
+	int ret = cli_options(&cmd, argc, argv, &a);
 
-	while ((c = getopt_long(argc, argv, "o:w:p:t:h", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'o':
-			a.out = optarg;
-			break;
-		case 'w':
-			if (fl_what_parse(optarg, &a.what)) {
-				fprintf(stderr,
-					"gilscope: --what is oncpu, gil-wait, offcpu or wall, not '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'p':
-		case 't':
-			if (parse_id(optarg, c == 'p' ? &a.pid : &a.tid)) {
-				fprintf(stderr,
-					"gilscope: --%s needs a number, not '%s'\n",
-					c == 'p' ? "pid" : "tid", optarg);
-				return 2;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc)
-		a.in = argv[optind++];
+	if (ret != CLI_GO_ON)
+		return ret;
+	a.in = cli_session_file(argc, argv);
 	if (!a.out || optind < argc) {
 		usage(stderr);
 		return 2;

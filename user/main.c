@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* gilscope: why don't my Python threads go faster? */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cli.h"
 #include "dump.h"
 #include "flame.h"
 #include "timeline.h"
@@ -44,11 +44,72 @@ static int parse_number(const char *s, double *out)
 	return errno || end == s || *end || *out < 0 ? -1 : 0;
 }
 
+static bool take_record_option(int opt, const char *arg, void *ctx)
+{
+	struct record_opts *o = ctx;
+	double num;
+
+	switch (opt) {
+	case 'o':
+		o->output = arg;
+		break;
+	case 'd':
+		if (parse_number(arg, &o->duration_s) || o->duration_s <= 0) {
+			fprintf(stderr,
+				"gilscope: -d needs a positive number of seconds, not '%s'\n",
+				arg);
+			return false;
+		}
+		break;
+	case 'p':
+		if (parse_number(arg, &num) || num < 1 || num != (int)num) {
+			fprintf(stderr,
+				"gilscope: -p needs a process id, not '%s'\n",
+				arg);
+			return false;
+		}
+		o->pid = (int)num;
+		break;
+	case 'b':
+		if (parse_number(arg, &num) || num < 1 || num > 4096) {
+			fprintf(stderr,
+				"gilscope: -b needs a size in MB (1-4096)\n");
+			return false;
+		}
+		/* the ring buffer must be a power of two pages */
+		o->ringbuf_bytes = 1u << 20;
+		while (o->ringbuf_bytes < num * (1u << 20))
+			o->ringbuf_bytes <<= 1;
+		break;
+	case 'v':
+		o->verbose = true;
+		break;
+	case 'L':
+		o->lock_spec = arg;
+		break;
+	case 'l':
+		o->light = true;
+		break;
+	case 'S':
+		if (parse_number(arg, &num) || num > 10000 || num != (int)num) {
+			fprintf(stderr,
+				"gilscope: --sample-hz needs 0-10000 samples per second\n");
+			return false;
+		}
+		o->sample_hz = (unsigned int)num;
+		break;
+	case 'N':
+		o->no_stacks = true;
+		break;
+	case 'q':
+		o->quiet = true;
+		break;
+	}
+	return true;
+}
+
 static int cmd_record(int argc, char **argv)
 {
-	struct record_opts o = { .output = "gilscope.data",
-				 .ringbuf_bytes = 64u << 20,
-				 .sample_hz = 99 };
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "duration", required_argument, NULL, 'd' },
@@ -63,78 +124,17 @@ static int cmd_record(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	double num;
-	int c;
+	static const struct cli_command cmd = { .shortopts = "+o:d:p:b:vqh",
+						.longopts = longopts,
+						.usage = usage,
+						.take = take_record_option };
+	struct record_opts o = { .output = GS_DEFAULT_SESSION,
+				 .ringbuf_bytes = 64u << 20,
+				 .sample_hz = 99 };
+	int ret = cli_options(&cmd, argc, argv, &o);
 
-	while ((c = getopt_long(argc, argv, "+o:d:p:b:vqh", longopts, NULL)) !=
-	       -1) {
-		switch (c) {
-		case 'o':
-			o.output = optarg;
-			break;
-		case 'd':
-			if (parse_number(optarg, &o.duration_s) ||
-			    o.duration_s <= 0) {
-				fprintf(stderr,
-					"gilscope: -d needs a positive number of seconds, not '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case 'p':
-			if (parse_number(optarg, &num) || num < 1 ||
-			    num != (int)num) {
-				fprintf(stderr,
-					"gilscope: -p needs a process id, not '%s'\n",
-					optarg);
-				return 2;
-			}
-			o.pid = (int)num;
-			break;
-		case 'b':
-			if (parse_number(optarg, &num) || num < 1 ||
-			    num > 4096) {
-				fprintf(stderr,
-					"gilscope: -b needs a size in MB (1-4096)\n");
-				return 2;
-			}
-			/* the ring buffer must be a power of two pages */
-			o.ringbuf_bytes = 1u << 20;
-			while (o.ringbuf_bytes < num * (1u << 20))
-				o.ringbuf_bytes <<= 1;
-			break;
-		case 'v':
-			o.verbose = true;
-			break;
-		case 'L':
-			o.lock_spec = optarg;
-			break;
-		case 'l':
-			o.light = true;
-			break;
-		case 'S':
-			if (parse_number(optarg, &num) || num > 10000 ||
-			    num != (int)num) {
-				fprintf(stderr,
-					"gilscope: --sample-hz needs 0-10000 samples per second\n");
-				return 2;
-			}
-			o.sample_hz = (unsigned int)num;
-			break;
-		case 'N':
-			o.no_stacks = true;
-			break;
-		case 'q':
-			o.quiet = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	if (ret != CLI_GO_ON)
+		return ret;
 	if (optind < argc)
 		o.argv = argv + optind;
 	if (!!o.pid == !!o.argv) {
@@ -145,6 +145,16 @@ static int cmd_record(int argc, char **argv)
 	return record_main(&o);
 }
 
+static bool take_report_option(int opt, const char *arg, void *ctx)
+{
+	bool *json = ctx;
+
+	(void)arg;
+	if (opt == 'j')
+		*json = true;
+	return true;
+}
+
 static int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -152,26 +162,19 @@ static int cmd_report(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *path = "gilscope.data";
+	static const struct cli_command cmd = { .shortopts = "jh",
+						.longopts = longopts,
+						.usage = usage,
+						.take = take_report_option };
 	bool json = false;
 	struct replay rp;
 	char err[512];
-	int c;
+	int ret = cli_options(&cmd, argc, argv, &json);
 
-	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-		if (c == 'j') {
-			json = true;
-		} else if (c == 'h') {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc)
-		path = argv[optind];
-	if (replay_open(path, NULL, &rp, err, sizeof(err))) {
+	if (ret != CLI_GO_ON)
+		return ret;
+	if (replay_open(cli_session_file(argc, argv), NULL, &rp, err,
+			sizeof(err))) {
 		fprintf(stderr, "gilscope: %s\n", err);
 		return 1;
 	}

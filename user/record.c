@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "evname.h"
 #include "gilscope.skel.h"
 #include "interp.h"
 #include "pidmap.h"
@@ -810,34 +811,17 @@ static int start_launched(struct recorder *r, int *go_fd)
 
 static uint64_t lost_total(const struct recorder *r, struct kv_list *kv)
 {
-	static const char *const names[GS_EV_MAX] = {
-		[GS_EV_SWITCH] = "switch",
-		[GS_EV_WAKING] = "waking",
-		[GS_EV_WAKEUP] = "wakeup",
-		[GS_EV_WAKEUP_NEW] = "wakeup_new",
-		[GS_EV_FORK] = "fork",
-		[GS_EV_EXEC] = "exec",
-		[GS_EV_EXIT] = "exit",
-		[GS_EV_SYS_ENTER] = "sys_enter",
-		[GS_EV_SYS_EXIT] = "sys_exit",
-		[GS_EV_GIL_TAKE] = "gil_take",
-		[GS_EV_COND_SIGNAL] = "cond_signal",
-		[GS_EV_SWITCHNUM] = "switchnum",
-		[GS_EV_LOCK_ACQUIRE] = "lock_acquire",
-		[GS_EV_LOCK_RELEASE] = "lock_release",
-		[GS_EV_ULOCK] = "user_lock",
-		[GS_EV_STACK] = "stack",
-	};
 	uint64_t sum = 0;
 
 	for (int i = 0; i < GS_EV_MAX; i++) {
 		uint64_t n = r->skel->bss->lost[i];
+		const char *name = gs_event_key(i);
 
 		sum += n;
-		if (kv && n && names[i]) {
+		if (kv && n && name) {
 			char key[32];
 
-			snprintf(key, sizeof(key), "lost_%s", names[i]);
+			snprintf(key, sizeof(key), "lost_%s", name);
 			kv_setf(kv, key, "%llu", (unsigned long long)n);
 		}
 	}

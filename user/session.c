@@ -58,7 +58,7 @@ static int write_all(struct gs_writer *w, const void *data, size_t len)
 }
 
 /* The CRC covers the header (with crc = 0) and the payload. */
-static uint32_t chunk_crc(const struct gs_chunk_header *h, const void *payload)
+uint32_t gs_chunk_crc(const struct gs_chunk_header *h, const void *payload)
 {
 	struct gs_chunk_header copy = *h;
 	uLong crc;
@@ -68,9 +68,9 @@ static uint32_t chunk_crc(const struct gs_chunk_header *h, const void *payload)
 	return crc32(crc, payload, h->size);
 }
 
-static int write_chunk(struct gs_writer *w, uint16_t type, uint16_t flags,
-		       const void *payload, uint32_t size, uint32_t raw_size,
-		       uint32_t count)
+struct gs_chunk_header gs_chunk_header_for(uint16_t type, uint16_t flags,
+					   const void *payload, uint32_t size,
+					   uint32_t raw_size, uint32_t count)
 {
 	struct gs_chunk_header h = {
 		.magic = GS_CHUNK_MAGIC,
@@ -81,7 +81,16 @@ static int write_chunk(struct gs_writer *w, uint16_t type, uint16_t flags,
 		.count = count,
 	};
 
-	h.crc = chunk_crc(&h, payload);
+	h.crc = gs_chunk_crc(&h, payload);
+	return h;
+}
+
+static int write_chunk(struct gs_writer *w, uint16_t type, uint16_t flags,
+		       const void *payload, uint32_t size, uint32_t raw_size,
+		       uint32_t count)
+{
+	struct gs_chunk_header h = gs_chunk_header_for(type, flags, payload,
+						       size, raw_size, count);
 
 	write_all(w, &h, sizeof(h));
 	return write_all(w, payload, size);
@@ -345,7 +354,7 @@ static int read_chunk(struct gs_reader *r, struct gs_chunk_header *h,
 		set_damage(r, off, "file ends inside a chunk");
 		goto bad;
 	}
-	if (chunk_crc(h, *payload) != h->crc) {
+	if (gs_chunk_crc(h, *payload) != h->crc) {
 		set_damage(r, off, "checksum mismatch");
 		goto bad;
 	}

@@ -46,6 +46,14 @@ struct gs_chunk_header {
 	uint32_t count; /* records in the payload */
 };
 
+/* The crc a chunk header h with h->size bytes of payload must carry. */
+uint32_t gs_chunk_crc(const struct gs_chunk_header *h, const void *payload);
+
+/* The header of a chunk of this payload, its magic and crc set. */
+struct gs_chunk_header gs_chunk_header_for(uint16_t type, uint16_t flags,
+					   const void *payload, uint32_t size,
+					   uint32_t raw_size, uint32_t count);
+
 /* ---- writing ---- */
 
 struct gs_writer;

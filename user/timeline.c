@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* `gilscope timeline -o OUT [FILE]`: read a session, write a timeline. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cli.h"
 #include "pftrace.h"
 #include "outfile.h"
 #include "replay.h"
@@ -174,6 +174,15 @@ cleanup:
 	return ret ? 1 : 0;
 }
 
+static bool take_timeline_option(int opt, const char *arg, void *ctx)
+{
+	const char **out = ctx;
+
+	if (opt == 'o')
+		*out = arg;
+	return true;
+}
+
 int cmd_timeline(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -181,23 +190,17 @@ int cmd_timeline(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	const char *out = NULL, *in = "gilscope.data";
+	static const struct cli_command cmd = { .shortopts = "o:h",
+						.longopts = longopts,
+						.usage = usage,
+						.take = take_timeline_option };
+	const char *out = NULL, *in;
 	enum tl_format fmt;
-	int c;
+	int ret = cli_options(&cmd, argc, argv, &out);
 
-	while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-		if (c == 'o') {
-			out = optarg;
-		} else if (c == 'h') {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind < argc)
-		in = argv[optind++];
+	if (ret != CLI_GO_ON)
+		return ret;
+	in = cli_session_file(argc, argv);
 	if (!out || optind < argc) {
 		usage(stderr);
 		return 2;

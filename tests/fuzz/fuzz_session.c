@@ -195,16 +195,6 @@ static int find_chunks(const uint8_t *data, size_t size, struct chunk_ref *out,
 	return n;
 }
 
-static uint32_t chunk_crc(const struct gs_chunk_header *h, const void *payload)
-{
-	struct gs_chunk_header copy = *h;
-	uLong crc;
-
-	copy.crc = 0;
-	crc = crc32(0, (const Bytef *)&copy, sizeof(copy));
-	return crc32(crc, payload, h->size);
-}
-
 /* An output buffer of at most CAP bytes; OK turns false when it overflows. */
 struct out {
 	uint8_t *p;
@@ -227,16 +217,9 @@ static void put_chunk(struct out *o, uint16_t type, uint16_t flags,
 		      const void *payload, uint32_t size, uint32_t raw_size,
 		      uint32_t count)
 {
-	struct gs_chunk_header h = {
-		.magic = GS_CHUNK_MAGIC,
-		.type = type,
-		.flags = flags,
-		.size = size,
-		.raw_size = raw_size,
-		.count = count,
-	};
+	struct gs_chunk_header h = gs_chunk_header_for(type, flags, payload,
+						       size, raw_size, count);
 
-	h.crc = chunk_crc(&h, payload);
 	put(o, &h, sizeof(h));
 	put(o, payload, size);
 }
@@ -617,7 +600,7 @@ static void mutate_header(struct out *o, struct rng *r, const uint8_t *in,
 		h.count = h.raw_size / EV_SIZE;
 		break;
 	}
-	h.crc = chunk_crc(&h, in + c->off + CHUNK_HDR);
+	h.crc = gs_chunk_crc(&h, in + c->off + CHUNK_HDR);
 	put(o, &h, sizeof(h));
 	put(o, in + c->off + CHUNK_HDR, h.size);
 }
