@@ -76,20 +76,19 @@ struct {
 	__type(value, struct held_syscall);
 } held_syscalls SEC(".maps");
 
-/* Set by userspace before load: hold syscalls back as above (exact), or
- * take them from the switch (--light). */
-const volatile bool write_blocking_syscalls_only = false;
+/* Set by userspace before load (--light): take syscalls from the switch;
+ * the syscall programs are then not attached at all. */
 const volatile bool syscalls_from_switch = false;
 
 /*
- * --light: give a traced thread its held_syscalls slot. The slot then marks
- * the thread as traced for the syscall programs, which is cheaper than the
- * traced-process lookup that every syscall on the machine would pay.
- * Threads get it when they are created or first switched.
+ * Exact mode: give a traced thread its held_syscalls slot. The slot then
+ * marks the thread as traced for the syscall programs, which is cheaper
+ * than the traced-process lookup that every syscall on the machine would
+ * pay. Threads get it when they are created or first switched.
  */
 static __always_inline void adopt_thread(struct task_struct *task)
 {
-	if (write_blocking_syscalls_only)
+	if (!syscalls_from_switch)
 		bpf_task_storage_get(&held_syscalls, task, 0,
 				     BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
@@ -186,7 +185,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		gs_stk_switch(ctx, prev, prev_state, preempt);
 	/* a call it sleeps (or is preempted) in is written, its entry
 	 * before this switch */
-	if (prev_traced && write_blocking_syscalls_only)
+	if (prev_traced && !syscalls_from_switch)
 		write_held_syscall(prev);
 	if (prev_traced && syscalls_from_switch && prev_state &&
 	    !(prev_state & STK_TASK_DEAD))
@@ -616,31 +615,28 @@ static __always_inline void record_exit_group_switch_number(void)
 				     id >> 32, GS_SNUM_EXIT);
 }
 
+/* Exact mode only (--light does not attach it): a thread without a slot is
+ * not traced. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 {
-	struct held_syscall *h;
+	struct held_syscall *h = held_slot();
 
-	if (write_blocking_syscalls_only) {
-		h = held_slot();
-		if (!h)
-			return 0;
-		/* futex carries the GIL and lock traffic: always written */
-		if (nr != NR_FUTEX && nr != NR_EXIT_GROUP) {
-			hold_syscall(h, nr, regs);
-			return 0;
-		}
-		h->state = SYSCALL_WRITTEN;
-	} else if (!is_traced(bpf_get_current_pid_tgid() >> 32)) {
+	if (!h)
+		return 0;
+	/* futex carries the GIL and lock traffic: always written */
+	if (nr != NR_FUTEX && nr != NR_EXIT_GROUP) {
+		hold_syscall(h, nr, regs);
 		return 0;
 	}
+	h->state = SYSCALL_WRITTEN;
 	if (nr == NR_EXIT_GROUP)
 		record_exit_group_switch_number();
 	write_sys_enter_now(regs, nr);
 	return 0;
 }
 
-/* --light: was this call's entry written? Forget it either way. */
+/* Was this call's entry written? Forget it either way. */
 static __always_inline bool entry_was_written(void)
 {
 	struct held_syscall *h = held_slot();
@@ -659,8 +655,7 @@ int BPF_PROG(on_sys_exit, struct pt_regs *regs, long ret)
 	u64 id = bpf_get_current_pid_tgid();
 	struct gs_event *e;
 
-	if (write_blocking_syscalls_only ? !entry_was_written() :
-					   !is_traced(id >> 32))
+	if (!entry_was_written()) /* exact mode only, as on_sys_enter */
 		return 0;
 	e = reserve(GS_EV_SYS_EXIT, (u32)id, id >> 32);
 	if (!e)

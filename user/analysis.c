@@ -1121,34 +1121,36 @@ static void light_sys_exit(struct analysis *an, struct an_process *p,
 	(void)an;
 	if (!p->gil.addr || p->holder == t)
 		return;
-	/*
-	 * Without syscall tracepoints every release that wakes a waiter is
-	 * seen (light_waking), but takes are not: a waiter takes the GIL
-	 * when the holder's signal wakes it, never after a timeout (the
-	 * holder, which may not be known, still has it) nor on a wake while
-	 * the GIL is held (glibc's condvar wakes waiters of its own).
-	 */
-	if (gil_wait && (e->flags & GS_F_AT_SWITCH_IN)) {
-		if (t->gil_waiting && !sys_timed_out(e) && !p->holder)
+	if (gil_wait) {
+		bool signalled = !sys_timed_out(e);
+
+		if (!t->gil_waiting)
+			return;
+		/*
+		 * Without syscall tracepoints (GS_F_AT_SWITCH_IN) every
+		 * release that wakes a waiter is seen (light_waking), but
+		 * takes are not: a waiter takes the GIL when the holder's
+		 * signal wakes it, never after a timeout (the holder, which
+		 * may not be known, still has it) nor on a wake while the GIL
+		 * is held (glibc's condvar wakes waiters of its own). With
+		 * them, a signalled waiter takes it even if its holder's
+		 * release was not seen (the signal found no thread asleep; if
+		 * the holder took it back first, this thread waits on the
+		 * cond again at once, which ends the take: light_sys_enter),
+		 * and a waiter whose wait timed out takes a free GIL.
+		 */
+		if (e->flags & GS_F_AT_SWITCH_IN ? signalled && !p->holder :
+						   signalled || !p->holder)
 			gil_acquire(p, t, e->ts);
 		return;
 	}
-	/* woken on the cond (not timed out): it takes the GIL, whose
-	 * holder let it go unseen (its signal found no thread asleep); if
-	 * the holder took it back first, this thread waits on the cond
-	 * again at once, which ends the take (light_sys_enter) */
-	if (gil_wait && t->gil_waiting && !sys_timed_out(e)) {
+	if (!releases_gil(p, t->sys_nr, t->sys_arg0, t->sys_arg1))
+		return;
+	/* free: taken now; held: it will wait on the cond */
+	if (!p->holder)
 		gil_acquire(p, t, e->ts);
-		return;
-	}
-	if (gil_wait ? t->gil_waiting :
-		       releases_gil(p, t->sys_nr, t->sys_arg0, t->sys_arg1)) {
-		/* free: taken now; held: it will wait on the cond */
-		if (!p->holder)
-			gil_acquire(p, t, e->ts);
-		else if (!gil_wait)
-			start_wait(p, t);
-	}
+	else
+		start_wait(p, t);
 }
 
 /*

@@ -502,7 +502,6 @@ static int open_bpf(struct recorder *r)
 	set_uprobe_multi(r->skel);
 	r->skel->rodata->wakeup_bytes = r->opts->ringbuf_bytes / 8;
 	/* exact: syscall tracepoints, blocking calls only; light: none */
-	r->skel->rodata->write_blocking_syscalls_only = !r->opts->light;
 	r->skel->rodata->syscalls_from_switch = r->opts->light;
 	stk_configure(r->skel, r->opts); /* stacks on or off */
 	err = gilscope_bpf__load(r->skel);
