@@ -74,6 +74,26 @@ def trace(tmp_path):
     return _trace
 
 
+def record_terminal_input(tmp_path, record_args=()):
+    """Record workloads/input_wait.py with its stdin on a terminal (a pty),
+    typing a line after 0.6 s; returns the run and its JSON report."""
+    import pty
+    import time
+    master, slave = pty.openpty()
+    out = str(tmp_path / "tty.data")
+    proc = subprocess.Popen([GILSCOPE, "record", "-q", *record_args, "-o", out, "--", PYTHON,
+                             os.path.join(WORKLOADS, "input_wait.py")],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    os.close(slave)
+    time.sleep(0.6)
+    os.write(master, b"typed\n")
+    stdout, stderr = proc.communicate(timeout=60)
+    os.close(master)
+    return Traced(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr),
+                  report(out), out)
+
+
 def check_accounting(proc):
     """on-CPU + runnable + blocked = lifetime, for every thread."""
     for t in proc["threads"]:

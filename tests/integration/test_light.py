@@ -3,12 +3,10 @@ are recorded, every other syscall is held back in BPF and dropped when it
 returns without blocking. Blocking reasons stay exact, GIL waits come from
 the futex on the GIL's cond, holds are derived."""
 import os
-import pty
 import subprocess
-import time
 
-from conftest import (GILSCOPE, PYTHON, WORKLOADS, Traced, check_accounting, facts_of,
-                      report, within)
+from conftest import (GILSCOPE, PYTHON, WORKLOADS, check_accounting, facts_of,
+                      record_terminal_input, report, within)
 
 ROOT = os.path.dirname(WORKLOADS)
 
@@ -32,19 +30,8 @@ def test_light_sleeps_are_exact(trace):
 
 
 def test_light_terminal_input_keeps_its_reason(tmp_path):
-    master, slave = pty.openpty()
-    out = str(tmp_path / "tty.data")
-    proc = subprocess.Popen([GILSCOPE, "record", "-q", "--light", "-o", out, "--", PYTHON,
-                             workload("input_wait.py")],
-                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    os.close(slave)
-    time.sleep(0.6)
-    os.write(master, b"typed\n")
-    stdout, stderr = proc.communicate(timeout=60)
-    os.close(master)
-    assert proc.returncode == 0, stderr
-    t = Traced(subprocess.CompletedProcess(proc.args, 0, stdout, stderr), report(out), out)
+    t = record_terminal_input(tmp_path, ("--light",))
+    assert t.run.returncode == 0, t.run.stderr
     check_accounting(t.process())
     f = t.facts
     reader = t.thread(f["tids"]["reader"])

@@ -100,21 +100,8 @@ def test_input_from_a_pipe(tmp_path):
 
 
 def test_input_from_a_terminal(tmp_path):
-    import pty
-    from conftest import Traced
-    master, slave = pty.openpty()
-    out = str(tmp_path / "tty.data")
-    proc = subprocess.Popen([GILSCOPE, "record", "-q", "-o", out, "--", PYTHON,
-                             workload("input_wait.py")],
-                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    os.close(slave)
-    time.sleep(0.6)
-    os.write(master, b"typed\n")
-    stdout, stderr = proc.communicate(timeout=60)
-    os.close(master)
-    input_checks(Traced(subprocess.CompletedProcess(proc.args, proc.returncode, stdout,
-                                                    stderr), report(out), out))
+    from conftest import record_terminal_input
+    input_checks(record_terminal_input(tmp_path))
 
 
 def test_lock_wait_is_measured(trace):
