@@ -67,6 +67,8 @@ struct held_syscall {
 	u32 nr;
 	u32 state;
 	u32 woken_by_own; /* the last waking was a futex call of its process */
+	u32 gil_free;	  /* GS_F_GIL_FREE when it entered this call */
+	struct gs_proc gil; /* its process's GIL (gil_addr 0: not known yet) */
 };
 
 struct {
@@ -306,6 +308,16 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* The thread that execs keeps its slot, not its old image's GIL. */
+static __always_inline void forget_gil(struct task_struct *task)
+{
+	struct held_syscall *h;
+
+	h = bpf_task_storage_get(&held_syscalls, task, 0, 0);
+	if (h)
+		h->gil.gil_addr = 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
@@ -318,6 +330,8 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 		return 0;
 	/* a new image: userspace finds its interpreter again */
 	proc->switch_number_addr = 0;
+	proc->gil_addr = 0;
+	forget_gil(p);
 	gs_stk_exec(p->pid, old_pid); /* stacks: its tstate is gone */
 	e = reserve(GS_EV_EXEC, p->pid, p->tgid);
 	if (!e)
@@ -454,7 +468,7 @@ static __always_inline bool takes_fd_first(long nr)
 
 /* Write a SYS_ENTER for the current thread; TS 0 means now. */
 static __always_inline void write_sys_enter(u64 ts, u32 tid, u32 tgid, long nr,
-					    const u64 *args)
+					    const u64 *args, u32 flags)
 {
 	struct gs_event *e;
 
@@ -463,6 +477,7 @@ static __always_inline void write_sys_enter(u64 ts, u32 tid, u32 tgid, long nr,
 		return;
 	if (ts)
 		e->ts = ts;
+	e->flags = flags;
 	e->a32 = nr;
 	e->arg[0] = args[0];
 	e->arg[1] = args[1];
@@ -491,7 +506,8 @@ static __noinline int write_held_syscall(struct task_struct *prev)
 	if (!h || h->state != SYSCALL_HELD)
 		return 0;
 	h->state = SYSCALL_WRITTEN;
-	write_sys_enter(h->ts, prev->pid, prev->tgid, h->nr, h->args);
+	write_sys_enter(h->ts, prev->pid, prev->tgid, h->nr, h->args,
+			h->gil_free);
 	return 0;
 }
 
@@ -530,7 +546,7 @@ static __noinline int write_asleep_syscall(struct task_struct *prev)
 	args[0] = BPF_CORE_READ(regs, di);
 	args[1] = BPF_CORE_READ(regs, si);
 	args[2] = BPF_CORE_READ(regs, dx);
-	write_sys_enter(0, prev->pid, prev->tgid, nr, args);
+	write_sys_enter(0, prev->pid, prev->tgid, nr, args, 0);
 	return 0;
 }
 
@@ -583,6 +599,41 @@ static __noinline int note_waker(struct task_struct *p, struct gs_event *e)
 	return 0;
 }
 
+/*
+ * Hand-off probes only ("handoff"): does the current thread hold the GIL?
+ * Its take and release around a call are not probed (a uprobe trap costs
+ * four times an uncontended os.read()); the GIL says: it holds it when it
+ * is locked by a thread state whose native_thread_id is this thread.
+ * Returns GS_F_GIL_FREE when it does not, 0 when it does or nobody knows.
+ */
+static __noinline u32 gil_free_flag(struct held_syscall *h, u32 tid)
+{
+	struct gs_proc *proc;
+	u64 holder = 0, owner = 0;
+	int locked = 0;
+
+	if (!h->gil.gil_addr) {
+		proc = traced_proc(bpf_get_current_pid_tgid() >> 32);
+		if (!proc || !proc->gil_addr)
+			return 0;
+		h->gil = *proc;
+	}
+	if (bpf_probe_read_user(
+		    &locked, sizeof(locked),
+		    (void *)(h->gil.gil_addr + h->gil.gil_locked_off)))
+		return 0;
+	if (!locked)
+		return GS_F_GIL_FREE;
+	if (bpf_probe_read_user(
+		    &holder, sizeof(holder),
+		    (void *)(h->gil.gil_addr + h->gil.gil_last_holder_off)) ||
+	    !holder ||
+	    bpf_probe_read_user(&owner, sizeof(owner),
+				(void *)(holder + h->gil.tstate_tid_off)))
+		return 0;
+	return owner == tid ? 0 : GS_F_GIL_FREE;
+}
+
 /* Hold this call back (see held_syscalls) in slot H. */
 static __always_inline void hold_syscall(struct held_syscall *h, long nr,
 					 struct pt_regs *regs)
@@ -594,7 +645,8 @@ static __always_inline void hold_syscall(struct held_syscall *h, long nr,
 	h->state = SYSCALL_HELD;
 }
 
-static __always_inline void write_sys_enter_now(struct pt_regs *regs, long nr)
+static __always_inline void write_sys_enter_now(struct pt_regs *regs, long nr,
+						u32 flags)
 {
 	u64 id = bpf_get_current_pid_tgid();
 	u64 args[3];
@@ -602,7 +654,7 @@ static __always_inline void write_sys_enter_now(struct pt_regs *regs, long nr)
 	args[0] = regs->di;
 	args[1] = regs->si;
 	args[2] = nr == NR_FUTEX ? regs->dx : 0;
-	write_sys_enter(0, (u32)id, id >> 32, nr, args);
+	write_sys_enter(0, (u32)id, id >> 32, nr, args, flags);
 }
 
 static __always_inline void record_exit_group_switch_number(void)
@@ -621,18 +673,24 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 {
 	struct held_syscall *h = held_slot();
+	u32 gil_free;
 
 	if (!h)
 		return 0;
-	/* futex carries the GIL and lock traffic: always written */
-	if (nr != NR_FUTEX && nr != NR_EXIT_GROUP) {
+	gil_free = nr == NR_EXIT_GROUP ?
+			   0 :
+			   gil_free_flag(h, (u32)bpf_get_current_pid_tgid());
+	h->gil_free = gil_free;
+	/* futex carries the GIL and lock traffic, and a call made without
+	 * the GIL marks its release and take: always written */
+	if (nr != NR_FUTEX && nr != NR_EXIT_GROUP && !gil_free) {
 		hold_syscall(h, nr, regs);
 		return 0;
 	}
 	h->state = SYSCALL_WRITTEN;
 	if (nr == NR_EXIT_GROUP)
 		record_exit_group_switch_number();
-	write_sys_enter_now(regs, nr);
+	write_sys_enter_now(regs, nr, gil_free);
 	return 0;
 }
 

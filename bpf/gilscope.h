@@ -84,6 +84,9 @@ enum gs_event_type {
 #define GS_F_WOKEN_BY_OTHER 0x10
 /* GS_EV_WAKING (--light): the waker was inside a futex call */
 #define GS_F_WAKER_IN_FUTEX 0x20
+/* GS_EV_SYS_ENTER (hand-off probes): the thread did not hold the GIL when
+ * it entered the call (it let it go before, unseen) */
+#define GS_F_GIL_FREE 0x40
 
 /* a32 of GS_EV_SWITCHNUM: when the counter was read */
 enum gs_switchnum_when {
@@ -126,6 +129,12 @@ struct gs_event {
 struct gs_proc {
 	/* runtime address of the GIL's switch_number, 0 while unknown */
 	unsigned long long switch_number_addr;
+	/* hand-off probes only ("handoff"): the GIL's runtime address and
+	 * PyThreadState.native_thread_id, to tell at a syscall's entry
+	 * whether the thread holds the GIL (GS_F_GIL_FREE); 0: not done */
+	unsigned long long gil_addr;
+	unsigned short gil_last_holder_off, gil_locked_off;
+	unsigned int tstate_tid_off;
 };
 
 #endif /* GILSCOPE_H */

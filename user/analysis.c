@@ -1177,6 +1177,23 @@ static void light_waking(struct analysis *an, const struct gs_event *e)
 	gil_release(p, h, e->ts);
 }
 
+/*
+ * Hand-off probes: a thread back from a call it entered without the GIL
+ * takes the GIL back at once (Py_END_ALLOW_THREADS) if it is free and this
+ * thread held it last. A take after another thread's hold is a hand-off,
+ * which is probed; a take that must wait waits on the GIL's cond first.
+ * A futex call on the GIL itself is part of a take or a release.
+ */
+static void retake_after_call(struct an_process *p, struct an_thread *t,
+			      uint64_t ts)
+{
+	if (t->sys_nr == SYS_FUTEX && in_gil(&p->gil, t->sys_arg0))
+		return;
+	if (p->holder || p->prev_acquirer != t->tid)
+		return;
+	gil_acquire(p, t, ts);
+}
+
 static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
@@ -1192,6 +1209,10 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	t->sys_arg0 = e->arg[0];
 	t->sys_arg1 = e->arg[1];
 	t->sys_facts = e->arg[2];
+	t->sys_gil_free = e->flags & GS_F_GIL_FREE;
+	/* hand-off probes: it let the GIL go before this call, unprobed */
+	if (t->sys_gil_free && p->holder == t)
+		gil_release(p, t, e->ts);
 	if (an->light)
 		light_sys_enter(an, p, t, e);
 	if (e->a32 == 231 /* exit_group */ && !p->exit_group_ts) {
@@ -1237,7 +1258,10 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 		lock_wait_ends(p, t, e->ts);
 	if (an->light)
 		light_sys_exit(an, p, t, e);
+	if (t->in_sys && t->sys_gil_free)
+		retake_after_call(p, t, e->ts);
 	t->in_sys = false;
+	t->sys_gil_free = false;
 	t->sys_nr = -1;
 }
 

@@ -153,6 +153,7 @@ struct an_thread {
 	uint64_t acquisitions_at_release;
 	bool ulock_holding, ulock_waiting;
 	bool in_sys_exit_group; /* it called exit_group itself */
+	bool sys_gil_free;	/* it entered this call without the GIL */
 	enum an_sched state;
 	enum gs_reason reason;
 	struct an_slice slice; /* open slice, since slice_start */

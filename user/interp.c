@@ -31,6 +31,88 @@ static uint64_t result_test_after(struct elfimg *img, uint64_t call)
 	return 0;
 }
 
+/*
+ * Length of the x86-64 memory operand that starts at ModRM byte M[0] (with
+ * its SIB and displacement), or 0 when it is a register, not memory.
+ */
+static int mem_operand_len(const unsigned char *m)
+{
+	int mod = m[0] >> 6, rm = m[0] & 7, len = 1;
+
+	if (mod == 3)
+		return 0;
+	if (rm == 4)
+		len++; /* SIB */
+	if (mod == 1)
+		return len + 1;
+	if (mod == 2 || (mod == 0 && rm == 5))
+		return len + 4;
+	return len;
+}
+
+/* Does `addq $1, mem` (REX.W 83 /0 .. 01) end exactly at B + END? */
+static bool add_one_ends_at(const unsigned char *b, int end)
+{
+	for (int len = 4; len <= 9 && len <= end; len++) {
+		const unsigned char *i = b + end - len;
+
+		if ((i[0] & 0xf8) != 0x48 || i[1] != 0x83 ||
+		    ((i[2] >> 3) & 7) != 0 || b[end - 1] != 0x01)
+			continue;
+		if (mem_operand_len(i + 2) == len - 3)
+			return true;
+	}
+	return false;
+}
+
+/* Length of the `lea mem, %rdi` or `mov $imm32, %edi` that ends at B +
+ * END (the argument of the call that follows), or 0. */
+static int arg_load_ends_at(const unsigned char *b, int end)
+{
+	if (end >= 5 && b[end - 5] == 0xbf)
+		return 5;
+	for (int len = 4; len <= 8 && len <= end; len++) {
+		const unsigned char *i = b + end - len;
+
+		if ((i[0] & 0xf8) == 0x48 && i[1] == 0x8d &&
+		    ((i[2] >> 3) & 7) == 7 && mem_operand_len(i + 2) == len - 3)
+			return len;
+	}
+	return 0;
+}
+
+/*
+ * take_gil, when the taker is not the last holder, does `++switch_number`
+ * and then signals switch_cond; compilers put the increment right before
+ * the call or before the load of its argument:
+ *
+ *	lea 0x1e0(%r15),%rdi; addq $0x1,0x180(%r15); call pthread_cond_signal
+ *
+ * A uprobe there fires at a hand-off only, never at a take by the thread
+ * that held the GIL last (the take after each blocking call).
+ */
+static bool is_handoff_site(struct elfimg *img, uint64_t call)
+{
+	unsigned char b[24];
+	int arg;
+
+	if (elfimg_read_vaddr(img, call - sizeof(b), b, sizeof(b)))
+		return false;
+	if (add_one_ends_at(b, sizeof(b)))
+		return true;
+	arg = arg_load_ends_at(b, sizeof(b));
+	return arg && add_one_ends_at(b, sizeof(b) - arg);
+}
+
+/* GILSCOPE_ALL_GIL_SITES=1: probe every GIL signal site and take_gil, as
+ * before hand-off sites (for comparisons and the bench). */
+static bool handoff_sites_disabled(void)
+{
+	const char *v = getenv("GILSCOPE_ALL_GIL_SITES");
+
+	return v && *v && strcmp(v, "0");
+}
+
 static void add_lock_sites(struct elfimg *img, struct interp *in,
 			   const char *func)
 {
@@ -71,6 +153,33 @@ static void add_post_sites(struct elfimg *img, struct interp *in)
 	}
 }
 
+/*
+ * Where the GIL changes hands, and only there, when the interpreter allows
+ * it: its hand-off sites are found, and a thread can tell from the GIL's
+ * memory whether it holds it (native_thread_id). Releases and takes around
+ * system calls are then read at the calls (bpf/gilscope.bpf.c) instead of
+ * trapping each one; take_gil's entry is not probed either.
+ */
+static void keep_handoff_sites(struct elfimg *img, struct interp *in)
+{
+	int k = 0;
+
+	if (!in->facts->tstate_native_thread_id || handoff_sites_disabled())
+		return;
+	for (int i = 0; i < in->n_sites; i++) {
+		if (!is_handoff_site(img, in->sites[i]))
+			continue;
+		in->sites[k] = in->sites[i];
+		in->site_offs[k++] = in->site_offs[i];
+	}
+	if (!k)
+		return;
+	in->n_sites = k;
+	in->take_gil_vaddr = 0;
+	in->take_gil_off = 0;
+	snprintf(in->method, sizeof(in->method), "handoff");
+}
+
 static int fill_probes(struct elfimg *img, struct interp *in)
 {
 	uint64_t sites[INTERP_MAX_SITES];
@@ -100,6 +209,7 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 		in->sites[in->n_sites] = sites[i];
 		in->site_offs[in->n_sites++] = off;
 	}
+	keep_handoff_sites(img, in);
 	add_lock_sites(img, in, "sem_trywait");
 	add_lock_sites(img, in, "sem_wait");
 	add_lock_sites(img, in, "sem_clockwait");
@@ -231,6 +341,8 @@ const char *interp_method_note(const char *method)
 {
 	if (!strcmp(method, "debuginfo") || !strcmp(method, "symtab"))
 		return "take_gil, GIL releases and acquisitions probed: waits, holds and hand-offs are exact";
+	if (!strcmp(method, "handoff"))
+		return "GIL hand-offs probed where take_gil changes the holder; releases and takes around system calls read from the GIL's memory at the call: hand-offs and waits are exact, an uncontended release and take are timed at the call's entry and return";
 	if (!strcmp(method, "dynsym"))
 		return "no symbols for take_gil (stripped, no debug file): holds and hand-offs are exact, a GIL wait starts at the first futex wait on the GIL, so uncontended takes count as no wait";
 	return "no interpreter: scheduling and blocking only";

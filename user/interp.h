@@ -39,7 +39,7 @@ struct interp {
 	int n_post_sites;
 	bool is_dyn;
 	uint64_t base_vaddr;
-	char method[32]; /* "debuginfo", "symtab" or "dynsym" */
+	char method[32]; /* "debuginfo", "symtab", "dynsym" or "handoff" */
 };
 
 /*

@@ -258,8 +258,15 @@ static int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 
 	if (gil_addr && facts)
 		val.switch_number_addr = gil_addr + facts->gil_switch_number;
-	/* stacks: how to walk this process's frames */
 	p = proc_find(r, pid);
+	if (gil_addr && facts && p && p->has_interp &&
+	    !strcmp(p->in.method, "handoff")) {
+		val.gil_addr = gil_addr;
+		val.gil_last_holder_off = facts->gil_last_holder;
+		val.gil_locked_off = facts->gil_locked;
+		val.tstate_tid_off = facts->tstate_native_thread_id;
+	}
+	/* stacks: how to walk this process's frames */
 	stk_track(r->stk, pid, gil_addr, facts,
 		  p && p->has_interp ? p->in.method : NULL);
 	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),

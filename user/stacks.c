@@ -334,7 +334,8 @@ void stk_track(struct stk_recorder *st, pid_t pid, uint64_t gil_addr,
 		return;
 	}
 	/* without take_gil probes, tstates are learned at acquisitions */
-	learn = method && !strcmp(method, "dynsym");
+	learn = method &&
+		(!strcmp(method, "dynsym") || !strcmp(method, "handoff"));
 	c = conf_of(gil_addr, p->facts, learn);
 	if (bpf_map_update_elem(fd, &key, &c, BPF_ANY))
 		return;

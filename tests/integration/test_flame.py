@@ -324,11 +324,15 @@ def test_light_mode_has_stacks_without_uprobes(tmp_path):
     assert time_under(off, facts["tids"]["napper"], "nap (flame_work.py:") > 0.9 * facts["nap_s"] * 1e6
 
 
-def test_stripped_interpreter_learns_thread_states(tmp_path):
-    data = tmp_path / "dynsym.data"
-    env = dict(os.environ, GILSCOPE_NO_DEBUGINFO="1")
+@pytest.mark.parametrize("method,all_sites", [("handoff", "0"), ("dynsym", "1")])
+def test_stripped_interpreter_learns_thread_states(tmp_path, method, all_sites):
+    """Without take_gil's symbol (hand-off sites only, or every GIL signal
+    site), thread states are learned where the GIL is taken."""
+    data = tmp_path / f"{method}.data"
+    env = dict(os.environ, GILSCOPE_NO_DEBUGINFO="1",
+               GILSCOPE_ALL_GIL_SITES=all_sites)
     facts = record(data, env=env)
-    assert report(data)["processes"][0]["gil_method"] == "dynsym"
+    assert report(data)["processes"][0]["gil_method"] == method
     check_totals(data, tmp_path)
     gil = folded(data, tmp_path, "gil-wait")
     tid = facts["tids"]["spinner-a"]

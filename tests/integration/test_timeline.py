@@ -373,7 +373,7 @@ def test_json_says_the_same(session):
         slices = sorted((e for e in events if e["ph"] == "X" and e["pid"] == pid
                          and e["tid"] == t["tid"]), key=lambda e: e["ts"])
         for a, b in zip(slices, slices[1:]):
-            assert a["ts"] + a["dur"] <= b["ts"] + 1e-6
+            assert a["ts"] + a["dur"] <= b["ts"] + 1e-3  # 1 ns: the file keeps ns
         total_us = sum(e["dur"] for e in slices)
         assert abs(total_us * 1000 - t["lifetime_ns"]) <= 1000, t["name"]
     flows_in = [e for e in events if e.get("flow_in")]
@@ -523,7 +523,7 @@ BUSY_READS = """
 import os, threading
 def reader():
     fd = os.open("/dev/zero", os.O_RDONLY)
-    for _ in range(50000):
+    for _ in range(100000):
         os.read(fd, 1)
 threads = [threading.Thread(target=reader) for _ in range(4)]
 for t in threads:
@@ -543,7 +543,7 @@ def run_measured(argv):
 
 
 def test_a_million_events_stay_fast_and_bounded(tmp_path):
-    """Four threads doing 50 000 one-byte reads each: about 0.8 M events.
+    """Four threads doing 100 000 one-byte reads each: about 0.8 M events.
     Every format is written in seconds with memory a small multiple of the
     session, and the page still draws a frame quickly."""
     data = str(tmp_path / "busy.data")

@@ -254,6 +254,72 @@ static void test_wait_from_futex_without_take_probe(void **state)
 	an_free(an);
 }
 
+/* A call entered without the GIL (hand-off probes: GS_F_GIL_FREE). */
+static void sys_enter_free(struct analysis *an, uint64_t at, uint32_t tid,
+			   int nr, uint64_t a0, uint64_t a1)
+{
+	struct gs_event e = ev(at, GS_EV_SYS_ENTER, tid);
+
+	e.flags = GS_F_GIL_FREE;
+	e.a32 = nr;
+	e.arg[0] = a0;
+	e.arg[1] = a1;
+	e.arg[2] = (uint32_t)-1;
+	feed(an, e);
+}
+
+/*
+ * Hand-off probes only: takes by a new holder are probed (switch_cond
+ * signal after ++switch_number); a release before a call is read at the
+ * call's entry, the take after it at its return, and a release that wakes a
+ * waiter is the holder's futex wake on the cond.
+ */
+static void test_handoff_probes_only(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a, *b;
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND); /* A's first take */
+	sys_enter_free(an, 1 * MS, A, NR_READ, 3, 0);
+	sys_exit(an, 1200 * US, A, NR_READ, 1); /* taken back at once */
+	sys_enter_free(an, 2 * MS, A, NR_READ, 3, 0);
+	sys_exit(an, 2100 * US, A, NR_READ, 1);
+	sys_enter_free(an, 2500 * US, B, NR_FUTEX, COND + 0x28, 137);
+	sys_enter_free(an, 3 * MS, A, NR_FUTEX, COND + 0x28, 129); /* wake */
+	sys_exit(an, 3 * MS + 5 * US, A, NR_FUTEX, 1);
+	sys_enter_free(an, 3010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1);
+	sys_exit(an, 3050 * US, B, NR_FUTEX, 0);
+	cond_signal(an, 3060 * US, B, SWITCH_COND);	/* hand-off 1 */
+	sys_exit(an, 5 * MS, A, NR_CLOCK_NANOSLEEP, 0); /* B holds: waits */
+	sys_enter_free(an, 5010 * US, A, NR_FUTEX, COND + 0x28, 137);
+	sys_enter_free(an, 6 * MS, B, NR_FUTEX, COND + 0x28, 129); /* wake */
+	sys_exit(an, 6 * MS + 5 * US, B, NR_FUTEX, 1);
+	sys_enter_free(an, 6010 * US, B, NR_READ, 3, 0);
+	sys_exit(an, 6020 * US, A, NR_FUTEX, 0);
+	cond_signal(an, 6030 * US, A, SWITCH_COND); /* hand-off 2 */
+	sys_exit(an, 6050 * US, B, NR_READ, 1);	    /* A holds: no take */
+	an_finish(an, T0 + 10 * MS);
+
+	a = an_find_thread(an, A);
+	b = an_find_thread(an, B);
+	assert_int_equal(p->initial_takes, 1);
+	assert_int_equal(p->handoffs, 2);
+	assert_int_equal(p->forced_handoffs, 0);
+	assert_int_equal(p->latency->count, 2);
+	assert_int_equal(p->latency->max, 60 * US);
+	assert_int_equal(p->latency->sum, 90 * US);
+	assert_int_equal(a->gil_acquisitions, 4);
+	assert_int_equal(a->gil_held_ns,
+			 1 * MS + 800 * US + 900 * US + 3970 * US);
+	assert_int_equal(b->gil_held_ns, 2940 * US);
+	assert_int_equal(b->gil_wait_ns, 560 * US);
+	assert_int_equal(a->gil_wait_ns, 1020 * US);
+	assert_int_equal(p->gil_held_ns, a->gil_held_ns + b->gil_held_ns);
+	an_free(an);
+}
+
 /* The image's interpreter: what replay.c sets from the PROCESS chunk. */
 static void gil_of_image(struct an_process *p, uint64_t ts, void *ctx)
 {
@@ -988,6 +1054,7 @@ int main(void)
 		cmocka_unit_test(test_forced_handoff),
 		cmocka_unit_test(test_voluntary_handoff),
 		cmocka_unit_test(test_wait_from_futex_without_take_probe),
+		cmocka_unit_test(test_handoff_probes_only),
 		cmocka_unit_test(test_light_holds_from_futex_traffic),
 		cmocka_unit_test(test_light_timeout_from_the_waker),
 		cmocka_unit_test(test_blocking_reasons),
