@@ -41,16 +41,22 @@ def test_four_cpu_threads_contend_for_the_gil(trace):
     # included, runs without the GIL: allow for it)
     assert within(cpu_with_gil, cpu, 0.10), (cpu_with_gil, cpu)
     assert gil["held_ns"] >= cpu_with_gil
-    # each worker's CPU time matches its own clock; each waits most of its life
+    # each worker's CPU time matches its own clock; together they wait most
+    # of their lives (3/4 in theory: one of four runs). The GIL is not fair,
+    # so one worker may get more turns and finish early: each still waits.
     clocks = t.facts["thread_cpu_s"]
     assert len(clocks) == 4
+    waited = lived = 0
     for tid, cpu_s in clocks.items():
         th = t.thread(int(tid))
         # the tracer's own BPF work (stack walks at its GIL takes and
         # switch-outs) runs in the thread's context and is its CPU time too
         assert within(th["on_cpu_ns"] / 1e9, cpu_s, 0.08, 0.003), (th, cpu_s)
-        assert th["gil_wait_ns"] > 0.5 * th["lifetime_ns"], th
+        assert th["gil_wait_ns"] > 0.25 * th["lifetime_ns"], th
         assert th["blocked_ns"]["gil"] > 0
+        waited += th["gil_wait_ns"]
+        lived += th["lifetime_ns"]
+    assert waited > 0.5 * lived, (waited, lived)
     assert "gil-contention" in [d["kind"] for d in p["diagnosis"]]
 
 
