@@ -268,6 +268,21 @@ static void sys_enter_free(struct analysis *an, uint64_t at, uint32_t tid,
 	feed(an, e);
 }
 
+/* A read(2) entered without the GIL at FROM, back at TO. */
+static void read_without_gil(struct analysis *an, uint64_t from, uint64_t to,
+			     uint32_t tid)
+{
+	sys_enter_free(an, from, tid, NR_READ, 3, 0);
+	sys_exit(an, to, tid, NR_READ, 1);
+}
+
+/* drop_gil waking a thread asleep on the cond: the futex wake of TID. */
+static void wake_gil_waiter(struct analysis *an, uint64_t at, uint32_t tid)
+{
+	sys_enter_free(an, at, tid, NR_FUTEX, COND + 0x28, 129);
+	sys_exit(an, at + 5 * US, tid, NR_FUTEX, 1);
+}
+
 /*
  * Hand-off probes only: takes by a new holder are probed (switch_cond
  * signal after ++switch_number); a release before a call is read at the
@@ -281,21 +296,17 @@ static void test_handoff_probes_only(void **state)
 	struct an_thread *a, *b;
 
 	(void)state;
-	cond_signal(an, 0, A, SWITCH_COND); /* A's first take */
-	sys_enter_free(an, 1 * MS, A, NR_READ, 3, 0);
-	sys_exit(an, 1200 * US, A, NR_READ, 1); /* taken back at once */
-	sys_enter_free(an, 2 * MS, A, NR_READ, 3, 0);
-	sys_exit(an, 2100 * US, A, NR_READ, 1);
+	cond_signal(an, 0, A, SWITCH_COND);	    /* A's first take */
+	read_without_gil(an, 1 * MS, 1200 * US, A); /* taken back at once */
+	read_without_gil(an, 2 * MS, 2100 * US, A);
 	sys_enter_free(an, 2500 * US, B, NR_FUTEX, COND + 0x28, 137);
-	sys_enter_free(an, 3 * MS, A, NR_FUTEX, COND + 0x28, 129); /* wake */
-	sys_exit(an, 3 * MS + 5 * US, A, NR_FUTEX, 1);
+	wake_gil_waiter(an, 3 * MS, A);
 	sys_enter_free(an, 3010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1);
 	sys_exit(an, 3050 * US, B, NR_FUTEX, 0);
 	cond_signal(an, 3060 * US, B, SWITCH_COND);	/* hand-off 1 */
 	sys_exit(an, 5 * MS, A, NR_CLOCK_NANOSLEEP, 0); /* B holds: waits */
 	sys_enter_free(an, 5010 * US, A, NR_FUTEX, COND + 0x28, 137);
-	sys_enter_free(an, 6 * MS, B, NR_FUTEX, COND + 0x28, 129); /* wake */
-	sys_exit(an, 6 * MS + 5 * US, B, NR_FUTEX, 1);
+	wake_gil_waiter(an, 6 * MS, B);
 	sys_enter_free(an, 6010 * US, B, NR_READ, 3, 0);
 	sys_exit(an, 6020 * US, A, NR_FUTEX, 0);
 	cond_signal(an, 6030 * US, A, SWITCH_COND); /* hand-off 2 */
