@@ -164,6 +164,25 @@ static __always_inline struct gs_event *reserve_current(u8 type)
 	return reserve(type, (u32)id, id >> 32);
 }
 
+/*
+ * The GIL's last holder: its PyThreadState (read at LAST_HOLDER, the
+ * field's runtime address) into *TSTATE, and that thread state's
+ * native_thread_id (at TID_OFF) as the result; 0 when unreadable.
+ */
+static __always_inline u64 gil_last_holder_tid(u64 last_holder, u32 tid_off,
+					       u64 *tstate)
+{
+	u64 owner = 0;
+
+	*tstate = 0;
+	if (bpf_probe_read_user(tstate, sizeof(*tstate), (void *)last_holder) ||
+	    !*tstate ||
+	    bpf_probe_read_user(&owner, sizeof(owner),
+				(void *)(*tstate + tid_off)))
+		return 0;
+	return owner;
+}
+
 /* stacks: Python/native stack walks and the sampler (hooks gs_stk_*) */
 #include "stacks.bpf.h"
 
@@ -609,7 +628,7 @@ static __noinline int note_waker(struct task_struct *p, struct gs_event *e)
 static __noinline u32 gil_free_flag(struct held_syscall *h, u32 tid)
 {
 	struct gs_proc *proc;
-	u64 holder = 0, owner = 0;
+	u64 holder, owner;
 	int locked = 0;
 
 	if (!h->gil.gil_addr) {
@@ -624,12 +643,10 @@ static __noinline u32 gil_free_flag(struct held_syscall *h, u32 tid)
 		return 0;
 	if (!locked)
 		return GS_F_GIL_FREE;
-	if (bpf_probe_read_user(
-		    &holder, sizeof(holder),
-		    (void *)(h->gil.gil_addr + h->gil.gil_last_holder_off)) ||
-	    !holder ||
-	    bpf_probe_read_user(&owner, sizeof(owner),
-				(void *)(holder + h->gil.tstate_tid_off)))
+	owner = gil_last_holder_tid(h->gil.gil_addr +
+					    h->gil.gil_last_holder_off,
+				    h->gil.tstate_tid_off, &holder);
+	if (!owner)
 		return 0;
 	return owner == tid ? 0 : GS_F_GIL_FREE;
 }

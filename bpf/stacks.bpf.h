@@ -426,16 +426,12 @@ static __always_inline void gs_stk_take_gil(u64 tstate)
 static __always_inline struct gs_pythread *stk_learn(const struct gs_pyconf *c,
 						     u32 tid)
 {
-	u64 tstate = 0, owner = 0;
 	struct gs_pythread *t;
+	u64 tstate;
 
 	if (!c->gil_addr || c->tstate_tid == GS_OFF_NONE ||
-	    bpf_probe_read_user(&tstate, sizeof(tstate),
-				(void *)(c->gil_addr + c->gil_last_holder)) ||
-	    !tstate ||
-	    bpf_probe_read_user(&owner, sizeof(owner),
-				(void *)(tstate + c->tstate_tid)) ||
-	    owner != tid)
+	    gil_last_holder_tid(c->gil_addr + c->gil_last_holder, c->tstate_tid,
+				&tstate) != tid)
 		return NULL;
 	t = stk_thread(tid, true);
 	if (t) {
