@@ -198,12 +198,13 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	u32 prev_tgid = prev->tgid, next_tgid = next->tgid;
 	bool prev_traced = is_traced(prev_tgid);
 	bool next_traced = is_traced(next_tgid);
+	bool stack_same = false;
 	struct gs_event *e;
 
 	if (!prev_traced && !next_traced)
 		return 0;
 	if (prev_traced) /* stacks: the stack it leaves with, before the switch */
-		gs_stk_switch(ctx, prev, prev_state, preempt);
+		stack_same = gs_stk_switch(ctx, prev, prev_state, preempt);
 	/* a call it sleeps (or is preempted) in is written, its entry
 	 * before this switch */
 	if (prev_traced && !syscalls_from_switch)
@@ -222,7 +223,8 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	e->arg[0] = (u64)next->pid | (u64)next_tgid << 32;
 	e->flags = (preempt ? GS_F_PREEMPT : 0) |
 		   (prev_traced ? GS_F_PREV_TRACED : 0) |
-		   (next_traced ? GS_F_NEXT_TRACED : 0);
+		   (next_traced ? GS_F_NEXT_TRACED : 0) |
+		   (stack_same ? GS_F_STACK_SAME : 0);
 	submit(e);
 	/* --light: back from the call it slept in, after the switch-in */
 	if (next_traced && syscalls_from_switch)

@@ -87,6 +87,10 @@ enum gs_event_type {
 /* GS_EV_SYS_ENTER (hand-off probes): the thread did not hold the GIL when
  * it entered the call (it let it go before, unseen) */
 #define GS_F_GIL_FREE 0x40
+/* GS_EV_SWITCH: PREV left asleep on the GIL's cond with the stacks of its
+ * last GS_EV_STACK event, which stands for this switch-out too (no event of
+ * its own: the same Python stack waits for the GIL again) */
+#define GS_F_STACK_SAME 0x80
 
 /* a32 of GS_EV_SWITCHNUM: when the counter was read */
 enum gs_switchnum_when {

@@ -111,6 +111,11 @@ struct gs_pythread {
 	unsigned long long py_id; /* Python stack at the last take_gil entry */
 	unsigned int sent;	  /* a GIL_WAIT event carried py_id */
 	unsigned int cached; /* py_id is valid while the thread waits on cond */
+	/* Python stack of its last switch-out asleep on the GIL's cond or
+	 * mutex (no take_gil probe), wait_flags its GS_STKF_* */
+	unsigned long long wait_py;
+	unsigned int wait_flags;
+	unsigned int last_is_wait; /* its last STACK event was that one */
 };
 
 #endif /* GS_STACKREC_H */

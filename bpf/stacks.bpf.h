@@ -23,7 +23,9 @@
 
 #define STK_TASK_DEAD 0x80
 #define STK_NR_FUTEX 202
-#define STK_COND_SIZE 48 /* pthread_cond_t: glibc waits on words inside */
+/* pthread_cond_t: glibc waits on words inside; the GIL's mutex follows */
+#define STK_COND_SIZE 48
+#define STK_MUTEX_SIZE 40
 
 /* Set by userspace before load: 0 turns every hook into nothing. */
 const volatile __u32 stacks_on = 0;
@@ -414,6 +416,7 @@ static __always_inline void gs_stk_take_gil(u64 tstate)
 		return;
 	t->py_id = py;
 	t->sent = stk_emit(GS_STK_GIL_WAIT, tid, tgid, py, 0, 0, 0);
+	t->last_is_wait = 0;
 }
 
 /*
@@ -442,22 +445,59 @@ static __always_inline struct gs_pythread *stk_learn(const struct gs_pyconf *c,
 	return t;
 }
 
-/* Is TASK asleep in a futex on the GIL's cond, that is inside take_gil? */
-static __always_inline bool stk_in_gil_wait(struct task_struct *task, u64 cond)
+enum stk_gil_sleep {
+	STK_NOT_GIL,
+	STK_GIL_COND,  /* in take_gil, waiting for the GIL */
+	STK_GIL_MUTEX, /* in take_gil or drop_gil, on the GIL's own lock */
+};
+
+/* Is TASK asleep in a futex on the GIL's cond or mutex? Either way it does
+ * not hold the GIL: its Python stack cannot change while it sleeps. */
+static __always_inline enum stk_gil_sleep
+stk_gil_sleep(struct task_struct *task, u64 cond)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	u64 nr, addr;
 
 	if (!cond || !regs)
-		return false;
+		return STK_NOT_GIL;
 	nr = BPF_CORE_READ(regs, orig_ax);
 	addr = BPF_CORE_READ(regs, di);
-	return nr == STK_NR_FUTEX && addr >= cond &&
-	       addr < cond + STK_COND_SIZE;
+	if (nr != STK_NR_FUTEX || addr < cond)
+		return STK_NOT_GIL;
+	if (addr < cond + STK_COND_SIZE)
+		return STK_GIL_COND;
+	if (addr < cond + STK_COND_SIZE + STK_MUTEX_SIZE)
+		return STK_GIL_MUTEX;
+	return STK_NOT_GIL;
 }
 
-/* A traced thread leaves its CPU (the probe runs in its context). */
-static __always_inline void gs_stk_switch(void *ctx, struct task_struct *prev,
+/*
+ * A switch-out asleep on the GIL's cond or mutex, with no take_gil probe:
+ * PY is its Python stack. No native stack: a GIL sleep is futex <- cond or
+ * lock wait <- take_gil or drop_gil, which the reason says. Returns true
+ * when the thread's last STACK event is this one already: the switch
+ * event is flagged instead of sending it again.
+ */
+static __always_inline bool stk_gil_sleep_out(struct gs_pythread *t, u32 tid,
+					      u32 tgid, u64 py, u32 flags)
+{
+	bool sent;
+
+	if (t->last_is_wait && t->wait_py == py && t->wait_flags == flags)
+		return true;
+	sent = stk_emit(GS_STK_OFFCPU, tid, tgid, py, 0, 0, flags);
+	t->wait_py = py;
+	t->wait_flags = flags;
+	t->last_is_wait = sent;
+	return false;
+}
+
+/*
+ * A traced thread leaves its CPU (the probe runs in its context). Returns
+ * true when the switch event is to carry GS_F_STACK_SAME.
+ */
+static __always_inline bool gs_stk_switch(void *ctx, struct task_struct *prev,
 					  unsigned int prev_state, bool preempt)
 {
 	u32 tid = prev->pid, tgid = prev->tgid, flags = 0, why;
@@ -465,28 +505,37 @@ static __always_inline void gs_stk_switch(void *ctx, struct task_struct *prev,
 	struct gs_pyconf *c;
 	struct gs_pythread *t;
 	u64 py = 0, native, leaf = 0;
+	enum stk_gil_sleep gil;
 
 	if (!stacks_on || (prev_state & STK_TASK_DEAD))
-		return;
+		return false;
 	c = bpf_map_lookup_elem(&py_conf, &tgid);
 	s = stk_slot(0);
 	if (!c || !s)
-		return;
+		return false;
 	why = preempt || !prev_state ? GS_STK_PREEMPT : GS_STK_OFFCPU;
 	t = bpf_map_lookup_elem(&py_threads, &tid);
 	if (!t || !t->tstate)
 		t = stk_learn(c, tid);
 	if (!t || !t->tstate) {
 		flags |= GS_STKF_NO_TSTATE;
-	} else if (t->cached && t->sent && stk_in_gil_wait(prev, t->gil_cond)) {
+		if (t)
+			t->last_is_wait = 0;
+	} else {
+		gil = why == GS_STK_OFFCPU ? stk_gil_sleep(prev, t->gil_cond) :
+					     STK_NOT_GIL;
 		/* asleep in take_gil: its stack is the last GIL_WAIT one,
 		 * which the reader has */
-		return;
-	} else {
+		if (gil == STK_GIL_COND && t->cached && t->sent)
+			return false;
 		py = stk_walk_checked(s, c, t->tstate, tid, tgid, &flags);
+		if (gil != STK_NOT_GIL && !t->cached)
+			return stk_gil_sleep_out(t, tid, tgid, py, flags);
+		t->last_is_wait = 0;
 	}
 	native = stk_native(ctx, s, tgid, &leaf);
 	stk_emit(why, tid, tgid, py, native, leaf, flags);
+	return false;
 }
 
 /* A GIL acquisition signal (switch_cond) in a process whose take_gil is not
@@ -535,6 +584,7 @@ static __always_inline void gs_stk_fork(u32 parent_tid, u32 parent_tgid,
 
 		copy.cached = 0;
 		copy.sent = 0; /* a new thread to the reader */
+		copy.last_is_wait = 0;
 		bpf_map_update_elem(&py_threads, &child_tid, &copy, BPF_ANY);
 	}
 }
@@ -583,6 +633,8 @@ int on_stack_sample(struct bpf_perf_event_data *ctx)
 		py = stk_walk_checked(s, c, t->tstate, tid, tgid, &flags);
 	else
 		flags |= GS_STKF_NO_TSTATE;
+	if (t)
+		t->last_is_wait = 0; /* the thread's last stack is this one */
 	/* x86: the low bits of cs are the privilege level, 3 in user mode;
 	 * the context allows only whole-word reads of pt_regs */
 	if ((*(u64 *)((char *)&ctx->regs +

@@ -233,25 +233,12 @@ static void take_pending(struct fl_model *m, struct fl_thread *t,
 	}
 }
 
-static void on_stack(struct fl_model *m, const struct gs_event *e)
+static void add_point(struct fl_model *m, struct fl_thread *t,
+		      const struct fl_point *pt)
 {
-	struct fl_point p = { .ts = e->ts,
-			      .py = e->arg[0],
-			      .native = e->arg[1],
-			      .why = e->a32,
-			      .flags = e->flags };
-	struct fl_thread *t;
+	struct fl_point p = *pt;
 
-	if (!wanted(m, e->tgid, e->tid))
-		return;
 	m->points++;
-	t = thread_find(m, e->tgid, e->tid);
-	if (!t)
-		t = thread_new(m, e->tgid, e->tid);
-	if (!t) {
-		m->err = -ENOMEM;
-		return;
-	}
 	/* the on-CPU time counted so far ends here: it ran on this stack */
 	take_pending(m, t, &p);
 	if (p.why == GS_STK_GIL_WAIT) {
@@ -272,10 +259,63 @@ static void on_stack(struct fl_model *m, const struct gs_event *e)
 	t->pts[t->n_pts++] = p;
 }
 
+static struct fl_thread *event_thread(struct fl_model *m, uint32_t tgid,
+				      uint32_t tid)
+{
+	struct fl_thread *t;
+
+	if (!wanted(m, tgid, tid))
+		return NULL;
+	t = thread_find(m, tgid, tid);
+	if (!t)
+		t = thread_new(m, tgid, tid);
+	if (!t)
+		m->err = -ENOMEM;
+	return t;
+}
+
+static void on_stack(struct fl_model *m, const struct gs_event *e)
+{
+	struct fl_point p = { .ts = e->ts,
+			      .py = e->arg[0],
+			      .native = e->arg[1],
+			      .why = e->a32,
+			      .flags = e->flags };
+	struct fl_thread *t = event_thread(m, e->tgid, e->tid);
+
+	if (t)
+		add_point(m, t, &p);
+}
+
+/* A switch-out that sent no stack of its own: the thread's last one is
+ * taken again (GS_F_STACK_SAME, a thread waiting for the GIL again where
+ * it waited before). */
+static void on_switch_same(struct fl_model *m, const struct gs_event *e)
+{
+	struct fl_thread *t = event_thread(m, e->tgid, e->tid);
+	struct fl_point p;
+
+	if (!t)
+		return;
+	if (t->n_pts)
+		p = t->pts[t->n_pts - 1];
+	else if (t->has_last)
+		p = t->last;
+	else
+		return;
+	p.ts = e->ts;
+	p.why = GS_STK_OFFCPU;
+	add_point(m, t, &p);
+}
+
 static void on_event(void *ctx, const struct gs_event *e)
 {
 	if (e->type == GS_EV_STACK)
 		on_stack(ctx, e);
+	else if (e->type == GS_EV_SWITCH &&
+		 (e->flags & (GS_F_PREV_TRACED | GS_F_STACK_SAME)) ==
+			 (GS_F_PREV_TRACED | GS_F_STACK_SAME))
+		on_switch_same(ctx, e);
 }
 
 /*

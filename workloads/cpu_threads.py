@@ -16,13 +16,16 @@ What a correct trace shows
     serial_s (not serial_s / 4).
 
 Usage
-    /usr/bin/python3 cpu_threads.py [SIZE] [--threads-only]
+    /usr/bin/python3 cpu_threads.py [SIZE] [--threads-only] [--rounds N]
 
     SIZE (float, default 1.0) scales the work: the numbers are the first
     primes >= SIZE * 5, 6, 7 and 8 million (7 digits at the default), and
     naive trial division of a prime n takes about n loop steps.
     --threads-only skips the serial phase (serial_s is then null), so a
     tracer can record just the contention phase.
+    --rounds N runs the threaded phase N times (new threads each time);
+    threaded_s is then the sum (a benchmark's way to average out the
+    round-to-round noise of the GIL's switching).
 
 Last stdout line: WORKLOAD-FACTS {json} with serial_s, threaded_s, the
 numbers, and the native thread id of every thread by name.
@@ -61,6 +64,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("size", nargs="?", type=float, default=1.0)
     parser.add_argument("--threads-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     numbers = numbers_for(args.size)
 
@@ -82,14 +86,18 @@ def main():
         tids[threading.current_thread().name] = threading.get_native_id()
         factorize(n)
 
-    threads = [threading.Thread(target=worker, args=(n,), name=f"factor-{i}")
-               for i, n in enumerate(numbers)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    threaded_s = time.perf_counter() - start
+    rounds_s = []
+    for _ in range(max(args.rounds, 1)):
+        threads = [threading.Thread(target=worker, args=(n,),
+                                    name=f"factor-{i}")
+                   for i, n in enumerate(numbers)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rounds_s.append(time.perf_counter() - start)
+    threaded_s = sum(rounds_s)
     print(f"threaded: {threaded_s:.2f} s  (4 threads)")
 
     facts = {
@@ -101,6 +109,7 @@ def main():
         "threads": len(threads),
         "serial_s": serial_s,
         "threaded_s": threaded_s,
+        "rounds_s": rounds_s,
         "tids": tids,
     }
     print("WORKLOAD-FACTS " + json.dumps(facts), flush=True)

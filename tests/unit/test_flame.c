@@ -557,9 +557,12 @@ static void fill_table(struct stacktab *t)
 	stacktab_set_thread(t, PID, A, "MainThread");
 }
 
-/* Run the stream through the model for WHAT; the profile in OUT. */
-static struct analysis *model_run(enum fl_what what, uint32_t tid,
-				  struct fl_profile *out, struct stacktab *tab)
+/* Run the stream FEED_FN makes through the model for WHAT; the profile in
+ * OUT. */
+static struct analysis *model_run_on(void (*feed_fn)(struct analysis *),
+				     enum fl_what what, uint32_t tid,
+				     struct fl_profile *out,
+				     struct stacktab *tab)
 {
 	struct analysis *an = an_new(T0);
 	struct an_process *p = an_add_process(an, PID, 1, T0);
@@ -568,12 +571,18 @@ static struct analysis *model_run(enum fl_what what, uint32_t tid,
 	an_gil_from_base(&p->gil, GIL, 0x20, 0x50, 0x78, 0xa8, 0xd0);
 	fl_model_init(&m, what, 0, tid);
 	an_set_sink(an, fl_model_sink(&m));
-	feed_stream(an);
+	feed_fn(an);
 	an_finish(an, T0 + 10000 * US);
 	fill_table(tab);
 	assert_int_equal(fl_model_finish(&m, tab, out), 0);
 	fl_model_free(&m);
 	return an;
+}
+
+static struct analysis *model_run(enum fl_what what, uint32_t tid,
+				  struct fl_profile *out, struct stacktab *tab)
+{
+	return model_run_on(feed_stream, what, tid, out, tab);
 }
 
 /* The time of rows whose frame texts, joined by ';', contain NEEDLE. */
@@ -718,6 +727,81 @@ static void test_model_gil_wait_not_resent(void **state)
 	an_free(an);
 }
 
+/*
+ * Hand-off probes (no take_gil probe, no GIL_WAIT stack): B asks for the
+ * GIL at 100 us with a futex on the cond and leaves the CPU at 200 (stack
+ * PY_B); woken at 1000, it finds the GIL taken, spins until 1100 and
+ * sleeps again where it slept before: that switch-out sends no stack, it
+ * is flagged GS_F_STACK_SAME. B takes the GIL at 2010 and runs other code
+ * (a sample at 3000 sees PY_A1) to the end.
+ *
+ *   B on-CPU: [0,200) and the spin [1000,1100) -> PY_B (the flagged
+ *             switch-out stands for a PY_B stack at 1100); [2000,10000)
+ *             -> PY_A1
+ *   B GIL wait: [100,2010) -> PY_B; blocked in it [200,1000) + [1100,2000)
+ */
+static void feed_gil_sleeps(struct analysis *an)
+{
+	struct gs_event e;
+
+	switch_io(an, 0, 0, 0, A);
+	signal_cond(an, 10 * US, A, SWITCH_COND);
+	switch_io(an, 0, 0, 0, B);
+	sys_call(an, 100 * US, B, GS_EV_SYS_ENTER, 202, COND + 0x28);
+	stack(an, 199 * US, B, GS_STK_OFFCPU, PY_B, 0);
+	switch_io(an, 200 * US, B, 1, 0);
+	feed(an, ev(1000 * US, GS_EV_WAKEUP, B));
+	switch_io(an, 1000 * US, 0, 0, B);
+	sys_call(an, 1000 * US, B, GS_EV_SYS_EXIT, 202, 0);
+	sys_call(an, 1100 * US, B, GS_EV_SYS_ENTER, 202, COND + 0x28);
+	e = ev(1100 * US, GS_EV_SWITCH, B);
+	e.a32 = 1;
+	e.flags = GS_F_PREV_TRACED | GS_F_STACK_SAME;
+	feed(an, e);
+	feed(an, ev(2000 * US, GS_EV_WAKEUP, B));
+	switch_io(an, 2000 * US, 0, 0, B);
+	sys_call(an, 2000 * US, B, GS_EV_SYS_EXIT, 202, 0);
+	signal_cond(an, 2010 * US, B, SWITCH_COND);
+	stack(an, 3000 * US, B, GS_STK_SAMPLE, PY_A1, 0);
+}
+
+static struct analysis *
+gil_sleeps_run(enum fl_what what, struct fl_profile *out, struct stacktab *tab)
+{
+	return model_run_on(feed_gil_sleeps, what, B, out, tab);
+}
+
+static void test_model_stack_same(void **state)
+{
+	struct fl_profile p;
+	struct stacktab tab;
+	struct analysis *an = gil_sleeps_run(FL_ONCPU, &p, &tab);
+	const struct an_thread *b = an_find_thread(an, B);
+
+	(void)state;
+	assert_int_equal(b->on_cpu_ns, 8300 * US);
+	assert_int_equal(row_ns(&p, "waiter (app.py:5)"), 300 * US);
+	assert_int_equal(row_ns(&p, "compute (app.py:12)"), 8000 * US);
+	fl_profile_free(&p);
+	stacktab_free(&tab);
+	an_free(an);
+
+	an = gil_sleeps_run(FL_GILWAIT, &p, &tab);
+	assert_int_equal(an_find_thread(an, B)->gil_wait_ns, 1910 * US);
+	assert_int_equal(row_ns(&p, "waiter (app.py:5)"), 1910 * US);
+	fl_profile_free(&p);
+	stacktab_free(&tab);
+	an_free(an);
+
+	an = gil_sleeps_run(FL_OFFCPU, &p, &tab);
+	assert_int_equal(row_ns(&p, "waiter (app.py:5);[gil: futex]"),
+			 1700 * US);
+	assert_int_equal(p.total_ns, 1700 * US);
+	fl_profile_free(&p);
+	stacktab_free(&tab);
+	an_free(an);
+}
+
 /* ------------------------------------------------------------ writers */
 
 static char *write_to_string(int (*fn)(FILE *, const struct fl_profile *,
@@ -850,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_model_oncpu),
 		cmocka_unit_test(test_model_gil_wait_not_resent),
 		cmocka_unit_test(test_model_offcpu_and_wall),
+		cmocka_unit_test(test_model_stack_same),
 		cmocka_unit_test(test_writers),
 		cmocka_unit_test(test_svg_many_stacks),
 	};
