@@ -68,6 +68,8 @@ struct held_syscall {
 	u32 state;
 	u32 woken_by_own; /* the last waking was a futex call of its process */
 	u32 gil_free;	  /* GS_F_GIL_FREE when it entered this call */
+	/* gil_gen + 1 when its process was found to have no GIL to read */
+	u32 no_gil_gen;
 	struct gs_proc gil; /* its process's GIL (gil_addr 0: not known yet) */
 };
 
@@ -81,6 +83,11 @@ struct {
 /* Set by userspace before load (--light): take syscalls from the switch;
  * the syscall programs are then not attached at all. */
 const volatile bool syscalls_from_switch = false;
+
+/* Bumped by userspace each time it gives a process a GIL to read at system
+ * calls (gs_proc.gil_addr): a thread told "none" asks again only then, not
+ * at every call (not Python, or Python without hand-off probes). */
+__u32 gil_gen = 0;
 
 /*
  * Exact mode: give a traced thread its held_syscalls slot. The slot then
@@ -335,8 +342,10 @@ static __always_inline void forget_gil(struct task_struct *task)
 	struct held_syscall *h;
 
 	h = bpf_task_storage_get(&held_syscalls, task, 0, 0);
-	if (h)
+	if (h) {
 		h->gil.gil_addr = 0;
+		h->no_gil_gen = 0;
+	}
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -634,9 +643,13 @@ static __noinline u32 gil_free_flag(struct held_syscall *h, u32 tid)
 	int locked = 0;
 
 	if (!h->gil.gil_addr) {
-		proc = traced_proc(bpf_get_current_pid_tgid() >> 32);
-		if (!proc || !proc->gil_addr)
+		if (h->no_gil_gen == gil_gen + 1)
 			return 0;
+		proc = traced_proc(bpf_get_current_pid_tgid() >> 32);
+		if (!proc || !proc->gil_addr) {
+			h->no_gil_gen = gil_gen + 1;
+			return 0;
+		}
 		h->gil = *proc;
 	}
 	if (bpf_probe_read_user(

@@ -255,6 +255,7 @@ static int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 	struct gs_proc val = {};
 	uint32_t key = pid;
 	struct proc_rec *p;
+	int err;
 
 	if (gil_addr && facts)
 		val.switch_number_addr = gil_addr + facts->gil_switch_number;
@@ -269,8 +270,12 @@ static int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 	/* stacks: how to walk this process's frames */
 	stk_track(r->stk, pid, gil_addr, facts,
 		  p && p->has_interp ? p->in.method : NULL);
-	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
-				    &val, sizeof(val), BPF_ANY);
+	err = bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
+				   &val, sizeof(val), BPF_ANY);
+	/* threads that found no GIL to read look again */
+	if (!err && val.gil_addr)
+		__atomic_add_fetch(&r->skel->bss->gil_gen, 1, __ATOMIC_SEQ_CST);
+	return err;
 }
 
 static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
