@@ -18,7 +18,7 @@ CHUNK_MAGIC = 0x4B484347
 TYPES = {1: "switch", 2: "waking", 3: "wakeup", 4: "wakeup_new", 5: "fork",
          6: "exec", 7: "exit", 8: "sys_enter", 9: "sys_exit", 10: "gil_take",
          11: "cond_signal", 12: "switchnum", 13: "lock_acquire",
-         14: "lock_release", 15: "user_lock"}
+         14: "lock_release", 15: "user_lock", 16: "stack"}
 
 
 def _unescape(s):
