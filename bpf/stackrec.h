@@ -42,6 +42,25 @@ enum gs_stack_kind {
 	GS_SREC_CODE = 3,   /* struct gs_code_rec */
 };
 
+/*
+ * A code object's identity in stacks: its address, with a 16-bit tag of
+ * its co_filename and co_name pointers in the top bits (user addresses
+ * fit in 47). A code object freed and its address taken by another one
+ * then names another code, not the first one's name (exec'd code freed at
+ * start-up, a thread's target compiled later at the same address).
+ */
+#define GS_CODE_ADDR_MASK ((1ULL << 48) - 1)
+
+static inline unsigned long long gs_code_word(unsigned long long code,
+					      unsigned long long filename,
+					      unsigned long long name)
+{
+	unsigned long long h = filename * 0x9e3779b97f4a7c15ULL ^
+			       name * 0xc2b2ae3d27d4eb4fULL;
+
+	return (code & GS_CODE_ADDR_MASK) | (h >> 48) << 48;
+}
+
 /* One interned stack, as BPF sends it (n frames; data sized to match). */
 struct gs_stack_rec {
 	unsigned long long id;
@@ -50,8 +69,9 @@ struct gs_stack_rec {
 	unsigned short n;
 	unsigned int flags;
 	unsigned int pad;
-	/* Python: frame i (leaf first) at data[2i] (PyCodeObject *) and
-	 * data[2i+1] (last instruction pointer); native: data[i] */
+	/* Python: frame i (leaf first) at data[2i] (gs_code_word of its
+	 * PyCodeObject *) and data[2i+1] (last instruction pointer);
+	 * native: data[i] */
 	unsigned long long data[GS_PY_MAX_FRAMES * 2];
 };
 
@@ -74,7 +94,7 @@ struct gs_code_rec {
 	unsigned short kind; /* GS_SREC_CODE */
 	unsigned short n;    /* bytes of linetable[] sent */
 	unsigned int flags, pad;
-	unsigned long long code; /* PyCodeObject * */
+	unsigned long long code; /* gs_code_word of the PyCodeObject * */
 	int firstlineno;
 	unsigned int linetable_len;
 	char qualname[GS_CODE_NAME];

@@ -125,6 +125,18 @@ struct stk_codes_ctx {
 	u32 tgid, n;
 };
 
+/* CODE's identity (gs_code_word): its address and names. */
+static __always_inline u64 stk_code_word(const struct gs_pyconf *c, u64 code)
+{
+	u64 names[2] = {};
+
+	/* co_filename and co_name are neighbours in 3.9-3.11 */
+	if (c->code_filename && c->code_filename != GS_OFF_NONE)
+		bpf_probe_read_user(names, sizeof(names),
+				    (void *)(code + c->code_filename));
+	return gs_code_word(code, names[0], names[1]);
+}
+
 /* bpf_loop callback: send frame I's code object unless sent before. */
 static long stk_code_step(u32 i, void *arg)
 {
@@ -133,13 +145,14 @@ static long stk_code_step(u32 i, void *arg)
 	const struct gs_pyconf *c = x->c;
 	struct gs_code_rec *r = &s->code;
 	struct stk_code_key key = { .tgid = x->tgid };
-	u64 str = 0, table = 0, len = 0;
+	u64 str = 0, table = 0, len = 0, code;
 	u8 one = 1;
 
 	if (i >= x->n)
 		return 1;
 	key.code = s->rec.data[(i * 2) & (GS_PY_MAX_FRAMES * 2 - 1)];
-	if (!key.code || bpf_map_lookup_elem(&stk_codes, &key))
+	code = key.code & GS_CODE_ADDR_MASK;
+	if (!code || bpf_map_lookup_elem(&stk_codes, &key))
 		return 0;
 	r->id = 0;
 	r->tgid = x->tgid;
@@ -148,16 +161,16 @@ static long stk_code_step(u32 i, void *arg)
 	r->code = key.code;
 	r->firstlineno = 0;
 	bpf_probe_read_user(&r->firstlineno, sizeof(r->firstlineno),
-			    (void *)(key.code + c->code_firstlineno));
+			    (void *)(code + c->code_firstlineno));
 	bpf_probe_read_user(&str, sizeof(str),
-			    (void *)(key.code + c->code_qualname));
+			    (void *)(code + c->code_qualname));
 	stk_ascii(c, str, r->qualname, sizeof(r->qualname));
 	str = 0;
 	bpf_probe_read_user(&str, sizeof(str),
-			    (void *)(key.code + c->code_filename));
+			    (void *)(code + c->code_filename));
 	stk_ascii(c, str, r->filename, sizeof(r->filename));
 	bpf_probe_read_user(&table, sizeof(table),
-			    (void *)(key.code + c->code_linetable));
+			    (void *)(code + c->code_linetable));
 	if (table)
 		bpf_probe_read_user(&len, sizeof(len),
 				    (void *)(table + c->bytes_size));
@@ -254,6 +267,7 @@ static long stk_walk_step(u32 i, void *arg)
 		return 0;
 	if (n >= GS_PY_MAX_FRAMES)
 		return 1;
+	code = stk_code_word(c, code);
 	s->rec.data[(n * 2) & (GS_PY_MAX_FRAMES * 2 - 1)] = code;
 	s->rec.data[(n * 2 + 1) & (GS_PY_MAX_FRAMES * 2 - 1)] = instr;
 	w->h = stk_mix(stk_mix(w->h, code), instr);

@@ -375,15 +375,29 @@ static struct code_ent *code_slot(struct stk_proc *p, uint64_t addr)
 	return &p->codes[i];
 }
 
-/* A code object, read from the process the first time. */
-static struct code_ent *code_get(struct stk_proc *p, uint64_t addr)
+/* The identity BPF gives code object CODE (gs_code_word). */
+static uint64_t code_word(struct stk_proc *p, uint64_t code)
 {
-	struct code_ent *e = code_slot(p, addr);
+	const struct py_stack_facts *f = p->mem.f;
+	uint64_t name[2] = { 0, 0 };
+
+	if (f->code_filename && f->code_filename != GS_OFF_NONE) {
+		pyobj_u64(&p->mem, code + f->code_filename, &name[0]);
+		pyobj_u64(&p->mem, code + f->code_filename + 8, &name[1]);
+	}
+	return gs_code_word(code, name[0], name[1]);
+}
+
+/* A code object by its identity WORD, read from the process the first
+ * time. */
+static struct code_ent *code_get(struct stk_proc *p, uint64_t word)
+{
+	struct code_ent *e = code_slot(p, word);
 
 	if (!e || e->addr)
 		return e;
-	e->addr = addr;
-	e->ok = !pyobj_code(&p->mem, addr, &e->c);
+	e->addr = word;
+	e->ok = !pyobj_code(&p->mem, word & GS_CODE_ADDR_MASK, &e->c);
 	p->n_codes++;
 	return e;
 }
@@ -401,7 +415,8 @@ static void add_code(struct stk_recorder *st, const struct gs_code_rec *r)
 
 	if (!e || e->addr)
 		return;
-	if (!whole && !pyobj_code(&p->mem, r->code, &e->c)) {
+	if (!whole &&
+	    !pyobj_code(&p->mem, r->code & GS_CODE_ADDR_MASK, &e->c)) {
 		e->addr = r->code;
 		e->ok = true;
 		p->n_codes++;
@@ -425,10 +440,11 @@ static void add_code(struct stk_recorder *st, const struct gs_code_rec *r)
 	p->n_codes++;
 }
 
+/* The frame of code object WORD (gs_code_word) at instruction INSTR. */
 static int64_t python_frame(struct stk_recorder *st, struct stk_proc *p,
-			    uint64_t code, uint64_t instr)
+			    uint64_t word, uint64_t instr)
 {
-	struct code_ent *e = p && p->facts ? code_get(p, code) : NULL;
+	struct code_ent *e = p && p->facts ? code_get(p, word) : NULL;
 	int line;
 
 	if (!e || !e->ok) {
@@ -436,7 +452,7 @@ static int64_t python_frame(struct stk_recorder *st, struct stk_proc *p,
 		return st->fid_unknown;
 	}
 	line = pyobj_code_line(&e->c, p->mem.f, p->mem.f->linetable_format,
-			       code, instr);
+			       word & GS_CODE_ADDR_MASK, instr);
 	return stacktab_frame(&st->tab, ST_PYTHON,
 			      e->c.qualname[0] ? e->c.qualname : e->c.name,
 			      e->c.file, line);
@@ -587,7 +603,7 @@ static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate)
 	bottom = pyobj_bottom_frame(&p->mem, tstate);
 	if (!bottom || pyobj_u64(&p->mem, bottom + f->frame_code, &code))
 		return;
-	e = code_get(p, code);
+	e = code_get(p, code_word(p, code));
 	if (!e || !e->ok)
 		return;
 	nm->done = true; /* it has started: the bottom frame stays */
@@ -650,6 +666,7 @@ static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
 		    pyobj_u64(&p->mem, frame + f->frame_instr, &instr) ||
 		    pyobj_u64(&p->mem, frame + f->frame_previous, &frame))
 			return;
+		code = code_word(p, code);
 		fid = python_frame(st, p, code, instr);
 		if (fid < 0)
 			return;

@@ -1,5 +1,4 @@
 """Bad input gets one clear line and a non-zero exit, never a crash or hang."""
-import os
 import shutil
 import struct
 import subprocess

@@ -454,3 +454,22 @@ def test_readers_asleep_on_the_gil_keep_their_stack(tmp_path, mode):
         all_under += under
     # and most of it has that stack
     assert all_under > 0.5 * sum(t["gil_wait_ns"] for t in readers) / 1000
+
+
+def test_a_code_object_at_a_reused_address_keeps_its_own_name(tmp_path):
+    """first.py's spin() is freed and second.py's copy takes its address:
+    each gets its own 0.3 s (the frame's code word carries a tag of the
+    code object's names, not its address alone)."""
+    data = tmp_path / "reuse.data"
+    run = subprocess.run([GILSCOPE, "record", "-q", "-o", str(data), "--",
+                          PYTHON, os.path.join(PROGS, "code_reuse.py")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    if "not reused" in run.stdout:
+        pytest.skip("the interpreter did not reuse the address this time")
+    rows = folded(data, tmp_path, "oncpu")
+    tid = tid_of(rows[0][0][0])
+    first = time_under(rows, tid, "spin_first (first.py:")
+    second = time_under(rows, tid, "spin_second (second.py:")
+    assert within(first, 0.3e6, 0.15), (first, second)
+    assert within(second, 0.3e6, 0.15), (first, second)

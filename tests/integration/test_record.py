@@ -2,12 +2,11 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import (GILSCOPE, PROGS, PYTHON, WORKLOADS, check_accounting, facts_of,
+from conftest import (GILSCOPE, PROGS, PYTHON, WORKLOADS, check_accounting,
                       report, within)
 
 

@@ -1,7 +1,6 @@
 """Every classic threading scenario, traced, and the story its report tells (issue 3)."""
 import os
 import subprocess
-import time
 from collections import defaultdict
 
 from conftest import GILSCOPE, PYTHON, WORKLOADS, check_accounting, within
