@@ -91,6 +91,23 @@ static void sys_exit(struct analysis *an, uint64_t at, uint32_t tid, int nr,
 	feed(an, e);
 }
 
+#define FUTEX_WAIT_BITSET_PRIVATE 137
+#define FUTEX_WAKE_PRIVATE 129
+
+/* TID starts to wait on the GIL's cond (pthread_cond_timedwait's futex). */
+static void wait_on_cond(struct analysis *an, uint64_t at, uint32_t tid)
+{
+	sys_enter(an, at, tid, NR_FUTEX, COND + 0x28, FUTEX_WAIT_BITSET_PRIVATE,
+		  0);
+}
+
+/* TID signals the GIL's cond: a futex wake of one waiter, 10 us long. */
+static void wake_on_cond(struct analysis *an, uint64_t at, uint32_t tid)
+{
+	sys_enter(an, at, tid, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
+	sys_exit(an, at + 10 * US, tid, NR_FUTEX, 1);
+}
+
 static void cond_signal(struct analysis *an, uint64_t at, uint32_t tid,
 			uint64_t cond)
 {
@@ -184,7 +201,7 @@ static void test_forced_handoff(void **state)
 	fork_thread(an, 1 * MS, A, B);
 	switch_in(an, 1 * MS, B, 1);
 	feed(an, ev(2 * MS, GS_EV_GIL_TAKE, B));
-	sys_enter(an, 2100 * US, B, NR_FUTEX, COND + 0x28, 137, 0);
+	wait_on_cond(an, 2100 * US, B);
 	switch_out(an, 2100 * US, B, TASK_INTERRUPTIBLE, false);
 	wakeup(an, 7100 * US, B);
 	switch_in(an, 7100 * US, B, 1);
@@ -279,7 +296,7 @@ static void read_without_gil(struct analysis *an, uint64_t from, uint64_t to,
 /* drop_gil waking a thread asleep on the cond: the futex wake of TID. */
 static void wake_gil_waiter(struct analysis *an, uint64_t at, uint32_t tid)
 {
-	sys_enter_free(an, at, tid, NR_FUTEX, COND + 0x28, 129);
+	sys_enter_free(an, at, tid, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE);
 	sys_exit(an, at + 5 * US, tid, NR_FUTEX, 1);
 }
 
@@ -299,13 +316,15 @@ static void test_handoff_probes_only(void **state)
 	cond_signal(an, 0, A, SWITCH_COND);	    /* A's first take */
 	read_without_gil(an, 1 * MS, 1200 * US, A); /* taken back at once */
 	read_without_gil(an, 2 * MS, 2100 * US, A);
-	sys_enter_free(an, 2500 * US, B, NR_FUTEX, COND + 0x28, 137);
+	sys_enter_free(an, 2500 * US, B, NR_FUTEX, COND + 0x28,
+		       FUTEX_WAIT_BITSET_PRIVATE);
 	wake_gil_waiter(an, 3 * MS, A);
 	sys_enter_free(an, 3010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1);
 	sys_exit(an, 3050 * US, B, NR_FUTEX, 0);
 	cond_signal(an, 3060 * US, B, SWITCH_COND);	/* hand-off 1 */
 	sys_exit(an, 5 * MS, A, NR_CLOCK_NANOSLEEP, 0); /* B holds: waits */
-	sys_enter_free(an, 5010 * US, A, NR_FUTEX, COND + 0x28, 137);
+	sys_enter_free(an, 5010 * US, A, NR_FUTEX, COND + 0x28,
+		       FUTEX_WAIT_BITSET_PRIVATE);
 	wake_gil_waiter(an, 6 * MS, B);
 	sys_enter_free(an, 6010 * US, B, NR_READ, 3, 0);
 	sys_exit(an, 6020 * US, A, NR_FUTEX, 0);
@@ -339,9 +358,6 @@ static void gil_of_image(struct an_process *p, uint64_t ts, void *ctx)
 	an_gil_from_base(&p->gil, GIL, 0x20, 0x50, 0x78, 0xa8, 0xd0);
 }
 
-#define FUTEX_WAIT_BITSET_PRIVATE 137
-#define FUTEX_WAKE_PRIVATE 129
-
 /*
  * --light records futex calls and the calls a thread blocks in, nothing
  * else: holds are derived. The main thread M holds the GIL from exec; a
@@ -363,32 +379,20 @@ static void test_light_holds_from_futex_traffic(void **state)
 	feed(an, ev(0, GS_EV_EXEC, PID));
 	fork_thread(an, 1 * MS, PID, B);
 	switch_in(an, 1 * MS, B, 1);
-	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28,
-		  FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 5 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
-		  1);
-	sys_exit(an, 5 * MS + 10 * US, PID, NR_FUTEX, 1);
+	wait_on_cond(an, 2 * MS, B);
+	wake_on_cond(an, 5 * MS, PID);
 	sys_exit(an, 5100 * US, B, NR_FUTEX, 0);
-	sys_enter(an, 6 * MS, PID, NR_FUTEX, COND + 0x28,
-		  FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 8 * MS, B, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE, 1);
-	sys_exit(an, 8 * MS + 10 * US, B, NR_FUTEX, 1);
+	wait_on_cond(an, 6 * MS, PID);
+	wake_on_cond(an, 8 * MS, B);
 	sys_exit(an, 8200 * US, PID, NR_FUTEX, 0);
-	sys_enter(an, 9 * MS, B, NR_FUTEX, COND + 0x28,
-		  FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 10 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
-		  1);
-	sys_exit(an, 10 * MS + 10 * US, PID, NR_FUTEX, 1);
+	wait_on_cond(an, 9 * MS, B);
+	wake_on_cond(an, 10 * MS, PID);
 	sys_exit(an, 10100 * US, B, NR_FUTEX, 0);
-	sys_enter(an, 10300 * US, B, NR_FUTEX, COND + 0x28,
-		  FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 12 * MS, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
-		  1);
-	sys_exit(an, 12 * MS + 10 * US, PID, NR_FUTEX, 1);
+	wait_on_cond(an, 10300 * US, B);
+	wake_on_cond(an, 12 * MS, PID);
 	sys_exit(an, 12100 * US, B, NR_FUTEX, 0);
 	/* woken while B holds it: B let go unseen */
-	sys_enter(an, 13 * MS, PID, NR_FUTEX, COND + 0x28,
-		  FUTEX_WAIT_BITSET_PRIVATE, 0);
+	wait_on_cond(an, 13 * MS, PID);
 	sys_exit(an, 14 * MS, PID, NR_FUTEX, 0);
 	an_finish(an, T0 + 15 * MS);
 
@@ -434,14 +438,10 @@ static void test_light_timeout_from_the_waker(void **state)
 	switch_in(an, 0, PID, 0);
 	feed(an, ev(0, GS_EV_EXEC, PID));
 	fork_thread(an, 1 * MS, PID, B);
-	sys_enter(an, 2 * MS, B, NR_FUTEX, COND + 0x28,
-		  FUTEX_WAIT_BITSET_PRIVATE, 0);
+	wait_on_cond(an, 2 * MS, B);
 	sys_exit_at_switch_in(an, 7 * MS, B, true);
-	sys_enter(an, 7010 * US, B, NR_FUTEX, COND + 0x28,
-		  FUTEX_WAIT_BITSET_PRIVATE, 0);
-	sys_enter(an, 7200 * US, PID, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE,
-		  1);
-	sys_exit(an, 7210 * US, PID, NR_FUTEX, 1);
+	wait_on_cond(an, 7010 * US, B);
+	wake_on_cond(an, 7200 * US, PID);
 	sys_exit_at_switch_in(an, 7250 * US, B, false);
 	an_finish(an, T0 + 10 * MS);
 
@@ -560,7 +560,8 @@ static void test_attach_holder(void **state)
 
 	(void)state;
 	an_add_thread(an, p, A, 'R', -1, 0, 0);
-	an_add_thread(an, p, B, 'S', NR_FUTEX, COND + 0x28, 137);
+	an_add_thread(an, p, B, 'S', NR_FUTEX, COND + 0x28,
+		      FUTEX_WAIT_BITSET_PRIVATE);
 	an_set_gil_state(p, true, A, A);
 	cond_signal(an, 3 * MS, A, COND);
 	cond_signal(an, 3 * MS + 40 * US, B, SWITCH_COND);
@@ -738,7 +739,7 @@ static void test_slices_cover_life(void **state)
 	fork_thread(an, 1 * MS, A, B);
 	switch_in(an, 1 * MS, B, 1);
 	feed(an, ev(2 * MS, GS_EV_GIL_TAKE, B));
-	sys_enter(an, 2100 * US, B, NR_FUTEX, COND + 0x28, 137, 0);
+	wait_on_cond(an, 2100 * US, B);
 	switch_out(an, 2100 * US, B, TASK_INTERRUPTIBLE, false);
 	wakeup(an, 7100 * US, B);
 	switch_in(an, 7100 * US, B, 1);
