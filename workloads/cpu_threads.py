@@ -60,6 +60,23 @@ def numbers_for(size):
     return [next_prime(int(size * base)) for base in (5e6, 6e6, 7e6, 8e6)]
 
 
+def run_factor_threads(numbers, tids):
+    """Factorize NUMBERS with one "factor-N" thread each; their native ids
+    go into TIDS by name. Returns the elapsed seconds, start to last join."""
+    def worker(n):
+        tids[threading.current_thread().name] = threading.get_native_id()
+        factorize(n)
+
+    threads = [threading.Thread(target=worker, args=(n,), name=f"factor-{i}")
+               for i, n in enumerate(numbers)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("size", nargs="?", type=float, default=1.0)
@@ -81,22 +98,8 @@ def main():
         print(f"serial:   {serial_s:.2f} s")
 
     tids = {}
-
-    def worker(n):
-        tids[threading.current_thread().name] = threading.get_native_id()
-        factorize(n)
-
-    rounds_s = []
-    for _ in range(max(args.rounds, 1)):
-        threads = [threading.Thread(target=worker, args=(n,),
-                                    name=f"factor-{i}")
-                   for i, n in enumerate(numbers)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rounds_s.append(time.perf_counter() - start)
+    rounds_s = [run_factor_threads(numbers, tids)
+                for _ in range(max(args.rounds, 1))]
     threaded_s = sum(rounds_s)
     print(f"threaded: {threaded_s:.2f} s  (4 threads)")
 
@@ -106,7 +109,7 @@ def main():
         "main_tid": threading.get_native_id(),
         "size": args.size,
         "numbers": numbers,
-        "threads": len(threads),
+        "threads": len(numbers),
         "serial_s": serial_s,
         "threaded_s": threaded_s,
         "rounds_s": rounds_s,

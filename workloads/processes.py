@@ -34,7 +34,7 @@ import os
 import threading
 import time
 
-from cpu_threads import factorize, numbers_for
+from cpu_threads import factorize, numbers_for, run_factor_threads
 
 
 def factor_all(numbers):
@@ -52,19 +52,7 @@ def main():
 
     # 1. four threads, one number each
     tids = {}
-
-    def worker(n):
-        tids[threading.current_thread().name] = threading.get_native_id()
-        factorize(n)
-
-    threads = [threading.Thread(target=worker, args=(n,), name=f"factor-{i}")
-               for i, n in enumerate(numbers)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    threads_s = time.perf_counter() - start
+    threads_s = run_factor_threads(numbers, tids)
     print(f"4 threads:   {threads_s:.2f} s")
 
     # 2. processes, the numbers shared out between them
@@ -87,7 +75,7 @@ def main():
         "size": args.size,
         "numbers": numbers,
         "cpus": os.cpu_count(),
-        "threads": len(threads),
+        "threads": len(numbers),
         "processes": args.procs,
         "start_method": "fork",
         "threads_s": threads_s,
