@@ -23,6 +23,7 @@ USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c \
 	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
 	    user/procfs.c user/dump.c user/evname.c user/locks.c user/outfile.c \
+	    user/ehframe.c user/gilsites.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
 	    user/timeline_json.c user/timeline_html.c user/timeline_page.c \
 	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \

@@ -18,7 +18,9 @@
 #define NR_PPOLL 271
 #define NR_PSELECT6 270
 #define NR_FUTEX 202
+#define NR_EXIT 60
 #define NR_EXIT_GROUP 231
+#define SIGSTOP 19
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -193,10 +195,20 @@ static __always_inline u64 gil_last_holder_tid(u64 last_holder, u32 tid_off,
 /* stacks: Python/native stack walks and the sampler (hooks gs_stk_*) */
 #include "stacks.bpf.h"
 
+static __noinline u32 gil_free_flag(struct held_syscall *h, u32 tid);
 static __noinline int write_held_syscall(struct task_struct *prev);
 static __noinline int write_asleep_syscall(struct task_struct *prev);
 static __noinline int write_syscall_return(struct task_struct *next);
 static __noinline int note_waker(struct task_struct *p, struct gs_event *e);
+
+/* PREV (current) is preempted: GS_F_GIL_FREE if it does not hold the GIL. */
+static __always_inline u32 preempted_gil_free(struct task_struct *prev)
+{
+	struct held_syscall *h;
+
+	h = bpf_task_storage_get(&held_syscalls, prev, 0, 0);
+	return h ? gil_free_flag(h, prev->pid) : 0;
+}
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
@@ -207,6 +219,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	bool next_traced = is_traced(next_tgid);
 	bool stack_same = false;
 	struct gs_event *e;
+	u32 gil_free = 0;
 
 	if (!prev_traced && !next_traced)
 		return 0;
@@ -223,6 +236,10 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		adopt_thread(prev);
 	if (next_traced)
 		adopt_thread(next);
+	/* exact mode: preempted without the GIL? (between drop_gil and a
+	 * call, or between a call and take_gil: the GIL is read at calls) */
+	if (prev_traced && !syscalls_from_switch && (preempt || !prev_state))
+		gil_free = preempted_gil_free(prev);
 	e = reserve(GS_EV_SWITCH, prev->pid, prev_tgid);
 	if (!e)
 		return 0;
@@ -231,7 +248,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	e->flags = (preempt ? GS_F_PREEMPT : 0) |
 		   (prev_traced ? GS_F_PREV_TRACED : 0) |
 		   (next_traced ? GS_F_NEXT_TRACED : 0) |
-		   (stack_same ? GS_F_STACK_SAME : 0);
+		   (stack_same ? GS_F_STACK_SAME : 0) | gil_free;
 	submit(e);
 	/* --light: back from the call it slept in, after the switch-in */
 	if (next_traced && syscalls_from_switch)
@@ -348,6 +365,32 @@ static __always_inline void forget_gil(struct task_struct *task)
 	}
 }
 
+/*
+ * Could the image a task execs be a Python interpreter? Its file's name
+ * (the interpreter's, for a #! script) starts with "python".
+ */
+static __always_inline bool may_be_python(struct linux_binprm *bprm)
+{
+	const unsigned char *name =
+		BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+	char head[8] = {};
+
+	bpf_probe_read_kernel_str(head, sizeof(head), name);
+	return head[0] == 'p' && head[1] == 'y' && head[2] == 't' &&
+	       head[3] == 'h' && head[4] == 'o' && head[5] == 'n';
+}
+
+/*
+ * Stop the current process (it has just exec'd, and runs no instruction of
+ * the new image before the signal is delivered) until the recorder has
+ * found its interpreter and GIL and probed them: nothing of its start is
+ * missed, however long that takes. The recorder continues it.
+ */
+static __always_inline bool hold_at_exec(struct linux_binprm *bprm)
+{
+	return may_be_python(bprm) && !bpf_send_signal(SIGSTOP);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
@@ -366,12 +409,29 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 	e = reserve(GS_EV_EXEC, p->pid, p->tgid);
 	if (!e)
 		return 0;
+	/* only with the event written: the recorder continues what it
+	 * stopped when it reads the event */
 	e->a32 = old_pid;
+	e->flags = hold_at_exec(bprm) ? GS_F_EXEC_HELD : 0;
 	bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
 	/* the collector inspects the new image at once: a short-lived
 	 * process may be gone after the usual drain interval */
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
+}
+
+/* Is the exiting task (current) leaving by its own exit or exit_group
+ * call? A thread that the end of its process kills is elsewhere: in user
+ * code (orig_ax -1) or in the call a signal interrupted. */
+static __always_inline bool exits_by_call(struct task_struct *p)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(p);
+	long nr;
+
+	if (!regs)
+		return false;
+	nr = BPF_CORE_READ(regs, orig_ax);
+	return nr == NR_EXIT || nr == NR_EXIT_GROUP;
 }
 
 SEC("tp_btf/sched_process_exit")
@@ -385,6 +445,7 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead)
 	e = reserve(GS_EV_EXIT, p->pid, tgid);
 	if (e) {
 		e->a32 = group_dead;
+		e->flags = exits_by_call(p) ? GS_F_EXIT_BY_CALL : 0;
 		/* its final name: programs may rename threads after fork */
 		bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
 		submit(e);
@@ -767,6 +828,47 @@ int BPF_KPROBE(on_take_gil, void *tstate)
 	e = reserve_current(GS_EV_GIL_TAKE);
 	if (!e)
 		return 0;
+	e->arg[0] = (u64)tstate;
+	submit(e);
+	return 0;
+}
+
+/* What the GIL's memory says to the current thread, about to take it. */
+static __always_inline u32 take_state(const struct gs_proc *proc, u32 tid)
+{
+	u64 holder, owner;
+	int locked = 0;
+
+	if (!proc->gil_addr ||
+	    bpf_probe_read_user(&locked, sizeof(locked),
+				(void *)(proc->gil_addr + proc->gil_locked_off)))
+		return GS_TAKE_UNKNOWN;
+	if (locked)
+		return GS_TAKE_HELD;
+	owner = gil_last_holder_tid(proc->gil_addr + proc->gil_last_holder_off,
+				    proc->tstate_tid_off, &holder);
+	if (!holder)
+		return GS_TAKE_FREE_OTHER; /* nobody held it yet */
+	return owner == tid ? GS_TAKE_FREE_MINE : GS_TAKE_FREE_OTHER;
+}
+
+/* At a `call take_gil` that ends a probed release (hand-off probes): the
+ * argument is the thread's PyThreadState. */
+SEC("uprobe")
+int BPF_KPROBE(on_take_site, void *tstate)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct gs_proc *proc = traced_proc(id >> 32);
+	struct gs_event *e;
+
+	if (!proc)
+		return 0;
+	gs_stk_take_gil((u64)tstate); /* stacks: where the GIL wait begins */
+	e = reserve_current(GS_EV_GIL_TAKE);
+	if (!e)
+		return 0;
+	e->flags = GS_F_TAKE_SITE;
+	e->a32 = take_state(proc, (u32)id);
 	e->arg[0] = (u64)tstate;
 	submit(e);
 	return 0;

@@ -31,7 +31,7 @@ enum gs_event_type {
 	 * tgid << 32, arg[1..2] = child comm. */
 	GS_EV_FORK = 5,
 	/* sched_process_exec; tid/tgid = the task after exec, a32 = old tid,
-	 * arg[1..2] = new comm. */
+	 * arg[1..2] = new comm, flags: GS_F_EXEC_HELD. */
 	GS_EV_EXEC = 6,
 	/* sched_process_exit; a32 = 1 when the whole thread group died,
 	 * arg[1..2] = the thread's comm at exit. */
@@ -47,7 +47,10 @@ enum gs_event_type {
 	 * return value is then unknown (0) and GS_F_WOKEN_BY_OTHER says that
 	 * no thread of its own process woke it (a timeout, say). */
 	GS_EV_SYS_EXIT = 9,
-	/* uprobe at take_gil's entry; arg[0] = first argument (tstate). */
+	/* uprobe at take_gil's entry; arg[0] = first argument (tstate).
+	 * With GS_F_TAKE_SITE (gil_method "handoff"): at a `call take_gil`
+	 * that ends a probed release, and a32 = what the GIL's memory said
+	 * there (GS_TAKE_*). */
 	GS_EV_GIL_TAKE = 10,
 	/* uprobe at a `call pthread_cond_signal` site in the interpreter;
 	 * arg[0] = the condition variable's address, arg[1] = the site's
@@ -85,12 +88,34 @@ enum gs_event_type {
 /* GS_EV_WAKING (--light): the waker was inside a futex call */
 #define GS_F_WAKER_IN_FUTEX 0x20
 /* GS_EV_SYS_ENTER (hand-off probes): the thread did not hold the GIL when
- * it entered the call (it let it go before, unseen) */
+ * it entered the call (it let it go before, unseen); GS_EV_SWITCH: PREV was
+ * preempted without the GIL */
 #define GS_F_GIL_FREE 0x40
 /* GS_EV_SWITCH: PREV left asleep on the GIL's cond with the stacks of its
  * last GS_EV_STACK event, which stands for this switch-out too (no event of
  * its own: the same Python stack waits for the GIL again) */
 #define GS_F_STACK_SAME 0x80
+
+/* GS_EV_EXEC: the process was stopped (SIGSTOP) at its exec, before its
+ * first instruction, because the new image may be a Python interpreter: the
+ * recorder inspects and probes it, then continues it (SIGCONT) */
+#define GS_F_EXEC_HELD 0x1
+/* GS_EV_EXIT: the thread left by its own exit call (a thread that ends,
+ * or the one that calls exit_group), not killed by its process's end */
+#define GS_F_EXIT_BY_CALL 0x1
+
+/* GS_EV_GIL_TAKE: at a `call take_gil` site, not take_gil's entry */
+#define GS_F_TAKE_SITE 0x1
+
+/* a32 of GS_EV_GIL_TAKE with GS_F_TAKE_SITE */
+enum gs_take_state {
+	GS_TAKE_HELD = 0,	/* locked by another thread: it waits */
+	GS_TAKE_FREE_MINE = 1,	/* free, and this thread held it last: it
+				 * takes it back at once (no hand-off) */
+	GS_TAKE_FREE_OTHER = 2, /* free, another held it last: the hand-off
+				 * probe fires when it takes it */
+	GS_TAKE_UNKNOWN = 3,	/* the GIL's memory could not be read */
+};
 
 /* a32 of GS_EV_SWITCHNUM: when the counter was read */
 enum gs_switchnum_when {

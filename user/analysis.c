@@ -292,6 +292,10 @@ static struct an_thread *new_thread(struct analysis *an, struct an_process *p,
 	return t;
 }
 
+static bool waits_on_gil_cond(const struct an_process *p, uint64_t addr,
+			      uint64_t op);
+static void start_wait(struct an_process *p, struct an_thread *t);
+
 struct an_thread *an_add_thread(struct analysis *an, struct an_process *p,
 				uint32_t tid, char state, int syscall_nr,
 				uint64_t arg0, uint64_t arg1)
@@ -313,6 +317,9 @@ struct an_thread *an_add_thread(struct analysis *an, struct an_process *p,
 				       (uint32_t)-1 :
 				       (uint32_t)arg0;
 	}
+	/* asleep on the GIL's cond when we came: waiting for it since */
+	if (syscall_nr == SYS_FUTEX && waits_on_gil_cond(p, arg0, arg1))
+		start_wait(p, t);
 	return t;
 }
 
@@ -327,6 +334,21 @@ static bool in_cond(uint64_t cond, uint64_t addr)
 {
 	/* a pthread_cond_t is 48 bytes; glibc waits on words inside it */
 	return cond && addr >= cond && addr < cond + 48;
+}
+
+/*
+ * Is a futex call (ADDR, OP) a wait for the GIL? take_gil waits on the
+ * GIL's cond with a timeout, which glibc makes a FUTEX_WAIT_BITSET on the
+ * cond's __g_signals. The thread that signals the cond (the one letting
+ * the GIL go) can also sleep on words of the same cond, with a plain
+ * FUTEX_WAIT: the condvar's internal lock, or waiting for a group's
+ * waiters to leave (__g_refs, glibc 2.36); that is part of its release.
+ */
+static bool waits_on_gil_cond(const struct an_process *p, uint64_t addr,
+			      uint64_t op)
+{
+	return in_cond(p->gil.cond, addr) &&
+	       (op & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET;
 }
 
 static enum gs_reason blocked_reason(const struct an_process *p,
@@ -429,11 +451,62 @@ static void notify_account(const struct an_thread *t, enum an_sched state,
 			      start, end);
 }
 
+static void flush_thread(struct an_thread *t, uint64_t now);
+
+/*
+ * Account the pending spans (see struct an_thread), now that the thread's
+ * next step says what they were, then the time up to NOW in its state. In
+ * a sleep, the spans it waited for a CPU are part of the sleep; the ones it
+ * ran stay on the CPU.
+ */
+static void flush_pending(struct an_thread *t, uint64_t now)
+{
+	enum an_sched state = t->state;
+	enum gs_reason reason = t->reason;
+	bool sleep = t->pending_sleep;
+
+	bool holding = t->gil_holding, waiting = t->gil_waiting;
+
+	t->pending = t->pending_sleep = false;
+	for (int i = 0; i < t->n_pend; i++) {
+		t->state = t->pend[i].state;
+		t->gil_holding = t->pend[i].holding;
+		t->gil_waiting = t->pend[i].waiting;
+		if (sleep && t->state == AN_RUNNABLE) {
+			t->state = AN_BLOCKED;
+			t->reason = GS_R_SLEEP;
+		}
+		flush_thread(t, t->pend[i].end < now ? t->pend[i].end : now);
+	}
+	t->n_pend = 0;
+	t->state = state;
+	t->reason = reason;
+	t->gil_holding = holding;
+	t->gil_waiting = waiting;
+	flush_thread(t, now);
+}
+
+/* A switch while pending: the span it ended is kept for later. */
+static bool pend_switch(struct an_thread *t, uint64_t ts)
+{
+	if (!t->pending || t->n_pend == AN_MAX_PEND || ts < t->cursor)
+		return false;
+	t->pend[t->n_pend].state = t->state;
+	t->pend[t->n_pend].holding = t->gil_holding;
+	t->pend[t->n_pend].waiting = t->gil_waiting;
+	t->pend[t->n_pend++].end = ts;
+	return true;
+}
+
 /* Account the time since the thread's cursor to its current state. */
 static void flush_thread(struct an_thread *t, uint64_t now)
 {
 	uint64_t d;
 
+	if (t->pending) {
+		flush_pending(t, now);
+		return;
+	}
 	if (now <= t->cursor)
 		return;
 	if (t->state != AN_DEAD)
@@ -551,6 +624,7 @@ static void start_wait(struct an_process *p, struct an_thread *t)
 	if (t->gil_waiting || t->gil_holding)
 		return;
 	t->gil_waiting = true;
+	t->gil_wait_since = p->cursor;
 	p->n_waiters++;
 	notify_counts(p, p->cursor);
 }
@@ -591,8 +665,33 @@ static void add_latency(struct an_process *p, uint64_t ns)
 	hist_add(p->latency, ns);
 }
 
+/*
+ * A hand-off from the last release to T at TS. Its latency is the time a
+ * waiting thread took to run with the GIL; a thread that came for it after
+ * the release found it free, and the gap says only that nobody wanted it.
+ */
+static void hand_off(struct an_process *p, struct an_thread *t, uint64_t ts,
+		     bool waited)
+{
+	const struct an_sink *sink = p->an ? p->an->sink : NULL;
+
+	if (waited) {
+		add_latency(p, ts - p->release_ts);
+		if (p->release_forced)
+			p->forced_handoffs++;
+	} else {
+		p->idle_handoffs++;
+		p->idle_gap_ns += ts - p->release_ts;
+	}
+	if (sink && sink->handoff)
+		sink->handoff(sink->ctx, p, p->releaser, t->tid, p->release_ts,
+			      ts, p->release_forced);
+}
+
 static void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 {
+	bool waited;
+
 	flush_process(p, ts);
 	flush_thread(t, ts);
 	/* a holder whose release we did not see (it died holding it, or the
@@ -601,6 +700,7 @@ static void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 		flush_thread(p->holder, ts);
 		p->holder->gil_holding = false;
 	}
+	waited = t->gil_waiting && t->gil_wait_since <= p->release_ts;
 	stop_wait(p, t);
 	if (t->gil_released_once &&
 	    p->acquisitions > t->acquisitions_at_release)
@@ -610,20 +710,12 @@ static void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 	} else if (p->prev_acquirer != t->tid) {
 		/* with the initial takes, what switch_number counts */
 		p->handoffs++;
-		if (p->release_pending && p->releaser != t->tid) {
-			const struct an_sink *sink = p->an ? p->an->sink : NULL;
-
-			add_latency(p, ts - p->release_ts);
-			if (p->release_forced)
-				p->forced_handoffs++;
-			if (sink && sink->handoff)
-				sink->handoff(sink->ctx, p, p->releaser, t->tid,
-					      p->release_ts, ts,
-					      p->release_forced);
-		}
+		if (p->release_pending && p->releaser != t->tid)
+			hand_off(p, t, ts, waited);
 	}
 	p->acquisitions++;
 	t->gil_acquisitions++;
+	t->released_at_site = false;
 	p->prev_acquirer = t->tid;
 	p->holder = t;
 	t->gil_holding = true;
@@ -677,6 +769,10 @@ static struct an_thread *thread_of(struct analysis *an, uint32_t tid,
  */
 static void seen_running(struct an_thread *t, const struct gs_event *e)
 {
+	t->wait_from_site = false;
+	t->wait_after_switch_in = false;
+	t->took_at_sys_exit = false;
+	t->retake_at_switch_in = false;
 	if (t->state == AN_RUNNING || t->state == AN_DEAD)
 		return;
 	flush_thread(t, e->ts);
@@ -891,6 +987,23 @@ static void on_user_lock(struct analysis *an, const struct gs_event *e)
 	}
 }
 
+/*
+ * Hand-off probes: T was preempted without the GIL, which the analysis
+ * gave it (releases and takes around calls are read at the calls). Either
+ * it let the GIL go for a call it has not entered yet: it released it;
+ * or it got the GIL back at a call's return and has not reached take_gil
+ * yet: it takes it when it runs again (if nobody took it meanwhile).
+ */
+static void preempted_without_gil(struct analysis *an, struct an_process *p,
+				  struct an_thread *t, uint64_t ts)
+{
+	if (an->light || p->holder != t)
+		return;
+	gil_release(p, t, ts);
+	t->retake_at_switch_in = t->took_at_sys_exit;
+	t->took_at_sys_exit = false;
+}
+
 static void on_switch_out(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
@@ -900,15 +1013,25 @@ static void on_switch_out(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
-	flush_thread(t, e->ts);
+	runnable = (e->flags & GS_F_PREEMPT) || e->a32 == 0;
+	if (runnable && (e->flags & GS_F_GIL_FREE))
+		preempted_without_gil(an, p, t, e->ts);
+	if (!runnable || !pend_switch(t, e->ts))
+		flush_thread(t, e->ts);
 	if (t->state == AN_UNKNOWN)
 		resolve_unknown(p, t, AN_RUNNING);
-	runnable = (e->flags & GS_F_PREEMPT) || e->a32 == 0;
 	if (e->a32 & TASK_DEAD) {
 		set_state(t, AN_DEAD, e->ts);
 	} else if (runnable) {
 		set_state(t, AN_RUNNABLE, e->ts);
 		t->involuntary_switches++;
+		/* its next call says what the span was */
+		t->pending = true;
+		if (t->wait_from_site && t->gil_waiting) {
+			flush_process(p, e->ts);
+			stop_wait(p, t);
+			t->wait_after_switch_in = true;
+		}
 	} else {
 		t->reason = blocked_reason(p, t, e->a32);
 		set_state(t, AN_BLOCKED, e->ts);
@@ -925,13 +1048,26 @@ static void on_switch_in(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
-	flush_thread(t, e->ts);
+	if (t->state != AN_RUNNABLE || !pend_switch(t, e->ts))
+		flush_thread(t, e->ts);
 	if (t->state == AN_UNKNOWN)
 		resolve_unknown(p, t, AN_RUNNABLE);
 	if (t->state == AN_DEAD)
 		return;
 	set_cpu(t, p, e->cpu);
 	set_state(t, AN_RUNNING, e->ts);
+	if (t->wait_after_switch_in) { /* into take_gil now */
+		t->wait_after_switch_in = false;
+		flush_process(p, e->ts);
+		start_wait(p, t);
+	}
+	if (t->retake_at_switch_in) {
+		t->retake_at_switch_in = false;
+		if (!p->holder && p->prev_acquirer == t->tid) {
+			gil_acquire(p, t, e->ts);
+			t->took_at_sys_exit = true; /* still before take_gil */
+		}
+	}
 }
 
 static void on_wakeup(struct analysis *an, const struct gs_event *e)
@@ -1048,9 +1184,13 @@ static void on_proc_exit(struct analysis *an, const struct gs_event *e)
 	if (t && t->tgid == e->tgid && !t->exited && e->arg[1])
 		copy_comm(t->name, sizeof(t->name), &e->arg[1]);
 	if (t && t->tgid == e->tgid && !t->exited) {
-		/* the process exited under it: a daemon thread, say */
+		/* the process exited under it: a daemon thread, say; a
+		 * thread that ended by itself (joined: its Python code was
+		 * done before the exit_group) calls exit (GS_F_EXIT_BY_CALL,
+		 * sessions of 2026-12 on), unless the end came first */
 		if (p && p->exit_group_ts && e->ts >= p->exit_group_ts &&
-		    !t->in_sys_exit_group)
+		    !t->in_sys_exit_group && t->busy_at_exit_group &&
+		    !(e->flags & GS_F_EXIT_BY_CALL))
 			t->killed_at_exit = true;
 		if (t->lock_waiting && p)
 			lock_wait_ends(p, t, e->ts);
@@ -1116,7 +1256,7 @@ static void light_sys_exit(struct analysis *an, struct an_process *p,
 			   struct an_thread *t, const struct gs_event *e)
 {
 	bool gil_wait = t->sys_nr == SYS_FUTEX &&
-			in_cond(p->gil.cond, t->sys_arg0);
+			waits_on_gil_cond(p, t->sys_arg0, t->sys_arg1);
 
 	(void)an;
 	if (!p->gil.addr || p->holder == t)
@@ -1170,7 +1310,7 @@ static void light_waking(struct analysis *an, const struct gs_event *e)
 		return;
 	p = an_find_process(an, e->tgid);
 	if (!p || !p->gil.addr || !x->in_sys || x->sys_nr != SYS_FUTEX ||
-	    !in_cond(p->gil.cond, x->sys_arg0))
+	    !waits_on_gil_cond(p, x->sys_arg0, x->sys_arg1))
 		return;
 	if (p->holder != h)
 		gil_acquire(p, h, e->ts);
@@ -1189,9 +1329,56 @@ static void retake_after_call(struct an_process *p, struct an_thread *t,
 {
 	if (t->sys_nr == SYS_FUTEX && in_gil(&p->gil, t->sys_arg0))
 		return;
-	if (p->holder || p->prev_acquirer != t->tid)
+	if (p->holder || p->prev_acquirer != t->tid || t->released_at_site)
 		return;
 	gil_acquire(p, t, ts);
+	t->took_at_sys_exit = true;
+}
+
+/*
+ * Was the thread preempted on its way into a sleep to a deadline? Python's
+ * time.sleep() (3.11+) computes the deadline, lets the GIL go, and calls
+ * clock_nanosleep(TIMER_ABSTIME): a preemption in between does not make
+ * the program wait longer, the sleep absorbs it; count it as sleep.
+ */
+static bool preempted_into_sleep(const struct an_process *p,
+				 const struct an_thread *t,
+				 const struct gs_event *e, bool light)
+{
+	return t->pending && e->a32 == SYS_CLOCK_NANOSLEEP &&
+	       (e->arg[1] & TIMER_ABSTIME) && (p->holder != t || light);
+}
+
+/*
+ * A futex call that wakes a thread waiting on the GIL's cond or mutex, by a
+ * thread whose time is pending: it is letting the GIL go (drop_gil signals
+ * the cond and unlocks the mutex after the probed signal), and the time
+ * stays pending.
+ */
+static bool gil_wake_in_release(const struct an_process *p,
+				const struct an_thread *t, uint64_t nr,
+				uint64_t addr, uint64_t op)
+{
+	return t->pending && nr == SYS_FUTEX && in_gil(&p->gil, addr) &&
+	       !futex_op_waits(op);
+}
+
+/*
+ * The process is about to end (exit_group): which of its threads are still
+ * at work? Holding the GIL, waiting for it, asleep in a call (a daemon's
+ * sleep or queue get). A thread done with its Python code let the GIL go
+ * for good and only has its native teardown left: one the scheduler has
+ * not run again yet is killed too, but its work was done (joined).
+ */
+static void note_busy_threads(struct an_process *p)
+{
+	for (size_t i = 0; i < p->n_threads; i++) {
+		struct an_thread *t = p->threads[i];
+
+		t->busy_at_exit_group =
+			t->gil_holding || t->gil_waiting || t->lock_waiting ||
+			t->state == AN_BLOCKED || t->state == AN_UNKNOWN;
+	}
 }
 
 static void on_sys_enter(struct analysis *an, const struct gs_event *e)
@@ -1202,6 +1389,17 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	if (gil_wake_in_release(p, t, e->a32, e->arg[0], e->arg[1])) {
+		t->in_sys = true;
+		t->sys_nr = e->a32;
+		t->sys_arg0 = e->arg[0];
+		t->sys_arg1 = e->arg[1];
+		t->sys_facts = e->arg[2];
+		t->sys_gil_free = false;
+		return;
+	}
+	if (preempted_into_sleep(p, t, e, an->light))
+		t->pending_sleep = true;
 	seen_running(t, e);
 	flush_thread(t, e->ts); /* the slice before the call ends here */
 	t->in_sys = true;
@@ -1218,12 +1416,13 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	if (e->a32 == 231 /* exit_group */ && !p->exit_group_ts) {
 		p->exit_group_ts = e->ts;
 		t->in_sys_exit_group = true;
+		note_busy_threads(p);
 	}
 	if (e->a32 != SYS_FUTEX || !futex_op_waits(e->arg[1]))
 		return;
 	if (!in_gil(&p->gil, e->arg[0]))
 		lock_wait_begins(an, p, t, e->arg[0], e->ts);
-	if (in_cond(p->gil.cond, e->arg[0])) {
+	if (waits_on_gil_cond(p, e->arg[0], e->arg[1])) {
 		t->switches_at_wait = p->handoffs + p->initial_takes;
 		/* light: it let the GIL go unseen (in a call that did not
 		 * block), and another thread took it */
@@ -1236,6 +1435,15 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 			start_wait(p, t);
 		}
 	}
+	/* take_gil locks the GIL's mutex first: a thread without the GIL
+	 * asleep on it is waiting for the GIL (a releaser locks it too, in
+	 * drop_gil, but still holds the GIL then) */
+	if (!an->light && !p->exact_takes && p->holder != t && p->gil.mutex &&
+	    e->arg[0] == p->gil.mutex) {
+		flush_process(p, e->ts);
+		flush_thread(t, e->ts);
+		start_wait(p, t);
+	}
 }
 
 static void on_sys_exit(struct analysis *an, const struct gs_event *e)
@@ -1246,12 +1454,19 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	if (t->in_sys &&
+	    gil_wake_in_release(p, t, t->sys_nr, t->sys_arg0, t->sys_arg1)) {
+		t->in_sys = false;
+		t->sys_nr = -1;
+		return;
+	}
 	seen_running(t, e);
 	flush_thread(t, e->ts);
 	/* take_gil: a timed wait that ran out with no switch in between
 	 * sets the drop request that forces the holder to let go */
 	if (t->in_sys && t->sys_nr == SYS_FUTEX && sys_timed_out(e) &&
-	    in_cond(p->gil.cond, t->sys_arg0) && p->holder && p->holder != t &&
+	    waits_on_gil_cond(p, t->sys_arg0, t->sys_arg1) && p->holder &&
+	    p->holder != t &&
 	    p->handoffs + p->initial_takes == t->switches_at_wait)
 		p->drop_request = true;
 	if (t->lock_waiting)
@@ -1265,6 +1480,27 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 	t->sys_nr = -1;
 }
 
+/*
+ * Hand-off probes, at a `call take_gil` that ends a probed release: the
+ * GIL's memory says what comes. Free, and this thread held it last: it
+ * takes it back at once, and no hand-off probe will say so. Otherwise it
+ * waits, until the hand-off probe sees it take the GIL.
+ */
+static void take_at_site(struct an_process *p, struct an_thread *t,
+			 const struct gs_event *e)
+{
+	switch (e->a32) {
+	case GS_TAKE_FREE_MINE:
+		gil_acquire(p, t, e->ts);
+		break;
+	case GS_TAKE_HELD:
+	case GS_TAKE_FREE_OTHER:
+		start_wait(p, t);
+		t->wait_from_site = true;
+		break;
+	}
+}
+
 static void on_gil_take(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
@@ -1274,11 +1510,15 @@ static void on_gil_take(struct analysis *an, const struct gs_event *e)
 		return;
 	p = an_find_process(an, t->tgid);
 	seen_running(t, e);
-	p->exact_takes = true;
 	flush_process(p, e->ts);
 	flush_thread(t, e->ts);
 	if (p->holder == t) /* its release was not seen */
 		gil_release(p, t, e->ts);
+	if (e->flags & GS_F_TAKE_SITE) {
+		take_at_site(p, t, e);
+		return;
+	}
+	p->exact_takes = true;
 	start_wait(p, t);
 }
 
@@ -1291,10 +1531,14 @@ static void on_cond_signal(struct analysis *an, const struct gs_event *e)
 		return;
 	p = an_find_process(an, t->tgid);
 	seen_running(t, e);
-	if (p->gil.cond && e->arg[0] == p->gil.cond)
+	if (p->gil.cond && e->arg[0] == p->gil.cond) {
 		gil_release(p, t, e->ts);
-	else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond)
+		t->released_at_site = true;
+		/* time.sleep() lets the GIL go right before sleeping */
+		t->pending = true;
+	} else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond) {
 		gil_acquire(p, t, e->ts);
+	}
 }
 
 static void on_switchnum(struct analysis *an, const struct gs_event *e)

@@ -121,6 +121,8 @@ struct an_sink {
 			uint64_t end);
 };
 
+#define AN_MAX_PEND 4
+
 struct an_thread {
 	struct an_process *proc;
 	uint32_t tid, tgid;
@@ -153,7 +155,34 @@ struct an_thread {
 	uint64_t acquisitions_at_release;
 	bool ulock_holding, ulock_waiting;
 	bool in_sys_exit_group; /* it called exit_group itself */
-	bool sys_gil_free;	/* it entered this call without the GIL */
+	/* at the exit_group: holding or waiting for the GIL, or asleep */
+	bool busy_at_exit_group;
+	bool sys_gil_free;	 /* it entered this call without the GIL */
+	uint64_t gil_wait_since; /* when its current GIL wait began */
+	/* Time since the cursor not accounted yet, because the thread's
+	 * next call may say what it was: after it let the GIL go at a probe,
+	 * or was preempted, a sleep to a deadline makes it part of the sleep
+	 * (on_sys_enter). The spans it ran or was runnable in meanwhile, up
+	 * to pend[i].end each; the last one runs to the next event. */
+	bool pending;
+	bool pending_sleep; /* account it all as sleep */
+	int n_pend;
+	struct an_pend {
+		enum an_sched state;
+		bool holding, waiting; /* the GIL, in that span */
+		uint64_t end;
+	} pend[AN_MAX_PEND];
+	/* its GIL wait began at a take site, and nothing of its own since:
+	 * a preemption there (at the probe's own return) comes before
+	 * take_gil's entry, and the wait starts again after it */
+	bool wait_from_site, wait_after_switch_in;
+	/* hand-off probes: it was given the GIL back at a call's return
+	 * (retake_after_call), and nothing of its own since; preempted
+	 * without it before take_gil, it takes it when it runs again */
+	bool took_at_sys_exit, retake_at_switch_in;
+	/* hand-off probes: its last release was probed where it happened
+	 * (not read at a call), so its take is probed too (a take site) */
+	bool released_at_site;
 	enum an_sched state;
 	enum gs_reason reason;
 	struct an_slice slice; /* open slice, since slice_start */
@@ -194,7 +223,12 @@ struct an_process {
 	int n_deadlocks;
 	uint64_t exit_group_ts;
 	struct an_ulock ulock;
-	struct hist *latency; /* NULL until the first timed hand-off */
+	/* release-to-take latency of hand-offs to a thread that was waiting
+	 * at the release; NULL until the first */
+	struct hist *latency;
+	/* hand-offs to a thread that came after the release (the GIL sat
+	 * free, nobody waiting), and the time it sat free */
+	uint64_t idle_handoffs, idle_gap_ns;
 	bool have_switch_start, have_switch_end;
 	uint64_t switch_start, switch_end;
 	uint64_t cpus[4];

@@ -5,6 +5,14 @@
 #include "evname.h"
 #include "syscalls.h"
 
+static const char *take_state_name(uint32_t state)
+{
+	static const char *const names[] = { "held", "free-mine", "free-other",
+					     "unknown" };
+
+	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
+
 static void dump_details(FILE *out, const struct gs_event *e)
 {
 	const char *name;
@@ -27,10 +35,12 @@ static void dump_details(FILE *out, const struct gs_event *e)
 			(unsigned int)e->arg[0], (const char *)&e->arg[1]);
 		break;
 	case GS_EV_EXEC:
-		fprintf(out, "comm=%.16s", (const char *)&e->arg[1]);
+		fprintf(out, "comm=%.16s%s", (const char *)&e->arg[1],
+			e->flags & GS_F_EXEC_HELD ? " held" : "");
 		break;
 	case GS_EV_EXIT:
-		fprintf(out, "group_dead=%u", e->a32);
+		fprintf(out, "group_dead=%u%s", e->a32,
+			e->flags & GS_F_EXIT_BY_CALL ? " by-call" : "");
 		break;
 	case GS_EV_SYS_ENTER:
 		name = syscall_name(e->a32);
@@ -52,6 +62,8 @@ static void dump_details(FILE *out, const struct gs_event *e)
 		break;
 	case GS_EV_GIL_TAKE:
 		fprintf(out, "tstate=0x%llx", (unsigned long long)e->arg[0]);
+		if (e->flags & GS_F_TAKE_SITE)
+			fprintf(out, " site gil=%s", take_state_name(e->a32));
 		break;
 	case GS_EV_COND_SIGNAL:
 		fprintf(out, "cond=0x%llx site=0x%llx",

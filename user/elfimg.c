@@ -964,6 +964,72 @@ cleanup:
 	return err;
 }
 
+/* Byte scan for `call rel32` to TARGET. */
+static int scan_calls_to(struct callscan *cs, const uint8_t *b, size_t n,
+			 uint64_t addr, uint64_t target)
+{
+	int32_t rel;
+	int err;
+
+	for (size_t i = 0; i + 5 <= n; i++) {
+		if (b[i] != 0xe8)
+			continue;
+		memcpy(&rel, b + i + 1, sizeof(rel));
+		if (addr + i + 5 + (int64_t)rel != target)
+			continue;
+		err = add_site(cs, addr + i, false);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int elfimg_find_calls_to(const struct elfimg *img, uint64_t target,
+			 uint64_t *sites, int max)
+{
+	struct callscan cs = { 0 };
+	Elf_Scn *scn = NULL;
+	Elf_Data *data;
+	GElf_Shdr sh;
+	int err = 0;
+
+	if (max < 0)
+		return -EINVAL;
+	while (!err && (scn = elf_nextscn(img->main.elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (data && data->d_buf)
+			err = scan_calls_to(&cs, data->d_buf, data->d_size,
+					    sh.sh_addr, target);
+	}
+	if (err)
+		goto cleanup;
+	for (size_t i = 0; i < cs.n && i < (size_t)max; i++)
+		sites[i] = cs.v[i].addr; /* sections come in address order */
+	err = cs.n > INT_MAX ? INT_MAX : (int)cs.n;
+cleanup:
+	free(cs.v);
+	return err;
+}
+
+int elfimg_eh_frame_hdr(const struct elfimg *img, uint64_t *vaddr)
+{
+	GElf_Phdr ph;
+	size_t i, n;
+
+	if (elf_getphdrnum(img->main.elf, &n))
+		return -ENOENT;
+	for (i = 0; i < n; i++)
+		if (gelf_getphdr(img->main.elf, i, &ph) &&
+		    ph.p_type == PT_GNU_EH_FRAME) {
+			*vaddr = ph.p_vaddr;
+			return 0;
+		}
+	return -ENOENT;
+}
+
 /* -------------------------------------------------------------- dynamic */
 
 int elfimg_needed(const struct elfimg *img, const char **needed, int max,

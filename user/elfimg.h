@@ -74,6 +74,19 @@ int elfimg_find_call_sites(const struct elfimg *img, const char *func,
 			   uint64_t *sites, bool *is_indirect, int max);
 
 /*
+ * Every `call rel32` in executable sections whose target is TARGET (a local
+ * function, found by other means than symbols): up to MAX call-instruction
+ * addresses into SITES, sorted. Returns the number found (may exceed MAX),
+ * or -errno.
+ */
+int elfimg_find_calls_to(const struct elfimg *img, uint64_t target,
+			 uint64_t *sites, int max);
+
+/* The virtual address of the unwind table index (PT_GNU_EH_FRAME): 0 or
+ * -ENOENT. */
+int elfimg_eh_frame_hdr(const struct elfimg *img, uint64_t *vaddr);
+
+/*
  * DT_NEEDED entries and the DT_RUNPATH (else DT_RPATH) string, NULL if none; RUNPATH
  * may be NULL. Pointers live as long as IMG. Returns the number of DT_NEEDED entries
  * written (up to MAX).

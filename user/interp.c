@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "elfimg.h"
+#include "gilsites.h"
 #include "interp.h"
 #include "procfs.h"
 
@@ -160,21 +161,48 @@ static void add_post_sites(struct elfimg *img, struct interp *in)
  * system calls are then read at the calls (bpf/gilscope.bpf.c) instead of
  * trapping each one; take_gil's entry is not probed either.
  */
+/* File offsets of SITES[0..N) into OFFS; -ENOENT if one has none. */
+static int site_offsets(struct elfimg *img, const uint64_t *sites, int n,
+			uint64_t *offs)
+{
+	if (n > INTERP_MAX_SITES)
+		return -E2BIG;
+	for (int i = 0; i < n; i++)
+		if (elfimg_vaddr_to_offset(img, sites[i], &offs[i]))
+			return -ENOENT;
+	return 0;
+}
+
 static void keep_handoff_sites(struct elfimg *img, struct interp *in)
 {
-	int k = 0;
+	uint64_t sites[INTERP_MAX_SITES], offs[INTERP_MAX_SITES];
+	uint64_t handoff = 0;
+	struct gil_sites gs;
+	int n = 0;
 
 	if (!in->facts->tstate_native_thread_id || handoff_sites_disabled())
 		return;
 	for (int i = 0; i < in->n_sites; i++) {
 		if (!is_handoff_site(img, in->sites[i]))
 			continue;
-		in->sites[k] = in->sites[i];
-		in->site_offs[k++] = in->site_offs[i];
+		if (handoff) /* one hand-off site is expected, not two */
+			return;
+		handoff = in->sites[i];
 	}
-	if (!k)
+	if (!handoff ||
+	    gilsites_classify(img, in->sites, in->n_sites, handoff, &gs))
 		return;
-	in->n_sites = k;
+	sites[n++] = handoff;
+	for (int i = 0; i < gs.n_releases; i++)
+		sites[n++] = gs.releases[i];
+	if (site_offsets(img, sites, n, offs) ||
+	    site_offsets(img, gs.takes, gs.n_takes, in->take_site_offs))
+		return;
+	memcpy(in->sites, sites, n * sizeof(*sites));
+	memcpy(in->site_offs, offs, n * sizeof(*offs));
+	in->n_sites = n;
+	memcpy(in->take_sites, gs.takes, gs.n_takes * sizeof(*gs.takes));
+	in->n_take_sites = gs.n_takes;
 	in->take_gil_vaddr = 0;
 	in->take_gil_off = 0;
 	snprintf(in->method, sizeof(in->method), "handoff");

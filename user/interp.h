@@ -29,6 +29,11 @@ struct interp {
 	uint64_t sites[INTERP_MAX_SITES]; /* `call pthread_cond_signal` */
 	uint64_t site_offs[INTERP_MAX_SITES];
 	int n_sites;
+	/* "handoff": the `call take_gil` sites that end a probed release
+	 * (user/gilsites.h) */
+	uint64_t take_sites[INTERP_MAX_SITES];
+	uint64_t take_site_offs[INTERP_MAX_SITES];
+	int n_take_sites;
 	/* threading locks: `call sem_*wait` sites and the jump that tests
 	 * their result, `call sem_post` sites */
 	uint64_t lock_call_offs[INTERP_MAX_SITES];

@@ -46,6 +46,7 @@ struct proc_rec {
 	pid_t pid;
 	uint64_t image_since;	 /* since_ns of the image last written */
 	uint64_t discover_since; /* an exec waiting to be inspected, or 0 */
+	bool held;		 /* stopped at that exec (GS_F_EXEC_HELD) */
 	bool has_interp;
 	struct interp in;
 	uint64_t gil_addr;
@@ -187,6 +188,10 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 				   in->host_path, in->site_offs, in->sites,
 				   in->n_sites);
 	if (!err)
+		err = attach_multi(r, r->skel->progs.on_take_site,
+				   in->host_path, in->take_site_offs,
+				   in->take_sites, in->n_take_sites);
+	if (!err)
 		err = attach_multi(r, r->skel->progs.on_sem_call, in->host_path,
 				   in->lock_call_offs, in->lock_result_vaddrs,
 				   in->n_lock_sites);
@@ -204,9 +209,9 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 	r->files[r->n_files++].ino = st.st_ino;
 	if (r->opts->verbose)
 		fprintf(stderr,
-			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d lock sites, %d lock release sites)\n",
+			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d GIL take sites, %d lock sites, %d lock release sites)\n",
 			in->path, in->version, in->method, in->n_sites,
-			in->n_lock_sites, in->n_post_sites);
+			in->n_take_sites, in->n_lock_sites, in->n_post_sites);
 	return 0;
 }
 
@@ -379,6 +384,15 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 	return true;
 }
 
+/* A process stopped at its exec goes on, whatever was found. */
+static void release_held(struct proc_rec *p)
+{
+	if (!p->held)
+		return;
+	p->held = false;
+	kill(p->pid, SIGCONT);
+}
+
 static void retry_discoveries(struct recorder *r, bool last_try)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
@@ -394,6 +408,9 @@ static void retry_discoveries(struct recorder *r, bool last_try)
 			  !proc_exists(p->pid);
 		if (discover(r, p, p->discover_since, "exec", give_up))
 			p->discover_since = 0;
+		/* not found yet (a libpython the loader has still to map):
+		 * it must run to get there */
+		release_held(p);
 	}
 }
 
@@ -410,6 +427,7 @@ static void proc_forget(struct recorder *r, pid_t pid)
 		return;
 	if (p->discover_since)
 		discover(r, p, p->discover_since, "exec", true);
+	release_held(p);
 	free(pidmap_remove(&r->procs, pid));
 }
 
@@ -417,8 +435,10 @@ static void free_procs(struct recorder *r)
 {
 	struct proc_rec *p;
 
-	for (size_t i = 0; (p = pidmap_next(&r->procs, &i));)
+	for (size_t i = 0; (p = pidmap_next(&r->procs, &i));) {
+		release_held(p);
 		free(p);
+	}
 	pidmap_free(&r->procs);
 }
 
@@ -465,6 +485,7 @@ static int on_event(void *ctx, void *data, size_t size)
 			p->has_interp = false;
 			p->gil_addr = 0;
 			p->discover_since = e->ts;
+			p->held = e->flags & GS_F_EXEC_HELD;
 		}
 		break;
 	case GS_EV_EXIT:
@@ -484,10 +505,11 @@ static int on_event(void *ctx, void *data, size_t size)
 static void set_uprobe_multi(struct gilscope_bpf *skel)
 {
 	struct bpf_program *progs[] = {
-		skel->progs.on_take_gil,     skel->progs.on_cond_signal,
-		skel->progs.on_sem_call,     skel->progs.on_sem_result,
-		skel->progs.on_sem_post,     skel->progs.on_ulock_enter,
-		skel->progs.on_ulock_return, skel->progs.on_ulock_release,
+		skel->progs.on_take_gil,      skel->progs.on_cond_signal,
+		skel->progs.on_take_site,     skel->progs.on_sem_call,
+		skel->progs.on_sem_result,    skel->progs.on_sem_post,
+		skel->progs.on_ulock_enter,   skel->progs.on_ulock_return,
+		skel->progs.on_ulock_release,
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)

@@ -431,10 +431,15 @@ static void text_gil(FILE *out, const struct an_process *p)
 		fprintf(out,
 			"; the interpreter's own count was not readable\n");
 	fprintf(out,
-		"  hand-off latency (release to next take): p50 %s, p99 %s, max %s\n",
+		"  hand-off latency (release to a waiting thread's take): p50 %s, p99 %s, max %s\n",
 		fmt_ns(b[0], 24, latency_at(p->latency, 0.5)),
 		fmt_ns(b[1], 24, latency_at(p->latency, 0.99)),
 		fmt_ns(b[2], 24, latency_max(p->latency)));
+	if (p->idle_handoffs)
+		fprintf(out,
+			"  %llu more hand-offs found the GIL idle (nobody waited at the release): free %s in all\n",
+			(unsigned long long)p->idle_handoffs,
+			fmt_ns(b[0], 24, p->idle_gap_ns));
 }
 
 static void text_locks(FILE *out, const struct an_process *p)
@@ -697,6 +702,8 @@ static void json_gil(struct json *j, const struct an_process *p)
 		json_null(j, "switch_number_delta");
 	}
 	json_latency(j, p->latency);
+	json_u64(j, "idle_handoffs", p->idle_handoffs);
+	json_u64(j, "idle_gap_ns", p->idle_gap_ns);
 	json_end_object(j);
 }
 

@@ -18,8 +18,11 @@ enum gs_reason {
 };
 
 #define SYS_FUTEX 202
+#define SYS_CLOCK_NANOSLEEP 230
+#define TIMER_ABSTIME 1
 #define SYS_FUTEX_WAITV 449
 #define FUTEX_CMD_MASK 0x7f /* without PRIVATE (128), CLOCK_REALTIME (256) */
+#define FUTEX_WAIT_BITSET 9
 
 /* Syscall NR's name ("read"), or NULL when unknown to gilscope. */
 const char *syscall_name(int nr);

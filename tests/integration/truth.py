@@ -1,0 +1,146 @@
+"""An independent measurement of a recorded run: bpftrace on take_gil.
+
+`record_with_truth` runs `gilscope record -- PROGRAM` under bpftrace, whose
+script measures gilscope's child, the program, from its first instruction,
+thread by thread, with the textbook probes and nothing of gilscope's:
+    wait_ns  take_gil entry -> return, for the calls that slept in a futex
+             on the GIL (its mutex or cond) in between
+    hold_ns  the take -> the release (pthread_cond_signal on the GIL's
+             cond, in libc), or the thread's exit; a take that slept is at
+             take_gil's return, one that did not at its entry
+    takes    take_gil returns
+Why a take_gil that does not sleep counts from its entry: it is no wait,
+and nothing else can take the GIL meanwhile, but under these very probes
+(an entry uprobe, a uretprobe and the libc uprobe that its switch_cond
+signal hits) it lasts 5-20 us on this VM, where it takes well under one
+without them: the thousand takes of an interpreter's start-up would move
+10-20 ms of the truth's own cost into the main thread's wait or hold.
+
+Addresses: take_gil from the -dbg package's debug file, the GIL from
+_PyRuntime (non-PIE 3.11: bench/gil_bpftrace.py). bpftrace's tracepoints
+need tracefs, which a fresh machine does not mount: it is mounted here.
+"""
+import ast
+import os
+import re
+import subprocess
+import sys
+
+from conftest import GILSCOPE, PYTHON, ROOT, report
+
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import gil_bpftrace  # noqa: E402
+
+GIL_COND_OFF = 0x20   # struct _gil_runtime_state, 3.9-3.13
+GIL_SIZE = 0xd0
+TRACEFS = "/sys/kernel/tracing"
+
+
+def ensure_tracefs():
+    if not os.path.exists(os.path.join(TRACEFS, "events")):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True)
+
+
+def script(python):
+    """The bpftrace program for PYTHON (Debian's non-PIE 3.11)."""
+    take, _ = gil_bpftrace.resolve(python)
+    cond = gil_bpftrace.gil_cond(python)
+    gil = cond - GIL_COND_OFF
+    libc, signal = gil_bpftrace.libc_of(python)
+    child = "curtask->real_parent->tgid == cpid"
+    return f"""// GIL wait and hold per thread of the command's children (see truth.py)
+uprobe:{python}:{take[0]:#x} /{child}/
+{{
+	@wait_start[tid] = nsecs;
+}}
+
+tracepoint:syscalls:sys_enter_futex
+/@wait_start[tid] && args->uaddr >= {gil:#x} && args->uaddr < {gil + GIL_SIZE:#x} &&
+ ((args->op & 0x7f) == 0 || (args->op & 0x7f) == 9)/
+{{
+	@slept[tid] = 1;
+}}
+
+uretprobe:{python}:{take[0]:#x} /{child}/
+{{
+	$now = nsecs;
+	if (@slept[tid]) {{
+		@wait_ns[tid] += $now - @wait_start[tid];
+		@hold_start[tid] = $now;
+	}} else {{
+		@hold_start[tid] = @wait_start[tid];
+	}}
+	delete(@slept[tid]);
+	delete(@wait_start[tid]);
+	@takes[tid] = count();
+}}
+
+uprobe:{libc}:{signal:#x} /{child} && arg0 == {cond:#x} && @hold_start[tid]/
+{{
+	@hold_ns[tid] += nsecs - @hold_start[tid];
+	delete(@hold_start[tid]);
+}}
+
+tracepoint:sched:sched_process_exit /@hold_start[tid]/
+{{
+	@hold_ns[tid] += nsecs - @hold_start[tid];
+	delete(@hold_start[tid]);
+}}
+
+END
+{{
+	clear(@wait_start);
+	clear(@hold_start);
+	clear(@slept);
+}}
+"""
+
+
+def parse_maps(text):
+    """{map name: {tid: value}} from bpftrace's exit output."""
+    maps = {}
+    for m in re.finditer(r"^@(\w+)\[(\d+)\]: (\d+)$", text, re.M):
+        maps.setdefault(m.group(1), {})[int(m.group(2))] = int(m.group(3))
+    return maps
+
+
+class Truth:
+    def __init__(self, run, data, path, maps):
+        self.run = run
+        self.report = data
+        self.path = path
+        self.maps = maps
+
+    @property
+    def facts(self):
+        """The program's WORKLOAD-FACTS-PY line (a Python literal)."""
+        for line in reversed(self.run.stdout.splitlines()):
+            if line.startswith("WORKLOAD-FACTS-PY "):
+                return ast.literal_eval(line[len("WORKLOAD-FACTS-PY "):])
+        raise AssertionError("no WORKLOAD-FACTS-PY line in:\n" + self.run.stdout[-2000:])
+
+    def process(self):
+        return self.report["processes"][0]
+
+    def thread(self, tid):
+        for p in self.report["processes"]:
+            for t in p["threads"]:
+                if t["tid"] == tid:
+                    return t
+        raise AssertionError(f"thread {tid} not in the report")
+
+    def truth(self, name, tid):
+        return self.maps.get(name, {}).get(tid, 0)
+
+
+def record_with_truth(tmp_path, argv, record_args=(), python=PYTHON, timeout=120):
+    """Record PYTHON ARGV... with gilscope, measured by bpftrace."""
+    out = str(tmp_path / "session.data")
+    bt = tmp_path / "gil.bt"
+    ensure_tracefs()
+    bt.write_text(script(os.path.realpath(python)))
+    cmd = " ".join([GILSCOPE, "record", "-q", "-o", out, *record_args, "--", python, *argv])
+    run = subprocess.run(["bpftrace", "-c", cmd, str(bt)], capture_output=True, text=True,
+                         timeout=timeout)
+    assert run.returncode == 0, run.stderr
+    return Truth(run, report(out), out, parse_maps(run.stdout))
