@@ -472,18 +472,20 @@ static void flush_pending(struct an_thread *t, uint64_t now)
 		t->state = t->pend[i].state;
 		t->gil_holding = t->pend[i].holding;
 		t->gil_waiting = t->pend[i].waiting;
-		if (sleep && t->state == AN_RUNNABLE) {
+		if (sleep) {
 			t->state = AN_BLOCKED;
 			t->reason = GS_R_SLEEP;
 		}
 		flush_thread(t, t->pend[i].end < now ? t->pend[i].end : now);
 	}
 	t->n_pend = 0;
-	t->state = state;
-	t->reason = reason;
+	t->state = sleep ? AN_BLOCKED : state;
+	t->reason = sleep ? GS_R_SLEEP : reason;
 	t->gil_holding = holding;
 	t->gil_waiting = waiting;
 	flush_thread(t, now);
+	t->state = state;
+	t->reason = reason;
 }
 
 /* A switch while pending: the span it ended is kept for later. */
@@ -498,6 +500,18 @@ static bool pend_switch(struct an_thread *t, uint64_t ts)
 	return true;
 }
 
+/* A thread on its way into a deadline sleep sleeps already (see
+ * deadline_sleep), until it is switched out in it. */
+static void flush_into_sleep(struct an_thread *t, uint64_t now)
+{
+	t->in_deadline_sleep = false;
+	t->state = AN_BLOCKED;
+	t->reason = GS_R_SLEEP;
+	flush_thread(t, now);
+	t->state = AN_RUNNING;
+	t->in_deadline_sleep = true;
+}
+
 /* Account the time since the thread's cursor to its current state. */
 static void flush_thread(struct an_thread *t, uint64_t now)
 {
@@ -505,6 +519,10 @@ static void flush_thread(struct an_thread *t, uint64_t now)
 
 	if (t->pending) {
 		flush_pending(t, now);
+		return;
+	}
+	if (t->in_deadline_sleep && t->state == AN_RUNNING) {
+		flush_into_sleep(t, now);
 		return;
 	}
 	if (now <= t->cursor)
@@ -1018,6 +1036,7 @@ static void on_switch_out(struct analysis *an, const struct gs_event *e)
 		preempted_without_gil(an, p, t, e->ts);
 	if (!runnable || !pend_switch(t, e->ts))
 		flush_thread(t, e->ts);
+	t->in_deadline_sleep = false; /* asleep in it now, or preempted */
 	if (t->state == AN_UNKNOWN)
 		resolve_unknown(p, t, AN_RUNNING);
 	if (e->a32 & TASK_DEAD) {
@@ -1336,17 +1355,19 @@ static void retake_after_call(struct an_process *p, struct an_thread *t,
 }
 
 /*
- * Was the thread preempted on its way into a sleep to a deadline? Python's
- * time.sleep() (3.11+) computes the deadline, lets the GIL go, and calls
- * clock_nanosleep(TIMER_ABSTIME): a preemption in between does not make
- * the program wait longer, the sleep absorbs it; count it as sleep.
+ * A sleep to a deadline: Python's time.sleep() (3.11+) reads the clock,
+ * lets the GIL go and calls clock_nanosleep(TIMER_ABSTIME) until then, so
+ * the program sleeps from that first step, whatever comes between: a
+ * preemption, the call's own way into the kernel. All of it is the sleep,
+ * from the GIL's release when it was probed (the time pending since), so
+ * that a sleep is never shorter than the program asked for.
  */
-static bool preempted_into_sleep(const struct an_process *p,
-				 const struct an_thread *t,
-				 const struct gs_event *e, bool light)
+static bool deadline_sleep(const struct an_process *p,
+			   const struct an_thread *t, const struct gs_event *e,
+			   bool light)
 {
-	return t->pending && e->a32 == SYS_CLOCK_NANOSLEEP &&
-	       (e->arg[1] & TIMER_ABSTIME) && (p->holder != t || light);
+	return e->a32 == SYS_CLOCK_NANOSLEEP && (e->arg[1] & TIMER_ABSTIME) &&
+	       (p->holder != t || light);
 }
 
 /*
@@ -1398,10 +1419,10 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 		t->sys_gil_free = false;
 		return;
 	}
-	if (preempted_into_sleep(p, t, e, an->light))
-		t->pending_sleep = true;
+	t->pending_sleep = deadline_sleep(p, t, e, an->light);
 	seen_running(t, e);
 	flush_thread(t, e->ts); /* the slice before the call ends here */
+	t->in_deadline_sleep = deadline_sleep(p, t, e, an->light);
 	t->in_sys = true;
 	t->sys_nr = e->a32;
 	t->sys_arg0 = e->arg[0];
@@ -1475,6 +1496,7 @@ static void on_sys_exit(struct analysis *an, const struct gs_event *e)
 		light_sys_exit(an, p, t, e);
 	if (t->in_sys && t->sys_gil_free)
 		retake_after_call(p, t, e->ts);
+	t->in_deadline_sleep = false;
 	t->in_sys = false;
 	t->sys_gil_free = false;
 	t->sys_nr = -1;
@@ -1492,6 +1514,7 @@ static void take_at_site(struct an_process *p, struct an_thread *t,
 	switch (e->a32) {
 	case GS_TAKE_FREE_MINE:
 		gil_acquire(p, t, e->ts);
+		t->took_at_sys_exit = true; /* before take_gil has it */
 		break;
 	case GS_TAKE_HELD:
 	case GS_TAKE_FREE_OTHER:

@@ -121,7 +121,7 @@ struct an_sink {
 			uint64_t end);
 };
 
-#define AN_MAX_PEND 4
+#define AN_MAX_PEND 16
 
 struct an_thread {
 	struct an_process *proc;
@@ -165,7 +165,8 @@ struct an_thread {
 	 * (on_sys_enter). The spans it ran or was runnable in meanwhile, up
 	 * to pend[i].end each; the last one runs to the next event. */
 	bool pending;
-	bool pending_sleep; /* account it all as sleep */
+	bool pending_sleep;	/* account it all as sleep */
+	bool in_deadline_sleep; /* in a deadline sleep, not switched out yet */
 	int n_pend;
 	struct an_pend {
 		enum an_sched state;
@@ -177,8 +178,9 @@ struct an_thread {
 	 * take_gil's entry, and the wait starts again after it */
 	bool wait_from_site, wait_after_switch_in;
 	/* hand-off probes: it was given the GIL back at a call's return
-	 * (retake_after_call), and nothing of its own since; preempted
-	 * without it before take_gil, it takes it when it runs again */
+	 * (retake_after_call) or at a take site, a moment before take_gil
+	 * takes it, and nothing of its own since; preempted without it in
+	 * between, it takes it when it runs again */
 	bool took_at_sys_exit, retake_at_switch_in;
 	/* hand-off probes: its last release was probed where it happened
 	 * (not read at a call), so its take is probed too (a take site) */

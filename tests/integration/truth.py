@@ -2,19 +2,24 @@
 
 `record_with_truth` runs `gilscope record -- PROGRAM` under bpftrace, whose
 script measures gilscope's child, the program, from its first instruction,
-thread by thread, with the textbook probes and nothing of gilscope's:
-    wait_ns  take_gil entry -> return, for the calls that slept in a futex
+thread by thread, with the textbook probes and nothing of gilscope's: an
+uprobe on take_gil's entry, one on libc's pthread_cond_signal (take_gil
+signals the GIL's switch_cond right after it took the GIL; drop_gil signals
+its cond when it lets it go), the futex and scheduler tracepoints.
+    wait_ns  take_gil entry -> the take, for the calls that slept in a futex
              on the GIL (its mutex or cond) in between
-    hold_ns  the take -> the release (pthread_cond_signal on the GIL's
-             cond, in libc), or the thread's exit; a take that slept is at
-             take_gil's return, one that did not at its entry
-    takes    take_gil returns
-Why a take_gil that does not sleep counts from its entry: it is no wait,
-and nothing else can take the GIL meanwhile, but under these very probes
-(an entry uprobe, a uretprobe and the libc uprobe that its switch_cond
-signal hits) it lasts 5-20 us on this VM, where it takes well under one
-without them: the thousand takes of an interpreter's start-up would move
-10-20 ms of the truth's own cost into the main thread's wait or hold.
+    hold_ns  the take -> the release, or the thread's exit; the take is at
+             take_gil's entry for a call that neither slept nor was
+             preempted before it took the GIL
+    takes    takes (switch_cond signals in take_gil)
+    lock_ns  asleep (switch-out to wakeup) in a futex wait on anything but
+             the GIL: threading locks, conditions, joins
+Why a take_gil that does not sleep holds from its entry: it is no wait, and
+nothing else can take the GIL meanwhile, but under these very probes its
+start lasts 5-20 us on this VM, where it takes well under one without them:
+the hundreds of takes of an interpreter's start-up would move milliseconds
+of the truth's own cost out of the main thread's hold. One preempted before
+it took the GIL left the GIL free meanwhile: its hold starts at the take.
 
 Addresses: take_gil from the -dbg package's debug file, the GIL from
 _PyRuntime (non-PIE 3.11: bench/gil_bpftrace.py). bpftrace's tracepoints
@@ -32,6 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import gil_bpftrace  # noqa: E402
 
 GIL_COND_OFF = 0x20   # struct _gil_runtime_state, 3.9-3.13
+GIL_SWITCH_COND_OFF = 0x78
 GIL_SIZE = 0xd0
 TRACEFS = "/sys/kernel/tracing"
 
@@ -46,12 +52,18 @@ def script(python):
     take, _ = gil_bpftrace.resolve(python)
     cond = gil_bpftrace.gil_cond(python)
     gil = cond - GIL_COND_OFF
+    switch_cond = gil + GIL_SWITCH_COND_OFF
     libc, signal = gil_bpftrace.libc_of(python)
     child = "curtask->real_parent->tgid == cpid"
     return f"""// GIL wait and hold per thread of the command's children (see truth.py)
 uprobe:{python}:{take[0]:#x} /{child}/
 {{
 	@wait_start[tid] = nsecs;
+}}
+
+tracepoint:sched:sched_switch /@wait_start[args->prev_pid]/
+{{
+	@preempted[args->prev_pid] = 1;
 }}
 
 tracepoint:syscalls:sys_enter_futex
@@ -61,16 +73,19 @@ tracepoint:syscalls:sys_enter_futex
 	@slept[tid] = 1;
 }}
 
-uretprobe:{python}:{take[0]:#x} /{child}/
+uprobe:{libc}:{signal:#x} /{child} && arg0 == {switch_cond:#x} && @wait_start[tid]/
 {{
 	$now = nsecs;
 	if (@slept[tid]) {{
 		@wait_ns[tid] += $now - @wait_start[tid];
 		@hold_start[tid] = $now;
+	}} else if (@preempted[tid]) {{
+		@hold_start[tid] = $now;
 	}} else {{
 		@hold_start[tid] = @wait_start[tid];
 	}}
 	delete(@slept[tid]);
+	delete(@preempted[tid]);
 	delete(@wait_start[tid]);
 	@takes[tid] = count();
 }}
@@ -79,6 +94,29 @@ uprobe:{libc}:{signal:#x} /{child} && arg0 == {cond:#x} && @hold_start[tid]/
 {{
 	@hold_ns[tid] += nsecs - @hold_start[tid];
 	delete(@hold_start[tid]);
+}}
+
+tracepoint:syscalls:sys_enter_futex
+/{child} && (args->uaddr < {gil:#x} || args->uaddr >= {gil + GIL_SIZE:#x}) &&
+ ((args->op & 0x7f) == 0 || (args->op & 0x7f) == 9)/
+{{
+	@in_lock_wait[tid] = 1;
+}}
+
+tracepoint:syscalls:sys_exit_futex /@in_lock_wait[tid]/
+{{
+	delete(@in_lock_wait[tid]);
+}}
+
+tracepoint:sched:sched_switch /@in_lock_wait[args->prev_pid] && args->prev_state != 0/
+{{
+	@lock_asleep[args->prev_pid] = nsecs;
+}}
+
+tracepoint:sched:sched_wakeup /@lock_asleep[args->pid]/
+{{
+	@lock_ns[args->pid] += nsecs - @lock_asleep[args->pid];
+	delete(@lock_asleep[args->pid]);
 }}
 
 tracepoint:sched:sched_process_exit /@hold_start[tid]/
@@ -92,6 +130,9 @@ END
 	clear(@wait_start);
 	clear(@hold_start);
 	clear(@slept);
+	clear(@preempted);
+	clear(@in_lock_wait);
+	clear(@lock_asleep);
 }}
 """
 

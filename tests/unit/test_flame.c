@@ -641,17 +641,19 @@ static void test_model_oncpu(void **state)
 	struct analysis *an = model_run(FL_ONCPU, A, &p, &tab);
 
 	(void)state;
-	assert_int_equal(an_find_thread(an, A)->on_cpu_ns, 6100 * US);
-	assert_int_equal(p.total_ns, 6100 * US);
+	/* its release at 5000 leads into a sleep to a deadline at 5050:
+	 * from the release to the switch-out at 5100 it sleeps already */
+	assert_int_equal(an_find_thread(an, A)->on_cpu_ns, 6000 * US);
+	assert_int_equal(p.total_ns, 6000 * US);
 	assert_int_equal(p.n_threads, 1);
 	assert_int_equal(
 		row_ns(&p,
 		       "MainThread (tid 101);<module> (app.py:30);compute (app.py:12)"),
 		500 * US);
-	/* on the CPU without the GIL from its release at 5000 */
+	/* on the CPU without the GIL after the sleep, from 9000 */
 	assert_int_equal(row_ns(&p, "rest (app.py:20);[GIL released]"),
-			 100 * US + 1000 * US);
-	assert_int_equal(row_ns(&p, "rest (app.py:20)"), 5600 * US);
+			 1000 * US);
+	assert_int_equal(row_ns(&p, "rest (app.py:20)"), 5500 * US);
 	fl_profile_free(&p);
 	stacktab_free(&tab);
 	an_free(an);
@@ -665,12 +667,16 @@ static void test_model_offcpu_and_wall(void **state)
 	const struct an_thread *a = an_find_thread(an, A), *b;
 
 	(void)state;
-	assert_int_equal(an_blocked_total(a), 3900 * US);
+	/* the sleep from the GIL's release at 5000 (see test_model_oncpu) */
+	assert_int_equal(an_blocked_total(a), 4000 * US);
+	/* the call's part under the stack it slept with; the 50 us between
+	 * the release and the call under the stack it had then */
 	assert_int_equal(
 		row_ns(&p,
 		       "MainThread (tid 101);<module> (app.py:30);rest (app.py:20);"
 		       "clock_nanosleep (libc.so.6);[sleep: clock_nanosleep]"),
-		3900 * US);
+		3950 * US);
+	assert_int_equal(row_ns(&p, "compute (app.py:12);[sleep]"), 50 * US);
 	b = an_find_thread(an, B);
 	assert_int_equal(thread_ns(&p, B), an_blocked_total(b));
 	assert_int_equal(row_ns(&p, "waiter (app.py:5);[gil: futex]"),
@@ -687,7 +693,7 @@ static void test_model_offcpu_and_wall(void **state)
 		assert_int_equal(p.threads[i].ns, an_thread_lifetime(t));
 	}
 	assert_int_equal(row_ns(&p, "waiter (tid 102);[GIL wait]"), 4940 * US);
-	assert_int_equal(row_ns(&p, "MainThread (tid 101);[sleep]"), 3900 * US);
+	assert_int_equal(row_ns(&p, "MainThread (tid 101);[sleep]"), 4000 * US);
 	fl_profile_free(&p);
 	stacktab_free(&tab);
 	an_free(an);
