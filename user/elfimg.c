@@ -27,7 +27,7 @@
 #endif
 
 #define MAX_BUILD_ID 64 /* bytes; GNU ld emits 20 (sha1) */
-#define MAX_SLOTS 16	/* GOT slots / PLT stubs per imported function */
+#define MAX_SLOTS 256 /* GOT slots / PLT stubs of the functions looked for */
 
 struct elffile {
 	int fd;
@@ -689,6 +689,19 @@ static bool in_set(const uint64_t *set, int n, uint64_t v)
 	return false;
 }
 
+static int cmp_addr(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* in_set() on a sorted SET, for the code scan's every call. */
+static bool in_sorted(const uint64_t *set, int n, uint64_t v)
+{
+	return n && bsearch(&v, set, n, sizeof(*set), cmp_addr);
+}
+
 static void add_slot(struct callscan *cs, uint64_t slot)
 {
 	if (cs->nslots < MAX_SLOTS && !in_set(cs->slots, cs->nslots, slot))
@@ -887,13 +900,13 @@ static int scan_code(struct callscan *cs, const uint8_t *b, size_t n,
 		err = 0;
 		if (b[i] == 0xe8 && cs->nstubs) {
 			memcpy(&rel, b + i + 1, sizeof(rel));
-			if (in_set(cs->stubs, cs->nstubs,
-				   addr + i + 5 + (int64_t)rel))
+			if (in_sorted(cs->stubs, cs->nstubs,
+				      addr + i + 5 + (int64_t)rel))
 				err = add_site(cs, addr + i, false);
 		} else if (b[i] == 0xff && b[i + 1] == 0x15 && i + 6 <= n) {
 			memcpy(&rel, b + i + 2, sizeof(rel));
-			if (in_set(cs->slots, cs->nslots,
-				   addr + i + 6 + (int64_t)rel))
+			if (in_sorted(cs->slots, cs->nslots,
+				      addr + i + 6 + (int64_t)rel))
 				err = add_site(cs, addr + i, true);
 		}
 		if (err)
@@ -933,17 +946,30 @@ static int cmp_site(const void *a, const void *b)
 int elfimg_find_call_sites(const struct elfimg *img, const char *func,
 			   uint64_t *sites, bool *is_indirect, int max)
 {
+	return elfimg_find_calls_any(img, &func, 1, sites, is_indirect, max);
+}
+
+int elfimg_find_calls_any(const struct elfimg *img, const char *const *funcs,
+			  int nfuncs, uint64_t *sites, bool *is_indirect,
+			  int max)
+{
 	const struct symtab *st = img->symtab.data ? &img->symtab :
 						     &img->dsymtab;
 	struct callscan cs = { 0 };
 	int err = 0, i;
 
-	if (!func || !func[0] || max < 0)
+	if (nfuncs < 1 || max < 0)
 		return -EINVAL;
-	collect_slots(img, func, &cs);
+	for (i = 0; i < nfuncs; i++) {
+		if (!funcs[i] || !funcs[i][0])
+			return -EINVAL;
+		collect_slots(img, funcs[i], &cs);
+	}
 	if (!cs.nslots)
 		return 0;
+	qsort(cs.slots, cs.nslots, sizeof(*cs.slots), cmp_addr);
 	collect_stubs(img, &cs);
+	qsort(cs.stubs, cs.nstubs, sizeof(*cs.stubs), cmp_addr);
 	if (st->data)
 		err = load_func_ranges(st, &cs);
 	if (!err)

@@ -73,6 +73,11 @@ int elfimg_read_vaddr(const struct elfimg *img, uint64_t vaddr, void *buf,
 int elfimg_find_call_sites(const struct elfimg *img, const char *func,
 			   uint64_t *sites, bool *is_indirect, int max);
 
+/* The same for calls to any of FUNCS[0..NFUNCS), in one scan. */
+int elfimg_find_calls_any(const struct elfimg *img, const char *const *funcs,
+			  int nfuncs, uint64_t *sites, bool *is_indirect,
+			  int max);
+
 /*
  * Every `call rel32` in executable sections whose target is TARGET (a local
  * function, found by other means than symbols): up to MAX call-instruction

@@ -103,35 +103,25 @@ static bool leads_to_syscall(const uint64_t *calls, int n, uint64_t site,
 	return false;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Every call to a system call wrapper, into a new sorted array. */
 static int wrapper_calls(const struct elfimg *img, uint64_t **out)
 {
 	uint64_t *v = malloc(MAX_WRAPPER_SITES * sizeof(*v));
-	size_t k;
-	int n = 0;
+	int n;
 
 	if (!v)
 		return -ENOMEM;
-	for (k = 0; k < sizeof(syscall_wrappers) / sizeof(*syscall_wrappers);
-	     k++) {
-		int got = elfimg_find_call_sites(img, syscall_wrappers[k],
-						 v + n, NULL,
-						 MAX_WRAPPER_SITES - n);
-
-		if (got > 0)
-			n += got < MAX_WRAPPER_SITES - n ?
-				     got :
-				     MAX_WRAPPER_SITES - n;
+	n = elfimg_find_calls_any(
+		img, syscall_wrappers,
+		sizeof(syscall_wrappers) / sizeof(*syscall_wrappers), v, NULL,
+		MAX_WRAPPER_SITES);
+	if (n < 0) {
+		free(v);
+		return n;
 	}
-	qsort(v, n, sizeof(*v), cmp_u64);
-	*out = v;
+	if (n > MAX_WRAPPER_SITES)
+		n = MAX_WRAPPER_SITES;
+	*out = v; /* sorted */
 	return n;
 }
 
