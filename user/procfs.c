@@ -130,6 +130,21 @@ int proc_threads(pid_t pid, pid_t *tids, int max)
 	return n;
 }
 
+const char *proc_path_in_root(pid_t pid, const char *path)
+{
+	char link[64], root[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/root", pid);
+	n = readlink(link, root, sizeof(root) - 1);
+	if (n <= 1) /* "/", or unreadable */
+		return path;
+	root[n] = '\0';
+	if (strncmp(path, root, n) || path[n] != '/')
+		return path;
+	return path + n;
+}
+
 int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 {
 	char path[64];
