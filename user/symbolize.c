@@ -158,7 +158,7 @@ static void read_symbols(struct module *m, size_t *cap, const char *root,
 		    (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
 		    !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
 			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+		for (size_t i = 0; i < d->d_size / sizeof(Elf64_Sym); i++) {
 			GElf_Sym s;
 			const char *name;
 
@@ -167,8 +167,9 @@ static void read_symbols(struct module *m, size_t *cap, const char *root,
 			    !s.st_value || s.st_shndx == SHN_UNDEF)
 				continue;
 			name = elf_strptr(e, sh.sh_link, s.st_name);
-			if (name && *name &&
-			    add_sym(m, cap, s.st_value, s.st_size, name))
+			if (!name || !*name)
+				continue;
+			if (add_sym(m, cap, s.st_value, s.st_size, name))
 				goto end;
 			clean_name(m->syms[m->n_syms - 1].name);
 		}
