@@ -101,7 +101,7 @@ FUZZ_TARGETS ?= $(if $(FUZZ_TARGET),$(FUZZ_TARGET),$(FUZZ_ALL))
 SOAK_SECONDS ?= 600
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=all -Wall -Wextra
-FUZZ_UTIL := tests/fuzz/fuzz_util.c
+FUZZ_UTIL := tests/fuzz/fuzz_util.c tests/fuzz/pymem_walk.c
 FUZZ_SRC_session := tests/fuzz/fuzz_session.c
 FUZZ_SRC_timeline := tests/fuzz/fuzz_session.c
 FUZZ_SRC_elf := tests/fuzz/fuzz_elf.c
@@ -139,6 +139,11 @@ $(BUILD)/fuzz-replay/fuzz_%: $$(FUZZ_SRC_$$*) tests/fuzz/replay_main.c $(FUZZ_DE
 	$(CC) -O1 -g $(SAN) $(WARN) -DFUZZ_REPLAY $(FUZZ_DEF_$*) $(CPPFLAGS) -Itests/fuzz \
 		$(FUZZ_SRC_$*) tests/fuzz/replay_main.c $(FUZZ_UTIL) $(call fuzz_link,$*) \
 		-lelf -lz -o $@
+
+# seeds of the pymem target from live interpreters (make_pymem_corpus.py)
+$(BUILD)/fuzz/capture_pymem: tests/fuzz/capture_pymem.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(WARN) $(CPPFLAGS) -Itests/fuzz $< $(FUZZ_UTIL) $(PURE_SRC) -lelf -lz -o $@
 
 fuzz-build: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
 fuzz-replay: $(addprefix $(BUILD)/fuzz-replay/fuzz_,$(FUZZ_ALL))

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,7 +237,8 @@ int pyobj_linetable_line(const unsigned char *lt, size_t len, int firstlineno,
 {
 	const unsigned char *p = lt, *end = lt + len;
 	long start = 0;
-	int line = firstlineno;
+	/* a hostile table's deltas add up past an int: 64-bit, checked */
+	long long line = firstlineno;
 
 	if (offset < 0 || !lt)
 		return firstlineno;
@@ -245,8 +247,12 @@ int pyobj_linetable_line(const unsigned char *lt, size_t len, int firstlineno,
 		bool no_line = (*p >> 3) == 0x1f;
 
 		line += line_delta(p, end);
-		if (offset >= start && offset < start + units)
-			return no_line ? -1 : line;
+		if (offset >= start && offset < start + units) {
+			if (no_line)
+				return -1;
+			return line >= 0 && line <= INT_MAX ? (int)line :
+							      firstlineno;
+		}
 		start += units;
 		/* the next entry starts with the high bit set */
 		do
@@ -266,9 +272,10 @@ int pyobj_code_line(const struct pyobj_code *c, const struct py_stack_facts *f,
 		return c->firstlineno;
 	/* prev_instr is a 2-byte code unit pointer; before the first
 	 * instruction it points one unit before the code */
-	offset = ((long)instr - (long)(code + f->code_adaptive)) / 2;
 	if (instr < code + f->code_adaptive)
 		offset = -1;
+	else
+		offset = (long)((instr - (code + f->code_adaptive)) / 2);
 	line = pyobj_linetable_line(c->linetable, c->linetable_len,
 				    c->firstlineno, offset);
 	return line < 0 ? c->firstlineno : line;

@@ -14,7 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
+/* optional in a target, as with libFuzzer */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The session target's custom mutator calls it; a replay never mutates. */
@@ -98,7 +99,8 @@ int main(int argc, char **argv)
 	int err = 0, count = 0;
 	struct stat st;
 
-	LLVMFuzzerInitialize(&argc, &argv);
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++) {
 		if (!stat(argv[i], &st) && S_ISDIR(st.st_mode)) {
 			err |= run_dir(argv[i], &count);
