@@ -85,7 +85,7 @@ clean:
 	rm -rf $(BUILD) gilscope
 
 # ---- reliability (not part of `make test`): docs/reliability.md
-#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="session timeline elf pymem"]
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="session timeline elf pymem stacktab"]
 #                                 libFuzzer on each target in turn, FUZZ_SECONDS
 #                                 each (FUZZ_TARGET=x, the old name, runs one)
 #   make fuzz-cov [FUZZ_TARGETS=…] line coverage of the last `make fuzz` corpora
@@ -96,7 +96,7 @@ clean:
 # thread names). Seeds: FUZZ_SEEDS_x; past findings, kept as regression
 # inputs and run by `make test` too: FUZZ_CRASHES_x.
 FUZZ_SECONDS ?= 60
-FUZZ_ALL := session timeline elf pymem
+FUZZ_ALL := session timeline elf pymem stacktab
 FUZZ_TARGETS ?= $(if $(FUZZ_TARGET),$(FUZZ_TARGET),$(FUZZ_ALL))
 SOAK_SECONDS ?= 600
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
@@ -106,6 +106,7 @@ FUZZ_SRC_session := tests/fuzz/fuzz_session.c
 FUZZ_SRC_timeline := tests/fuzz/fuzz_session.c
 FUZZ_SRC_elf := tests/fuzz/fuzz_elf.c
 FUZZ_SRC_pymem := tests/fuzz/fuzz_pymem.c
+FUZZ_SRC_stacktab := tests/fuzz/fuzz_stacktab.c
 FUZZ_DEF_timeline := -DFUZZ_TIMELINE
 # modules a target includes itself (to reach their static functions)
 FUZZ_LINK_elf := $(filter-out user/interp.c user/symbolize.c,$(PURE_SRC))
@@ -113,14 +114,17 @@ FUZZ_SEEDS_session := tests/fuzz/corpus
 FUZZ_SEEDS_timeline := tests/fuzz/corpus
 FUZZ_SEEDS_elf := tests/fuzz/corpus-elf
 FUZZ_SEEDS_pymem := tests/fuzz/corpus-pymem
+FUZZ_SEEDS_stacktab := tests/fuzz/corpus-stacktab
 FUZZ_CRASHES_session := tests/fuzz/crashes
 FUZZ_CRASHES_timeline := tests/fuzz/crashes
 FUZZ_CRASHES_elf := tests/fuzz/crashes-elf
 FUZZ_CRASHES_pymem := tests/fuzz/crashes-pymem
+FUZZ_CRASHES_stacktab := tests/fuzz/crashes-stacktab
 FUZZ_OPTS_session := -dict=tests/fuzz/session.dict
 FUZZ_OPTS_timeline := -dict=tests/fuzz/session.dict
 FUZZ_OPTS_elf := -max_len=65536
 FUZZ_OPTS_pymem := -max_len=65536
+FUZZ_OPTS_stacktab := -max_len=65536
 fuzz_link = $(or $(FUZZ_LINK_$(1)),$(PURE_SRC))
 FUZZ_DEPS := $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h $(wildcard tests/fuzz/*.h) $(FUZZ_UTIL)
 

@@ -20,6 +20,7 @@ TARGETS = {
     "timeline": ("corpus", "crashes"),
     "elf": ("corpus-elf", "crashes-elf"),
     "pymem": ("corpus-pymem", "crashes-pymem"),
+    "stacktab": ("corpus-stacktab", "crashes-stacktab"),
 }
 
 
