@@ -10,6 +10,7 @@
 #define MAX_STR_CHARS 1024
 #define MAX_FRAMES 4096
 #define MAX_DICT_ENTRIES 4096
+#define MAX_DICT_LOG2_INDEX 32 /* a dict's index table: 4 GiB at most */
 
 /* PyUnicode state bits (3.9-3.11 and 3.12+ alike for these) */
 #define STATE_KIND(s) (((s) >> 2) & 7)
@@ -313,7 +314,8 @@ static long keys_index(const struct pyobj_mem *m, uint64_t keys,
 
 	if (m->read(m->ctx, keys + f->keys_log2_index_bytes, &log2_index, 1) ||
 	    m->read(m->ctx, keys + f->keys_kind, &kind, 1) ||
-	    pyobj_u64(m, keys + f->keys_nentries, &nentries) || log2_index > 32)
+	    pyobj_u64(m, keys + f->keys_nentries, &nentries) ||
+	    log2_index > MAX_DICT_LOG2_INDEX)
 		return -1;
 	/* entries follow the index table: (hash, key, value) for general
 	 * keys, (key, value) for str-only keys */
@@ -345,7 +347,9 @@ static uint64_t dict_value(const struct pyobj_mem *m, uint64_t keys,
 		return value;
 	}
 	if (m->read(m->ctx, keys + m->f->keys_kind, &kind, 1) ||
-	    m->read(m->ctx, keys + m->f->keys_log2_index_bytes, &log2_index, 1))
+	    m->read(m->ctx, keys + m->f->keys_log2_index_bytes, &log2_index,
+		    1) ||
+	    log2_index > MAX_DICT_LOG2_INDEX) /* read again: may have changed */
 		return 0;
 	pyobj_u64(m,
 		  keys + m->f->keys_indices + (1ull << log2_index) +
