@@ -8,7 +8,9 @@
  * An input is a memory image: struct pymem_header (magic, the minor
  * version whose facts apply, the address of _PyRuntime), then regions
  * (address, length, bytes). A read that is not inside one region fails, as
- * a read of unmapped memory does. The walk is pymem_walk.c's. Seeds are
+ * a read of unmapped memory does; the header may ask for reads that see
+ * bytes changed since the last read of them (a program that scribbles over
+ * its own interpreter state while it is read). The walk is pymem_walk.c's. Seeds are
  * captured from real interpreters (capture_pymem.c, make_pymem_corpus.py):
  * only the bytes the walk read.
  *
@@ -27,17 +29,23 @@ struct image {
 	uint64_t addr[MAX_REGIONS];
 	uint32_t len[MAX_REGIONS];
 	int n;
+	unsigned int reads, scribble_every;
+	uint8_t scribble_xor;
 };
 
 static int image_read(void *ctx, uint64_t addr, void *buf, size_t len)
 {
-	const struct image *im = ctx;
+	struct image *im = ctx;
 
 	for (int i = 0; i < im->n; i++) {
 		if (addr < im->addr[i] || addr - im->addr[i] > im->len[i] ||
 		    len > im->len[i] - (addr - im->addr[i]))
 			continue;
 		memcpy(buf, im->data[i] + (addr - im->addr[i]), len);
+		/* the program wrote there since the last read */
+		if (len && im->scribble_every &&
+		    ++im->reads % im->scribble_every == 0)
+			*(uint8_t *)buf ^= im->scribble_xor;
 		return 0;
 	}
 	return -EFAULT;
@@ -54,6 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(&h, data, sizeof(h));
 	im.n = 0;
+	im.reads = 0;
+	im.scribble_every = h.scribble_every;
+	im.scribble_xor = h.scribble_xor;
 	while (im.n < MAX_REGIONS &&
 	       size - off >= sizeof(struct pymem_region)) {
 		struct pymem_region r;

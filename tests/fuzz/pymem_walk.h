@@ -11,12 +11,18 @@
 #include <stdint.h>
 #include "pyobj.h"
 
-/* the input's header: "GSMEM1\0\0", the minor version, _PyRuntime */
+/*
+ * The input's header: "GSMEM1\0\0", the minor version, how the program
+ * scribbles over its memory while it is read (every SCRIBBLE_EVERY-th read,
+ * 0 never, gets its first byte XORed with SCRIBBLE_XOR: a value that
+ * changes between two reads of it), _PyRuntime.
+ */
 #define PYMEM_MAGIC "GSMEM1\0"
 struct pymem_header {
 	char magic[8];
 	uint8_t minor;
-	uint8_t pad[7];
+	uint8_t scribble_every, scribble_xor;
+	uint8_t pad[5];
 	uint64_t runtime;
 };
 
