@@ -42,8 +42,11 @@ static int mem_operand_len(const unsigned char *m)
 
 	if (mod == 3)
 		return 0;
-	if (rm == 4)
-		len++; /* SIB */
+	if (rm == 4) {
+		len++; /* SIB; its base 5 without mod means disp32, no base */
+		if (mod == 0 && (m[1] & 7) == 5)
+			return len + 4;
+	}
 	if (mod == 1)
 		return len + 1;
 	if (mod == 2 || (mod == 0 && rm == 5))

@@ -156,8 +156,23 @@ def wait_for_header(out, rec, timeout=30):
         time.sleep(0.02)
 
 
-def skipped_lines(err):
-    return [l for l in err.splitlines() if l.startswith("gilscope: skipped ")]
+def check_one_skipped(err, path, why):
+    """One line says that PATH was skipped and WHY."""
+    lines = [l for l in err.splitlines() if l.startswith("gilscope: skipped ")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gilscope: skipped ") and f"{path}: " in lines[0], err
+    assert why in lines[0].split(f"{path}: ", 1)[1], err
+
+
+def record_crafted(tmp_path, root, mode, path, why):
+    """`record -p` of the chrooted program: it runs as untraced, the
+    recorder ends well and says in one line that PATH (inside the root)
+    was skipped and WHY."""
+    target, stdout, stderr, rec, rec_err, out = run_attached(tmp_path, root, mode)
+    check_program_unharmed(target, stdout, stderr)
+    assert rec.returncode == 0, rec_err
+    check_one_skipped(rec_err, f"/proc/{target.pid}/root{path}", why)
+    return target, rec_err, out
 
 
 def check_program_unharmed(target, stdout, stderr):
@@ -177,14 +192,8 @@ def test_crafted_interpreter_file_is_skipped(tmp_path, case):
         os.symlink(str(outside / "python3.11"), crafted)
     else:
         make(str(crafted))
-    target, stdout, stderr, rec, rec_err, out = run_attached(tmp_path, root, "unlink")
-    check_program_unharmed(target, stdout, stderr)
-    assert rec.returncode == 0, rec_err
-    lines = skipped_lines(rec_err)
-    assert len(lines) == 1, rec_err
-    assert lines[0].startswith(
-        f"gilscope: skipped /proc/{target.pid}/root/opt/py/python3.11 (deleted): "), rec_err
-    assert why in lines[0], rec_err
+    target, rec_err, out = record_crafted(tmp_path, root, "unlink",
+                                          "/opt/py/python3.11 (deleted)", why)
     assert f"no Python interpreter found in process {target.pid}" in rec_err
     p = report(out)["processes"][0]
     assert p["pid"] == target.pid
@@ -199,13 +208,7 @@ def test_crafted_debug_file_is_skipped(tmp_path, case):
     make, why = DEBUG_CASES[case]
     crafted = root / HOST_DEBUG.lstrip("/")
     make(str(crafted))
-    target, stdout, stderr, rec, rec_err, out = run_attached(tmp_path, root, "keep")
-    check_program_unharmed(target, stdout, stderr)
-    assert rec.returncode == 0, rec_err
-    lines = skipped_lines(rec_err)
-    assert len(lines) == 1, rec_err
-    assert lines[0].startswith(f"gilscope: skipped /proc/{target.pid}/root{HOST_DEBUG}: ")
-    assert why in lines[0], rec_err
+    _, rec_err, out = record_crafted(tmp_path, root, "keep", HOST_DEBUG, why)
     p = report(out)["processes"][0]
     assert p["python_version"] == "3.11.2", rec_err
     assert p["gil_method"] == "handoff"
@@ -232,9 +235,7 @@ def test_fifo_debug_file_in_a_launched_command(tmp_path):
             rec.wait()
     assert stdout == EXPECTED, err
     assert rec.returncode == 3, err
-    lines = skipped_lines(err)
-    assert len(lines) == 1, err
-    assert lines[0].endswith(f"/root{HOST_DEBUG}: a FIFO, not a regular file"), err
+    check_one_skipped(err, f"/root{HOST_DEBUG}", "a FIFO, not a regular file")
     (p,) = [p for p in report(out)["processes"] if p["python_version"]]
     assert p["python_version"] == "3.11.2" and p["gil_method"] == "handoff"
     # found at its exec, behind unshare, sh and chroot, while it already
