@@ -21,6 +21,8 @@ int proc_thread_syscall(pid_t pid, pid_t tid, uint64_t *arg0, uint64_t *arg1);
 void proc_thread_comm(pid_t pid, pid_t tid, char *buf, size_t len);
 /* Thread ids of PID; returns how many were written (at most MAX). */
 int proc_threads(pid_t pid, pid_t *tids, int max);
+/* Process ids of the machine (as /proc lists them); how many, or -errno. */
+int proc_pids(pid_t *pids, int max);
 /* Read LEN bytes at ADDR of PID's memory; 0 or -errno. */
 int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
 
