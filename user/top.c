@@ -213,6 +213,7 @@ static int run_top(const struct top_opts *o)
 	top_feed_init(&tp.feed);
 	pthread_mutex_init(&tp.shared.lock, NULL);
 	tp.interval_ns = (uint64_t)(o->interval_s * 1e9);
+	tp.feed.model.python_only = o->rec.all;
 	if (o->rec.pid)
 		snprintf(tp.scope, sizeof(tp.scope), "PID %d", o->rec.pid);
 	else

@@ -422,7 +422,7 @@ top_model_interval(struct top_model *m, const struct analysis *an,
 			tm_snapshot_free(s);
 			return NULL;
 		}
-		if (!out->n_threads) {
+		if (!out->n_threads || (m->python_only && !p->python[0])) {
 			proc_free(out);
 			memset(out, 0, sizeof(*out));
 			continue;

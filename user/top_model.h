@@ -80,6 +80,9 @@ struct top_model {
 	struct tm_gilwait *waits; /* GIL wait by stack, last interval's end */
 	size_t n_waits;
 	uint64_t last_end, last_events, last_lost, last_late;
+	/* -a: processes without Python (a child that exec'd another
+	 * program, followed as record follows it) are left out */
+	bool python_only;
 };
 
 void top_model_init(struct top_model *m);

@@ -128,19 +128,22 @@ static const struct column columns[C_N] = {
 
 #define INDENT 2
 
-/* Which columns fit in WIDTH, the most important first. */
+/* The columns that fit in WIDTH, the most important first: one that does
+ * not fit leaves out every less important one too. */
 static void choose_columns(int width, bool shown[C_N])
 {
 	int used = INDENT;
 
 	memset(shown, 0, C_N * sizeof(*shown));
 	for (int prio = 0; prio < C_N; prio++)
-		for (int c = 0; c < C_N; c++)
-			if (columns[c].prio == prio &&
-			    used + columns[c].width + 1 <= width) {
-				shown[c] = true;
-				used += columns[c].width + 1;
-			}
+		for (int c = 0; c < C_N; c++) {
+			if (columns[c].prio != prio)
+				continue;
+			if (used + columns[c].width + 1 > width)
+				return;
+			shown[c] = true;
+			used += columns[c].width + 1;
+		}
 }
 
 static void fmt_pct(char *b, size_t n, uint64_t ns, uint64_t life)
