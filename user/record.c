@@ -369,6 +369,19 @@ static void write_process(struct recorder *r, struct proc_rec *p,
 	p->image_since = since;
 }
 
+/* P's interpreter, found mapped at BIAS: its GIL's address, its file
+ * probed (a failure is said; the process is traced all the same). */
+static void use_interp(struct recorder *r, struct proc_rec *p, uint64_t bias)
+{
+	int ret;
+
+	p->gil_addr = interp_gil_addr(&p->in, bias);
+	ret = probe_interp(r, &p->in);
+	if (ret)
+		fprintf(stderr, "gilscope: cannot probe %s: %s\n",
+			p->in.host_path, strerror(-ret));
+}
+
 /* Find the interpreter of a process that just exec'd (or was attached). */
 static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 		     const char *origin, bool last_try)
@@ -388,11 +401,7 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 	if (ret && !proc_exists(p->pid) && p->pid == r->root && r->launched)
 		return true;
 	if (p->has_interp) {
-		p->gil_addr = interp_gil_addr(&p->in, bias);
-		ret = probe_interp(r, &p->in);
-		if (ret)
-			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
-				p->in.host_path, strerror(-ret));
+		use_interp(r, p, bias);
 		trace_pid(r, p->pid, p->gil_addr, p->in.facts);
 	} else if (ret == -ENOTSUP) {
 		fprintf(stderr,
@@ -854,13 +863,8 @@ static bool adopt_python(struct recorder *r, pid_t pid, uint64_t since,
 		return false;
 	p->in = in;
 	p->has_interp = ret == 0;
-	if (p->has_interp) {
-		p->gil_addr = interp_gil_addr(&p->in, bias);
-		ret = probe_interp(r, &p->in);
-		if (ret)
-			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
-				p->in.host_path, strerror(-ret));
-	}
+	if (p->has_interp)
+		use_interp(r, p, bias);
 	if (trace_pid(r, pid, p->gil_addr,
 		      p->has_interp ? p->in.facts : NULL)) {
 		free(pidmap_remove(&r->procs, pid));

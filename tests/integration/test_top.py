@@ -357,10 +357,11 @@ def test_once_json_agrees_with_record_and_report(tmp_path, light):
     assert proc["pid"] == mix.pid
     a = fractions_top(proc)
     b = fractions_report(report(out)["processes"][0])
-    assert a["held"] > 0.9 and a["waits"] > 0.4 and a["sleep"] > 0.8, a
-    print("top", a, "\nrecord", b, "\nstarts", live["start_ns"], report(out)["processes"][0]["start_ns"])
+    print("top", a, "\nrecord", b)
     for key in a:
         assert within(a[key], b[key], 0.05), (key, a, b)
+    # and what the program does: two threads on the GIL, one asleep
+    assert a["held"] > 0.9 and a["waits"] > 0.4 and a["sleep"] > 0.8, a
 
 
 def test_bad_use_says_why():
