@@ -360,8 +360,10 @@ def test_once_json_agrees_with_record_and_report(tmp_path, light):
     print("top", a, "\nrecord", b)
     for key in a:
         assert within(a[key], b[key], 0.05), (key, a, b)
-    # and what the program does: two threads on the GIL, one asleep
-    assert a["held"] > 0.9 and a["waits"] > 0.4 and a["sleep"] > 0.8, a
+    # and what the program does: two threads on the GIL, one asleep (light
+    # mode derives holds from the scheduler: under load it finds less)
+    assert a["handoffs_per_s"] > 50 and a["waits"] > 0.4 and a["sleep"] > 0.8, a
+    assert light or a["held"] > 0.9, a
 
 
 def test_bad_use_says_why():
