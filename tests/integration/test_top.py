@@ -45,7 +45,8 @@ class Tmux:
 
     def exit_code(self, timeout=10.0):
         deadline = time.monotonic() + timeout
-        while not self.rc_file.exists():
+        # the shell creates the file before it writes the status
+        while not self.rc_file.exists() or not self.rc_file.read_text().strip():
             assert time.monotonic() < deadline, "top did not exit:\n" + self.screen()
             time.sleep(0.1)
         return int(self.rc_file.read_text())
