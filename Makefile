@@ -15,7 +15,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 VERSION := 0.1.0
 CPPFLAGS += -I$(BUILD) -Ibpf -Iuser -D_GNU_SOURCE -DGILSCOPE_VERSION='"$(VERSION)"'
-LDLIBS := -lbpf -lelf -lz
+LDLIBS := -lbpf -lelf -lz $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses) -lpthread
 
 USER_SRC := $(wildcard user/*.c)
 USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))

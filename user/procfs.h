@@ -28,6 +28,8 @@ int proc_threads(pid_t pid, pid_t *tids, int max);
  * inside its root. Returns PATH itself or a suffix of it.
  */
 const char *proc_path_in_root(pid_t pid, const char *path);
+/* Process ids of the machine (as /proc lists them); how many, or -errno. */
+int proc_pids(pid_t *pids, int max);
 /* Read LEN bytes at ADDR of PID's memory; 0 or -errno. */
 int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
 
