@@ -15,7 +15,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 VERSION := 0.1.0
 CPPFLAGS += -I$(BUILD) -Ibpf -Iuser -D_GNU_SOURCE -DGILSCOPE_VERSION='"$(VERSION)"'
-LDLIBS := -lbpf -lelf -lz
+LDLIBS := -lbpf -lelf -lz $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses) -lpthread
 
 USER_SRC := $(wildcard user/*.c)
 USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
@@ -29,7 +29,7 @@ PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg
 	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \
 	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
 	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c \
-	    user/cli.c
+	    user/cli.c user/tfile.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -76,7 +76,7 @@ integration: gilscope
 	$(PYTHON) -m pytest -p no:cacheprovider -v tests/integration
 
 # All tests; the last line is pytest's summary.
-test: gilscope unit-plain unit-san
+test: gilscope unit-plain unit-san fuzz-replay
 	$(PYTHON) -m pytest -p no:cacheprovider -v tests
 
 format:
@@ -86,37 +86,90 @@ clean:
 	rm -rf $(BUILD) gilscope
 
 # ---- reliability (not part of `make test`): docs/reliability.md
-#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGET=session|timeline]
-#                                 libFuzzer on the session reader and its views
+#   make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="session timeline elf pymem stacktab"]
+#                                 libFuzzer on each target in turn, FUZZ_SECONDS
+#                                 each (FUZZ_TARGET=x, the old name, runs one)
+#   make fuzz-cov [FUZZ_TARGETS=…] line coverage of the last `make fuzz` corpora
 #   make soak [SOAK_SECONDS=600]  long recording with thread churn
+# Targets (tests/fuzz/): session and timeline read session files; elf reads an
+# interpreter's ELF and debug files (elfimg, interp, symbolize); pymem reads
+# an interpreter's memory (pyobj: strings, code objects, line tables, frames,
+# thread names). Seeds: FUZZ_SEEDS_x; past findings, kept as regression
+# inputs and run by `make test` too: FUZZ_CRASHES_x.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGET ?= session
+FUZZ_ALL := session timeline elf pymem stacktab
+FUZZ_TARGETS ?= $(if $(FUZZ_TARGET),$(FUZZ_TARGET),$(FUZZ_ALL))
 SOAK_SECONDS ?= 600
-FUZZ_BIN := $(BUILD)/fuzz/fuzz_$(FUZZ_TARGET)
-FUZZ_WORK := /tmp/gilscope-fuzz/$(FUZZ_TARGET)
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	       -fno-sanitize-recover=all -Wall -Wextra
+FUZZ_UTIL := tests/fuzz/fuzz_util.c tests/fuzz/pymem_walk.c
+FUZZ_SRC_session := tests/fuzz/fuzz_session.c
+FUZZ_SRC_timeline := tests/fuzz/fuzz_session.c
+FUZZ_SRC_elf := tests/fuzz/fuzz_elf.c
+FUZZ_SRC_pymem := tests/fuzz/fuzz_pymem.c
+FUZZ_SRC_stacktab := tests/fuzz/fuzz_stacktab.c
+FUZZ_DEF_timeline := -DFUZZ_TIMELINE
+# modules a target includes itself (to reach their static functions)
+FUZZ_LINK_elf := $(filter-out user/interp.c user/symbolize.c,$(PURE_SRC))
+FUZZ_SEEDS_session := tests/fuzz/corpus
+FUZZ_SEEDS_timeline := tests/fuzz/corpus
+FUZZ_SEEDS_elf := tests/fuzz/corpus-elf
+FUZZ_SEEDS_pymem := tests/fuzz/corpus-pymem
+FUZZ_SEEDS_stacktab := tests/fuzz/corpus-stacktab
+FUZZ_CRASHES_session := tests/fuzz/crashes
+FUZZ_CRASHES_timeline := tests/fuzz/crashes
+FUZZ_CRASHES_elf := tests/fuzz/crashes-elf
+FUZZ_CRASHES_pymem := tests/fuzz/crashes-pymem
+FUZZ_CRASHES_stacktab := tests/fuzz/crashes-stacktab
+FUZZ_OPTS_session := -dict=tests/fuzz/session.dict
+FUZZ_OPTS_timeline := -dict=tests/fuzz/session.dict
+FUZZ_OPTS_elf := -max_len=65536
+FUZZ_OPTS_pymem := -max_len=65536
+FUZZ_OPTS_stacktab := -max_len=65536
+fuzz_link = $(or $(FUZZ_LINK_$(1)),$(PURE_SRC))
+FUZZ_DEPS := $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h $(wildcard tests/fuzz/*.h) $(FUZZ_UTIL)
 
-.PHONY: fuzz fuzz-build soak
+.PHONY: fuzz fuzz-build fuzz-replay soak
+.SECONDEXPANSION:
 
-$(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+$(BUILD)/fuzz/fuzz_%: $$(FUZZ_SRC_$$*) $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -o $@
+	$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_DEF_$*) $(CPPFLAGS) -Itests/fuzz $(FUZZ_SRC_$*) \
+		$(FUZZ_UTIL) $(call fuzz_link,$*) -lelf -lz -o $@
 
-$(BUILD)/fuzz/fuzz_timeline: tests/fuzz/fuzz_session.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+# The same targets with a plain main() (tests/fuzz/replay_main.c) and the
+# unit tests' sanitizers: `make test` runs them over the seeds and findings.
+$(BUILD)/fuzz-replay/fuzz_%: $$(FUZZ_SRC_$$*) tests/fuzz/replay_main.c $(FUZZ_DEPS)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -DFUZZ_TIMELINE $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -o $@
+	$(CC) -O1 -g $(SAN) $(WARN) -DFUZZ_REPLAY $(FUZZ_DEF_$*) $(CPPFLAGS) -Itests/fuzz \
+		$(FUZZ_SRC_$*) tests/fuzz/replay_main.c $(FUZZ_UTIL) $(call fuzz_link,$*) \
+		-lelf -lz -o $@
 
-fuzz-build: $(BUILD)/fuzz/fuzz_session $(BUILD)/fuzz/fuzz_timeline
+# seeds of the pymem target from live interpreters (make_pymem_corpus.py)
+$(BUILD)/fuzz/capture_pymem: tests/fuzz/capture_pymem.c $(FUZZ_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(WARN) $(CPPFLAGS) -Itests/fuzz $< $(FUZZ_UTIL) $(PURE_SRC) -lelf -lz -o $@
 
-# Runs on a copy of the seed corpus and of the past findings (tests/fuzz/crashes,
-# kept as regression inputs); new findings go to $(FUZZ_WORK)/artifacts/.
-fuzz: $(FUZZ_BIN)
-	rm -rf $(FUZZ_WORK)/corpus && mkdir -p $(FUZZ_WORK)/corpus $(FUZZ_WORK)/artifacts
-	cp tests/fuzz/corpus/* tests/fuzz/crashes/* $(FUZZ_WORK)/corpus/
-	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
-		-dict=tests/fuzz/session.dict -artifact_prefix=$(FUZZ_WORK)/artifacts/ \
-		-print_final_stats=1 $(FUZZ_WORK)/corpus
+fuzz-build: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_TARGETS))
+fuzz-replay: $(addprefix $(BUILD)/fuzz-replay/fuzz_,$(FUZZ_ALL))
+
+# Each target on a copy of its seeds and past findings; new findings go to
+# /tmp/gilscope-fuzz/TARGET/artifacts/, the corpus grows in .../corpus.
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		w=/tmp/gilscope-fuzz/$$t; \
+		rm -rf $$w/corpus && mkdir -p $$w/corpus $$w/artifacts; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+		$(MAKE) -s --no-print-directory fuzz-one FUZZ_ONE=$$t; \
+	done
+
+fuzz-one:
+	cp $(addsuffix /*,$(FUZZ_SEEDS_$(FUZZ_ONE)) $(FUZZ_CRASHES_$(FUZZ_ONE))) \
+		/tmp/gilscope-fuzz/$(FUZZ_ONE)/corpus/ 2>/dev/null || true
+	$(BUILD)/fuzz/fuzz_$(FUZZ_ONE) -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+		-timeout=10 $(FUZZ_OPTS_$(FUZZ_ONE)) \
+		-artifact_prefix=/tmp/gilscope-fuzz/$(FUZZ_ONE)/artifacts/ \
+		-print_final_stats=1 /tmp/gilscope-fuzz/$(FUZZ_ONE)/corpus
 
 soak: gilscope
 	sh scripts/soak.sh $(SOAK_SECONDS)
@@ -132,19 +185,26 @@ BENCH_ARGS ?=
 bench: gilscope
 	$(PYTHON) bench/bench.py --pairs $(BENCH_PAIRS) $(BENCH_ARGS)
 
-# Line coverage of the session readers by the corpus of the last `make fuzz`.
+# Line coverage of each target by the corpus of its last `make fuzz`.
 LLVM_PROFDATA ?= llvm-profdata
 LLVM_COV ?= llvm-cov
-FUZZ_COV_BIN := $(BUILD)/fuzz/cov_$(FUZZ_TARGET)
 
 fuzz-cov:
 	@mkdir -p $(BUILD)/fuzz
-	$(CLANG) -g -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
-		$(if $(filter timeline,$(FUZZ_TARGET)),-DFUZZ_TIMELINE) $(CPPFLAGS) \
-		tests/fuzz/fuzz_session.c $(PURE_SRC) -lelf -lz -o $(FUZZ_COV_BIN)
-	LLVM_PROFILE_FILE=$(FUZZ_WORK)/cov.profraw $(FUZZ_COV_BIN) -runs=0 \
-		$(FUZZ_WORK)/corpus tests/fuzz/corpus
-	$(LLVM_PROFDATA) merge -sparse $(FUZZ_WORK)/cov.profraw -o $(FUZZ_WORK)/cov.profdata
-	$(LLVM_COV) report $(FUZZ_COV_BIN) -instr-profile=$(FUZZ_WORK)/cov.profdata $(PURE_SRC)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		$(MAKE) -s --no-print-directory fuzz-cov-one FUZZ_ONE=$$t; done
 
+fuzz-cov-one:
+	$(CLANG) -g -O0 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
+		$(FUZZ_DEF_$(FUZZ_ONE)) $(CPPFLAGS) -Itests/fuzz $(FUZZ_SRC_$(FUZZ_ONE)) \
+		$(FUZZ_UTIL) $(call fuzz_link,$(FUZZ_ONE)) -lelf -lz -o $(BUILD)/fuzz/cov_$(FUZZ_ONE)
+	LLVM_PROFILE_FILE=/tmp/gilscope-fuzz/$(FUZZ_ONE)/cov.profraw \
+		$(BUILD)/fuzz/cov_$(FUZZ_ONE) -runs=0 /tmp/gilscope-fuzz/$(FUZZ_ONE)/corpus \
+		$(FUZZ_SEEDS_$(FUZZ_ONE)) $(FUZZ_CRASHES_$(FUZZ_ONE))
+	$(LLVM_PROFDATA) merge -sparse /tmp/gilscope-fuzz/$(FUZZ_ONE)/cov.profraw \
+		-o /tmp/gilscope-fuzz/$(FUZZ_ONE)/cov.profdata
+	$(LLVM_COV) report $(BUILD)/fuzz/cov_$(FUZZ_ONE) \
+		-instr-profile=/tmp/gilscope-fuzz/$(FUZZ_ONE)/cov.profdata $(PURE_SRC)
+
+.PHONY: fuzz-one fuzz-cov-one
 .PHONY: fuzz-cov

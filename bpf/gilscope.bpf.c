@@ -353,6 +353,25 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* Set by userspace before load (`-a`): every exec on the machine is told
+ * (GS_EV_EXEC_UNTRACED), so that Python started later is found; an exec is
+ * rare enough for one record each. */
+const volatile bool report_all_execs = false;
+
+static __always_inline void report_untraced_exec(struct task_struct *p,
+						 pid_t old_pid)
+{
+	struct gs_event *e;
+
+	e = reserve(GS_EV_EXEC_UNTRACED, p->pid, p->tgid);
+	if (!e)
+		return;
+	e->a32 = old_pid;
+	bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
+	/* looked at at once: the image must be read while it runs */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+}
+
 /* The thread that execs keeps its slot, not its old image's GIL. */
 static __always_inline void forget_gil(struct task_struct *task)
 {
@@ -399,8 +418,11 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 	struct gs_event *e;
 
 	proc = traced_proc(p->tgid);
-	if (!proc)
+	if (!proc) {
+		if (report_all_execs)
+			report_untraced_exec(p, old_pid);
 		return 0;
+	}
 	/* a new image: userspace finds its interpreter again */
 	proc->switch_number_addr = 0;
 	proc->gil_addr = 0;

@@ -75,6 +75,11 @@ enum gs_event_type {
 	 * none), arg[2] = user instruction pointer, flags = GS_STKF_*. The
 	 * ids name records of the STACKS chunk (docs/flamegraphs.md). */
 	GS_EV_STACK = 16,
+	/* `-a` only, never in a session file: a process that is not traced
+	 * exec'd (fields as GS_EV_EXEC). Userspace looks for Python in the
+	 * new image; a Python process is traced from then on and this event
+	 * goes on as its GS_EV_EXEC. */
+	GS_EV_EXEC_UNTRACED = 17,
 	GS_EV_MAX
 };
 

@@ -3,9 +3,9 @@
 # when they are missing. Run as root.
 set -eu
 
-PACKAGES="make gcc clang clang-format libclang-rt-14-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
+PACKAGES="make gcc clang clang-format libclang-rt-14-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libncurses-dev
 libcmocka-dev python3 python3-pytest python3.11-dbg util-linux procps chromium
-bpftrace"
+bpftrace tmux"
 
 missing=""
 for p in $PACKAGES; do

@@ -776,7 +776,8 @@ static struct an_thread *thread_of(struct analysis *an, uint32_t tid,
 		if (an->image_cb)
 			an->image_cb(p, an->t0, an->image_ctx);
 	}
-	return new_thread(an, p, tid, an->t0);
+	/* not before its process (found at its exec, with -a) */
+	return new_thread(an, p, tid, p->start_ns);
 }
 
 /*
@@ -1151,6 +1152,9 @@ static void on_exec(struct analysis *an, const struct gs_event *e)
 	struct an_process *p = an_find_process(an, e->tgid);
 	struct an_thread *t = an_find_thread(an, e->tid);
 
+	/* -a: a process found at its exec of Python starts there */
+	if (!p && (p = an_add_process(an, e->tgid, 0, e->ts)))
+		t = new_thread(an, p, e->tid, e->ts);
 	if (!p)
 		return;
 	flush_process(p, e->ts);
@@ -1775,6 +1779,28 @@ void an_finish(struct analysis *an, uint64_t end_ns)
 		name_threads(p);
 	}
 	sum_python_children(an);
+}
+
+void an_flush_to(struct analysis *an, uint64_t now)
+{
+	for (size_t i = 0; i < an->n_procs; i++) {
+		struct an_process *p = an->procs[i];
+
+		if (p->exited)
+			continue;
+		for (size_t j = 0; j < p->n_threads; j++) {
+			struct an_thread *t = p->threads[j];
+
+			if (t->exited)
+				continue;
+			flush_thread(t, now);
+			if (t->state == AN_UNKNOWN)
+				resolve_unknown(
+					p, t,
+					state_from_snapshot(t->snapshot_state));
+		}
+		flush_process(p, now);
+	}
 }
 
 uint64_t an_thread_lifetime(const struct an_thread *t)

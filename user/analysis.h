@@ -289,6 +289,13 @@ void an_set_gil_state(struct an_process *p, bool locked, uint32_t holder_tid,
 void an_event(struct analysis *an, const struct gs_event *e);
 /* Close every open interval at END_NS; sum each process's children. */
 void an_finish(struct analysis *an, uint64_t end_ns);
+/*
+ * Live views (gilscope top): account every live thread and process up to
+ * NOW without ending anything, so that counters can be read and differenced
+ * between two calls; a thread not scheduled since attaching is taken to be
+ * in the state /proc gave then (as an_finish does).
+ */
+void an_flush_to(struct analysis *an, uint64_t now);
 
 struct an_process *an_find_process(const struct analysis *an, uint32_t pid);
 struct an_thread *an_find_thread(const struct analysis *an, uint32_t tid);

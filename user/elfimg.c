@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tfile.h"
 
 #ifndef NT_GNU_BUILD_ID
 #define NT_GNU_BUILD_ID 3
@@ -28,6 +29,10 @@
 
 #define MAX_BUILD_ID 64 /* bytes; GNU ld emits 20 (sha1) */
 #define MAX_SLOTS 256 /* GOT slots / PLT stubs of the functions looked for */
+/* a compressed section is inflated only up to this size */
+#define ELF_MAX_INFLATED (256u << 20)
+/* call sites kept per search (gilsites.c's system call wrappers: 4096) */
+#define ELF_MAX_CALL_SITES 4096
 
 struct elffile {
 	int fd;
@@ -76,18 +81,10 @@ struct callscan {
 	size_t nfn;
 	struct site *v;
 	size_t n, cap;
+	size_t found; /* n, and those past ELF_MAX_CALL_SITES */
 };
 
 /* ---------------------------------------------------------------- files */
-
-static char *join_root(const char *root, const char *path)
-{
-	char *s;
-
-	if (asprintf(&s, "%s%s", root ? root : "", path) < 0)
-		return NULL;
-	return s;
-}
 
 static void elffile_close(struct elffile *f)
 {
@@ -112,7 +109,7 @@ static bool table_fits(uint64_t off, uint64_t n, uint64_t entsz, uint64_t fsize)
  * Debug files keep the original program headers, whose segments may point past
  * their end, so segment contents (PHDRS) are only checked for the main file.
  */
-static int check_layout(Elf *elf, uint64_t fsize, bool phdrs)
+static const char *check_layout(Elf *elf, uint64_t fsize, bool phdrs)
 {
 	Elf_Scn *scn = NULL;
 	size_t i, shnum, ndx;
@@ -122,49 +119,58 @@ static int check_layout(Elf *elf, uint64_t fsize, bool phdrs)
 
 	if (!gelf_getehdr(elf, &eh) || elf_getshdrnum(elf, &shnum) ||
 	    elf_getshdrstrndx(elf, &ndx))
-		return -ENOEXEC;
+		return "damaged ELF header";
 	/* libelf reports 0 sections, not an error, when the table is cut off. */
 	if (eh.e_shnum && shnum != eh.e_shnum)
-		return -ENOEXEC;
+		return "the section table is past the end of the file";
 	/* PN_XNUM (extended phnum) never happens in practice: refuse it. */
 	if (eh.e_phnum == PN_XNUM ||
-	    !table_fits(eh.e_phoff, eh.e_phnum, eh.e_phentsize, fsize) ||
-	    !table_fits(eh.e_shoff, shnum, eh.e_shentsize, fsize))
-		return -ENOEXEC;
+	    !table_fits(eh.e_phoff, eh.e_phnum, eh.e_phentsize, fsize))
+		return "the program header table is past the end of the file";
+	if (!table_fits(eh.e_shoff, shnum, eh.e_shentsize, fsize))
+		return "the section table is past the end of the file";
 	for (i = 0; phdrs && i < eh.e_phnum; i++) {
 		if (!gelf_getphdr(elf, i, &ph))
-			return -ENOEXEC;
+			return "damaged program header";
 		if (ph.p_offset > fsize || ph.p_filesz > fsize - ph.p_offset)
-			return -ENOEXEC;
+			return "a segment is past the end of the file (truncated?)";
 	}
 	while ((scn = elf_nextscn(elf, scn))) {
 		if (!gelf_getshdr(scn, &sh))
-			return -ENOEXEC;
+			return "damaged section header";
 		if (sh.sh_type == SHT_NOBITS)
 			continue;
 		if (sh.sh_offset > fsize || sh.sh_size > fsize - sh.sh_offset)
-			return -ENOEXEC;
+			return "a section is past the end of the file (truncated?)";
 	}
-	return 0;
+	return NULL;
 }
 
-static int elffile_open(struct elffile *f, const char *fullpath, bool phdrs)
+/*
+ * Open ROOT + PATH (ROOT may be "": see tfile.h). A file of the traced
+ * process (under a ROOT) that is not a usable ELF file is said in one line.
+ */
+static void report_bad_elf(const char *root, const char *path, const char *why)
 {
+	char full[PATH_MAX];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	tfile_skipped(full, why);
+}
+
+static int elffile_open(struct elffile *f, const char *root, const char *path,
+			bool phdrs)
+{
+	const char *why = "not an x86-64 ELF file";
 	struct stat st;
 	GElf_Ehdr eh;
 	int err;
 
 	f->elf = NULL;
-	f->fd = open(fullpath, O_RDONLY | O_CLOEXEC);
+	f->fd = tfile_open(root, path, &st);
 	if (f->fd < 0)
-		return -errno;
-	if (fstat(f->fd, &st)) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = S_ISDIR(st.st_mode) ? -EISDIR : -ENOEXEC;
-	if (!S_ISREG(st.st_mode))
-		goto cleanup;
+		return f->fd;
+	err = -ENOEXEC;
 	f->size = st.st_size;
 	/*
 	 * Read, never mmap: once gilscope has uprobes on this file, the kernel
@@ -178,11 +184,12 @@ static int elffile_open(struct elffile *f, const char *fullpath, bool phdrs)
 	if (!gelf_getehdr(f->elf, &eh) || eh.e_machine != EM_X86_64 ||
 	    eh.e_ident[EI_DATA] != ELFDATA2LSB || f->size < sizeof(Elf64_Ehdr))
 		goto cleanup;
-	err = check_layout(f->elf, f->size, phdrs);
-	if (err)
-		goto cleanup;
-	return 0;
+	why = check_layout(f->elf, f->size, phdrs);
+	if (!why)
+		return 0;
 cleanup:
+	if (root && root[0] && f->size)
+		report_bad_elf(root, path, why);
 	elffile_close(f);
 	return err;
 }
@@ -228,10 +235,16 @@ static Elf_Data *scn_data(Elf_Scn *scn)
 {
 	GElf_Shdr sh;
 
+	GElf_Chdr ch;
+
 	if (!gelf_getshdr(scn, &sh))
 		return NULL;
-	if ((sh.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
-		return NULL;
+	if (sh.sh_flags & SHF_COMPRESSED) {
+		/* a few KB of zlib can claim gigabytes */
+		if (!gelf_getchdr(scn, &ch) || ch.ch_size > ELF_MAX_INFLATED ||
+		    elf_compress(scn, 0, 0) < 0)
+			return NULL;
+	}
 	return elf_getdata(scn, NULL);
 }
 
@@ -411,14 +424,9 @@ static int try_debug(struct elfimg *img, const char *path)
 	struct elffile f;
 	Elf_Scn *scn;
 	GElf_Shdr sh;
-	char *full;
 	int err;
 
-	full = join_root(img->root, path);
-	if (!full)
-		return -ENOMEM;
-	err = elffile_open(&f, full, false);
-	free(full);
+	err = elffile_open(&f, img->root, path, false);
 	if (err)
 		return err;
 	read_build_id(f.elf, bid);
@@ -466,7 +474,9 @@ static int try_debuglink(struct elfimg *img)
 	char buf[PATH_MAX];
 	int i, n;
 
-	if (!link || !link[0] || strchr(link, '/'))
+	/* a name, not a path: never "..", never a directory */
+	if (!link || !link[0] || strchr(link, '/') || !strcmp(link, ".") ||
+	    !strcmp(link, ".."))
 		return -ENOENT;
 	/* gdb's order: next to the file, its .debug/, then the global debug dir. */
 	for (i = 0; i < 3; i++) {
@@ -551,7 +561,6 @@ static void load_main(struct elfimg *img)
 int elfimg_open(const char *path, const char *root, struct elfimg **out)
 {
 	struct elfimg *img;
-	char *full = NULL;
 	int err = -ENOMEM;
 
 	*out = NULL;
@@ -565,18 +574,15 @@ int elfimg_open(const char *path, const char *root, struct elfimg **out)
 	img->main.fd = img->dbg.fd = -1;
 	img->path = strdup(path);
 	img->root = strdup(root ? root : "");
-	full = join_root(root, path);
-	if (!img->path || !img->root || !full)
+	if (!img->path || !img->root)
 		goto cleanup;
-	err = elffile_open(&img->main, full, true);
+	err = elffile_open(&img->main, img->root, path, true);
 	if (err)
 		goto cleanup;
 	load_main(img);
-	free(full);
 	*out = img;
 	return 0;
 cleanup:
-	free(full);
 	elfimg_close(img);
 	return err;
 }
@@ -876,6 +882,9 @@ static int add_site(struct callscan *cs, uint64_t addr, bool indirect)
 
 	if (!in_function(cs, addr))
 		return 0;
+	cs->found++;
+	if (cs->n == ELF_MAX_CALL_SITES)
+		return 0;
 	if (cs->n == cs->cap) {
 		cs->cap = cs->cap ? 2 * cs->cap : 16;
 		v = realloc(cs->v, cs->cap * sizeof(*v));
@@ -983,7 +992,7 @@ int elfimg_find_calls_any(const struct elfimg *img, const char *const *funcs,
 		if (is_indirect)
 			is_indirect[i] = cs.v[i].indirect;
 	}
-	err = cs.n > INT_MAX ? INT_MAX : (int)cs.n;
+	err = cs.found > INT_MAX ? INT_MAX : (int)cs.found;
 cleanup:
 	free(cs.fn);
 	free(cs.v);

@@ -16,8 +16,11 @@ struct elfimg; /* opaque */
 /*
  * Open PATH. ROOT is a prefix for every path we open (e.g. "/proc/1234/root" for a
  * process in another mount namespace) or NULL/"" for none; it applies to PATH and to
- * the debug-file lookup. Returns 0 or -errno (-ENOENT missing, -ENOEXEC not an ELF /
- * not x86-64 ELF64 / truncated).
+ * the debug-file lookup. Every file is opened with tfile_open() (symbolic links
+ * resolved inside ROOT, regular files of at most TFILE_MAX_BYTES only). Returns 0
+ * or -errno (-ENOENT missing, -ENOEXEC not an ELF / not x86-64 ELF64 / truncated,
+ * or what tfile_open() refuses). A file under a ROOT (the traced program's) that
+ * is refused or not a whole ELF file is said in one line (tfile_skipped()).
  */
 int elfimg_open(const char *path, const char *root, struct elfimg **out);
 void elfimg_close(struct elfimg *img);

@@ -27,6 +27,7 @@ static const struct {
 	[GS_EV_LOCK_RELEASE] = { .name = "lock_release" },
 	[GS_EV_ULOCK] = { .name = "user_lock" },
 	[GS_EV_STACK] = { .name = "stack" },
+	[GS_EV_EXEC_UNTRACED] = { .name = "exec_untraced" },
 };
 
 const char *gs_event_name(unsigned int type)

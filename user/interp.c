@@ -9,6 +9,7 @@
 #include "gilsites.h"
 #include "interp.h"
 #include "procfs.h"
+#include "tfile.h"
 
 #define MAX_SHEBANG_DEPTH 4
 
@@ -42,8 +43,11 @@ static int mem_operand_len(const unsigned char *m)
 
 	if (mod == 3)
 		return 0;
-	if (rm == 4)
-		len++; /* SIB */
+	if (rm == 4) {
+		len++; /* SIB; its base 5 without mod means disp32, no base */
+		if (mod == 0 && (m[1] & 7) == 5)
+			return len + 4;
+	}
 	if (mod == 1)
 		return len + 1;
 	if (mod == 2 || (mod == 0 && rm == 5))
@@ -289,15 +293,17 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 int interp_open(const char *path, const char *root, struct interp *in,
 		char *err, size_t errlen)
 {
-	char full[PATH_MAX];
 	struct stat st;
-	int ret;
+	int fd, ret;
 
-	snprintf(full, sizeof(full), "%s%s", root ? root : "", path);
-	if (stat(full, &st) == 0 && cache_lookup(&st, path, root, in))
+	/* the file that interp_parse() will read, found the same safe way */
+	fd = tfile_open(root, path, &st);
+	if (fd >= 0)
+		close(fd);
+	if (fd >= 0 && cache_lookup(&st, path, root, in))
 		return 0;
 	ret = interp_parse(path, root, in, err, errlen);
-	if (!ret && stat(full, &st) == 0)
+	if (!ret && fd >= 0)
 		cache_store(&st, in);
 	return ret;
 }
@@ -576,11 +582,10 @@ static int try_mapping(const struct proc_mapping *m, void *ctx)
 	if (!looks_like_python(m->path))
 		return 0;
 	snprintf(root, sizeof(root), "/proc/%d/root", s->pid);
-	ret = interp_open(m->path, root, s->in, s->err, s->errlen);
-	/* maps shows paths as seen from our root: for a chroot that is the
-	 * host path already */
-	if (ret == -ENOENT && access(m->path, R_OK) == 0)
-		ret = interp_open(m->path, "", s->in, s->err, s->errlen);
+	/* opened inside the process's root only (tfile.h): a path the
+	 * process controls never leads to a file of ours */
+	ret = interp_open(proc_path_in_root(s->pid, m->path), root, s->in,
+			  s->err, s->errlen);
 	if (ret) {
 		/* keep the most telling error: an unsupported version */
 		if (ret == -ENOTSUP || !s->last_err)

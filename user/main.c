@@ -8,6 +8,7 @@
 #include "dump.h"
 #include "flame.h"
 #include "timeline.h"
+#include "top.h"
 #include "record.h"
 #include "replay.h"
 
@@ -15,7 +16,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [--light]\n"
-		"                       [--sample-hz N] [--no-stacks] [-v] (-p PID | -- COMMAND [ARGS...])\n"
+		"                       [--sample-hz N] [--no-stacks] [-v] (-p PID | -a | -- COMMAND [ARGS...])\n"
+		"       gilscope top [-p PID | -a] [-i SECONDS] [--light] [--once [--json]]\n"
 		"       gilscope report [--json] [FILE]\n"
 		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
 		"       gilscope flame [--what oncpu|gil-wait|offcpu|wall] [--pid P] [--tid T]\n"
@@ -32,6 +34,7 @@ static void usage(FILE *out)
 		"        Chrome JSON or a self-contained HTML view\n"
 		"flame   where on-CPU, GIL wait and blocked time went, by Python stack:\n"
 		"        SVG, folded stacks, speedscope or pprof\n"
+		"top     a live view: GIL held, waited, hand-offs per process and thread\n"
 		"dump    the raw events, one per line\n");
 }
 
@@ -104,6 +107,9 @@ static bool take_record_option(int opt, const char *arg, void *ctx)
 	case 'q':
 		o->quiet = true;
 		break;
+	case 'a':
+		o->all = true;
+		break;
 	}
 	return true;
 }
@@ -114,6 +120,7 @@ static int cmd_record(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "pid", required_argument, NULL, 'p' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "buffer-mb", required_argument, NULL, 'b' },
 		{ "lock", required_argument, NULL, 'L' },
 		{ "light", no_argument, NULL, 'l' },
@@ -124,7 +131,7 @@ static int cmd_record(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	static const struct cli_command cmd = { .shortopts = "+o:d:p:b:vqh",
+	static const struct cli_command cmd = { .shortopts = "+o:d:p:ab:vqh",
 						.longopts = longopts,
 						.usage = usage,
 						.take = take_record_option };
@@ -137,9 +144,9 @@ static int cmd_record(int argc, char **argv)
 		return ret;
 	if (optind < argc)
 		o.argv = argv + optind;
-	if (!!o.pid == !!o.argv) {
+	if (!!o.pid + !!o.argv + o.all != 1) {
 		fprintf(stderr,
-			"gilscope: record needs either -p PID or -- COMMAND\n");
+			"gilscope: record needs one of -p PID, -a or -- COMMAND\n");
 		return 2;
 	}
 	return record_main(&o);
@@ -200,6 +207,8 @@ int main(int argc, char **argv)
 		return cmd_timeline(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "flame"))
 		return cmd_flame(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "top"))
+		return cmd_top(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "dump") && argc == 3) {
 		char err[512];
 

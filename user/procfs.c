@@ -109,25 +109,52 @@ void proc_thread_comm(pid_t pid, pid_t tid, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-int proc_threads(pid_t pid, pid_t *tids, int max)
+/* The numeric entries of directory PATH (ids), at most MAX. */
+static int list_ids(const char *path, pid_t *ids, int max)
 {
-	char path[64];
 	struct dirent *d;
 	DIR *dir;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	dir = opendir(path);
 	if (!dir)
 		return -errno;
 	while ((d = readdir(dir)) && n < max) {
-		int tid = atoi(d->d_name);
+		int id = atoi(d->d_name);
 
-		if (tid > 0)
-			tids[n++] = tid;
+		if (id > 0)
+			ids[n++] = id;
 	}
 	closedir(dir);
 	return n;
+}
+
+const char *proc_path_in_root(pid_t pid, const char *path)
+{
+	char link[64], root[4096];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/root", pid);
+	n = readlink(link, root, sizeof(root) - 1);
+	if (n <= 1) /* "/", or unreadable */
+		return path;
+	root[n] = '\0';
+	if (strncmp(path, root, n) || path[n] != '/')
+		return path;
+	return path + n;
+}
+
+int proc_threads(pid_t pid, pid_t *tids, int max)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	return list_ids(path, tids, max);
+}
+
+int proc_pids(pid_t *pids, int max)
+{
+	return list_ids("/proc", pids, max);
 }
 
 int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)

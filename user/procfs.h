@@ -21,6 +21,15 @@ int proc_thread_syscall(pid_t pid, pid_t tid, uint64_t *arg0, uint64_t *arg1);
 void proc_thread_comm(pid_t pid, pid_t tid, char *buf, size_t len);
 /* Thread ids of PID; returns how many were written (at most MAX). */
 int proc_threads(pid_t pid, pid_t *tids, int max);
+/*
+ * The path inside /proc/PID/root of a file that /proc/PID/maps names as
+ * PATH. maps prints paths as the reader sees them: for a process chrooted
+ * into DIR in our mount namespace that is DIR/file, to be opened as "file"
+ * inside its root. Returns PATH itself or a suffix of it.
+ */
+const char *proc_path_in_root(pid_t pid, const char *path);
+/* Process ids of the machine (as /proc lists them); how many, or -errno. */
+int proc_pids(pid_t *pids, int max);
 /* Read LEN bytes at ADDR of PID's memory; 0 or -errno. */
 int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
 

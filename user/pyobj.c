@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #define MAX_STR_CHARS 1024
 #define MAX_FRAMES 4096
 #define MAX_DICT_ENTRIES 4096
+#define MAX_DICT_LOG2_INDEX 32 /* a dict's index table: 4 GiB at most */
 
 /* PyUnicode state bits (3.9-3.11 and 3.12+ alike for these) */
 #define STATE_KIND(s) (((s) >> 2) & 7)
@@ -236,7 +238,8 @@ int pyobj_linetable_line(const unsigned char *lt, size_t len, int firstlineno,
 {
 	const unsigned char *p = lt, *end = lt + len;
 	long start = 0;
-	int line = firstlineno;
+	/* a hostile table's deltas add up past an int: 64-bit, checked */
+	long long line = firstlineno;
 
 	if (offset < 0 || !lt)
 		return firstlineno;
@@ -245,8 +248,12 @@ int pyobj_linetable_line(const unsigned char *lt, size_t len, int firstlineno,
 		bool no_line = (*p >> 3) == 0x1f;
 
 		line += line_delta(p, end);
-		if (offset >= start && offset < start + units)
-			return no_line ? -1 : line;
+		if (offset >= start && offset < start + units) {
+			if (no_line)
+				return -1;
+			return line >= 0 && line <= INT_MAX ? (int)line :
+							      firstlineno;
+		}
 		start += units;
 		/* the next entry starts with the high bit set */
 		do
@@ -266,9 +273,10 @@ int pyobj_code_line(const struct pyobj_code *c, const struct py_stack_facts *f,
 		return c->firstlineno;
 	/* prev_instr is a 2-byte code unit pointer; before the first
 	 * instruction it points one unit before the code */
-	offset = ((long)instr - (long)(code + f->code_adaptive)) / 2;
 	if (instr < code + f->code_adaptive)
 		offset = -1;
+	else
+		offset = (long)((instr - (code + f->code_adaptive)) / 2);
 	line = pyobj_linetable_line(c->linetable, c->linetable_len,
 				    c->firstlineno, offset);
 	return line < 0 ? c->firstlineno : line;
@@ -306,7 +314,8 @@ static long keys_index(const struct pyobj_mem *m, uint64_t keys,
 
 	if (m->read(m->ctx, keys + f->keys_log2_index_bytes, &log2_index, 1) ||
 	    m->read(m->ctx, keys + f->keys_kind, &kind, 1) ||
-	    pyobj_u64(m, keys + f->keys_nentries, &nentries) || log2_index > 32)
+	    pyobj_u64(m, keys + f->keys_nentries, &nentries) ||
+	    log2_index > MAX_DICT_LOG2_INDEX)
 		return -1;
 	/* entries follow the index table: (hash, key, value) for general
 	 * keys, (key, value) for str-only keys */
@@ -338,7 +347,9 @@ static uint64_t dict_value(const struct pyobj_mem *m, uint64_t keys,
 		return value;
 	}
 	if (m->read(m->ctx, keys + m->f->keys_kind, &kind, 1) ||
-	    m->read(m->ctx, keys + m->f->keys_log2_index_bytes, &log2_index, 1))
+	    m->read(m->ctx, keys + m->f->keys_log2_index_bytes, &log2_index,
+		    1) ||
+	    log2_index > MAX_DICT_LOG2_INDEX) /* read again: may have changed */
 		return 0;
 	pyobj_u64(m,
 		  keys + m->f->keys_indices + (1ull << log2_index) +

@@ -35,6 +35,10 @@
 #define FLUSH_NS 200000000ull /* write buffered events this often */
 #define DISCOVER_RETRY_NS \
 	2000000000ull /* a new image's libpython may map late */
+/* -a: an exec with no Python in sight is looked at again this long (a
+ * libpython is mapped by ld.so soon after the exec) */
+#define CANDIDATE_NS 250000000ull
+#define MAX_CANDIDATES 256
 
 struct probed_file {
 	dev_t dev;
@@ -71,6 +75,11 @@ struct recorder {
 	int write_err;
 	struct stk_recorder *stk; /* stacks (user/stacks.c), NULL when off */
 	char command[1024];
+	/* a live view's instead of the session file (gilscope top) */
+	const struct record_sink *sink;
+	/* -a: execs not known to be Python yet (exec events kept back) */
+	struct gs_event candidates[MAX_CANDIDATES];
+	int n_candidates;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -98,6 +107,26 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	if (!verbose_libbpf)
 		return 0;
 	return vfprintf(stderr, fmt, args);
+}
+
+/* ------------------------------------------------------------ output */
+
+/* A key=value record: into the session, or to the live view. */
+static void emit_kv(struct recorder *r, enum gs_chunk_type type,
+		    const struct kv_list *kv)
+{
+	if (r->sink)
+		r->sink->kv(r->sink->ctx, type, kv);
+	else if (gs_writer_kv(r->w, type, kv))
+		r->write_err = -EIO;
+}
+
+static void emit_event(struct recorder *r, const struct gs_event *e)
+{
+	if (r->sink)
+		r->sink->event(r->sink->ctx, e);
+	else if (gs_writer_event(r->w, e))
+		r->write_err = -EIO;
 }
 
 /* ------------------------------------------------------------ processes */
@@ -340,10 +369,22 @@ static void write_process(struct recorder *r, struct proc_rec *p,
 	kv_interp(&kv, p);
 	if (extra)
 		kv_merge(&kv, extra);
-	if (gs_writer_kv(r->w, GS_CHUNK_PROCESS, &kv))
-		r->write_err = -EIO;
+	emit_kv(r, GS_CHUNK_PROCESS, &kv);
 	kv_free(&kv);
 	p->image_since = since;
+}
+
+/* P's interpreter, found mapped at BIAS: its GIL's address, its file
+ * probed (a failure is said; the process is traced all the same). */
+static void use_interp(struct recorder *r, struct proc_rec *p, uint64_t bias)
+{
+	int ret;
+
+	p->gil_addr = interp_gil_addr(&p->in, bias);
+	ret = probe_interp(r, &p->in);
+	if (ret)
+		fprintf(stderr, "gilscope: cannot probe %s: %s\n",
+			p->in.host_path, strerror(-ret));
 }
 
 /* Find the interpreter of a process that just exec'd (or was attached). */
@@ -365,11 +406,7 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 	if (ret && !proc_exists(p->pid) && p->pid == r->root && r->launched)
 		return true;
 	if (p->has_interp) {
-		p->gil_addr = interp_gil_addr(&p->in, bias);
-		ret = probe_interp(r, &p->in);
-		if (ret)
-			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
-				p->in.host_path, strerror(-ret));
+		use_interp(r, p, bias);
 		trace_pid(r, p->pid, p->gil_addr, p->in.facts);
 	} else if (ret == -ENOTSUP) {
 		fprintf(stderr,
@@ -462,6 +499,54 @@ static void on_new_process(struct recorder *r, const struct gs_event *e)
 	write_process(r, cp, e->ts, "fork", NULL);
 }
 
+static bool adopt_python(struct recorder *r, pid_t pid, uint64_t since,
+			 const char *origin);
+
+/*
+ * -a: a process not traced exec'd. A Python one is traced from here on and
+ * its exec goes out as a traced process's (the analysis starts it there);
+ * one whose libpython may not be mapped yet is looked at again for a while
+ * (retry_candidates); anything else is left alone.
+ */
+static bool try_candidate(struct recorder *r, const struct gs_event *e)
+{
+	struct gs_event exec = *e;
+
+	if (proc_find(r, e->tgid) || !adopt_python(r, e->tgid, e->ts, "exec"))
+		return false;
+	exec.type = GS_EV_EXEC;
+	r->events++;
+	emit_event(r, &exec);
+	stk_on_event(r->stk, &exec);
+	return true;
+}
+
+static void on_untraced_exec(struct recorder *r, const struct gs_event *e)
+{
+	if (try_candidate(r, e) || !proc_exists(e->tgid))
+		return;
+	if (r->n_candidates == MAX_CANDIDATES) /* an exec storm: the oldest */
+		memmove(r->candidates, r->candidates + 1,
+			--r->n_candidates * sizeof(*e));
+	r->candidates[r->n_candidates++] = *e;
+}
+
+static void retry_candidates(struct recorder *r)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+	int kept = 0;
+
+	for (int i = 0; i < r->n_candidates; i++) {
+		const struct gs_event *e = &r->candidates[i];
+
+		if (try_candidate(r, e) || now - e->ts > CANDIDATE_NS ||
+		    !proc_exists(e->tgid))
+			continue;
+		r->candidates[kept++] = *e;
+	}
+	r->n_candidates = kept;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct recorder *r = ctx;
@@ -471,8 +556,11 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(*e))
 		return 0;
 	r->events++;
-	if (gs_writer_event(r->w, e))
-		r->write_err = -EIO;
+	if (e->type == GS_EV_EXEC_UNTRACED) {
+		on_untraced_exec(r, e);
+		return 0;
+	}
+	emit_event(r, e);
 	stk_on_event(r->stk, e); /* stacks */
 	switch (e->type) {
 	case GS_EV_FORK:
@@ -537,6 +625,7 @@ static int open_bpf(struct recorder *r)
 	r->skel->rodata->wakeup_bytes = r->opts->ringbuf_bytes / 8;
 	/* exact: syscall tracepoints, blocking calls only; light: none */
 	r->skel->rodata->syscalls_from_switch = r->opts->light;
+	r->skel->rodata->report_all_execs = r->opts->all;
 	stk_configure(r->skel, r->opts); /* stacks on or off */
 	err = gilscope_bpf__load(r->skel);
 	if (err) {
@@ -611,8 +700,7 @@ static void write_host(struct recorder *r)
 	kv_set(&kv, "command", r->command);
 	kv_setf(&kv, "ringbuf_bytes", "%zu", r->opts->ringbuf_bytes);
 	kv_setf(&kv, "recorder_pid", "%d", getpid());
-	if (gs_writer_kv(r->w, GS_CHUNK_HOST, &kv))
-		r->write_err = -EIO;
+	emit_kv(r, GS_CHUNK_HOST, &kv);
 	kv_free(&kv);
 }
 
@@ -648,8 +736,9 @@ static void join_command(struct recorder *r)
 	const struct record_opts *o = r->opts;
 	size_t n = 0;
 
-	if (o->pid) {
-		snprintf(r->command, sizeof(r->command), "-p %d", o->pid);
+	if (o->pid || o->all) {
+		snprintf(r->command, sizeof(r->command),
+			 o->all ? "-a" : "-p %d", o->pid);
 		return;
 	}
 	for (char **a = o->argv; *a && n < sizeof(r->command) - 1; a++)
@@ -705,8 +794,7 @@ static void snapshot_threads(struct recorder *r, pid_t pid)
 		kv_setf(&kv, "arg0", "0x%llx", (unsigned long long)a0);
 		kv_setf(&kv, "arg1", "0x%llx", (unsigned long long)a1);
 		kv_set(&kv, "comm", comm);
-		if (gs_writer_kv(r->w, GS_CHUNK_THREAD, &kv))
-			r->write_err = -EIO;
+		emit_kv(r, GS_CHUNK_THREAD, &kv);
 		kv_free(&kv);
 	}
 }
@@ -773,6 +861,64 @@ static int start_attached(struct recorder *r)
 	write_process(r, p, 0, "attach", &kv);
 	kv_free(&kv);
 	snapshot_threads(r, pid);
+	return 0;
+}
+
+/*
+ * -a: trace PID if it runs Python (a version without GIL facts too:
+ * scheduling and blocking), found running (ORIGIN "attach") or at its exec
+ * at SINCE. Returns whether it is traced now.
+ */
+static bool adopt_python(struct recorder *r, pid_t pid, uint64_t since,
+			 const char *origin)
+{
+	bool attach = !strcmp(origin, "attach");
+	struct kv_list kv = {};
+	struct proc_rec *p;
+	struct interp in;
+	uint64_t bias = 0;
+	char err[512];
+	int ret;
+
+	ret = interp_for_pid(pid, &in, &bias, err, sizeof(err));
+	if ((ret && ret != -ENOTSUP) || !(p = proc_add(r, pid)))
+		return false;
+	p->in = in;
+	p->has_interp = ret == 0;
+	if (p->has_interp)
+		use_interp(r, p, bias);
+	if (trace_pid(r, pid, p->gil_addr,
+		      p->has_interp ? p->in.facts : NULL)) {
+		free(pidmap_remove(&r->procs, pid));
+		return false;
+	}
+	if (attach)
+		read_gil_state(pid, p, &kv, "start");
+	else
+		kv_set(&kv, "switch_number_start", "0");
+	write_process(r, p, since, origin, &kv);
+	kv_free(&kv);
+	if (attach)
+		snapshot_threads(r, pid);
+	return true;
+}
+
+/* -a: every Python process running now; later ones come with their exec. */
+static int start_all(struct recorder *r)
+{
+	static pid_t pids[1 << 16];
+	int n = proc_pids(pids, 1 << 16);
+
+	if (n < 0) {
+		fprintf(stderr, "gilscope: cannot list the processes: %s\n",
+			strerror(-n));
+		return n;
+	}
+	r->t0 = now_ns(CLOCK_MONOTONIC);
+	write_host(r);
+	for (int i = 0; i < n; i++)
+		if (pids[i] != getpid())
+			adopt_python(r, pids[i], 0, "attach");
 	return 0;
 }
 
@@ -866,7 +1012,7 @@ static void status_line(struct recorder *r, bool final)
 	double secs = (now_ns(CLOCK_MONOTONIC) - r->t0) / 1e9;
 
 	/* after a write error, the one line that says so is all */
-	if (r->opts->quiet || r->write_err)
+	if (r->opts->quiet || r->write_err || r->sink)
 		return;
 	if (!final && !isatty(STDERR_FILENO))
 		return;
@@ -890,7 +1036,23 @@ static bool root_finished(struct recorder *r)
 		}
 		return false;
 	}
+	if (r->opts->all)
+		return false;
 	return r->root_gone || !proc_exists(r->root);
+}
+
+/* A live view's turn; true when it wants to stop. */
+static bool sink_turn(struct recorder *r, uint64_t now)
+{
+	struct record_turn t = {
+		.now = now,
+		.t0 = r->t0,
+		.events = r->events,
+		.lost = lost_total(r, NULL),
+		.stk = r->stk,
+	};
+
+	return r->sink->turn && r->sink->turn(r->sink->ctx, &t);
 }
 
 static const char *run_loop(struct recorder *r)
@@ -907,9 +1069,12 @@ static const char *run_loop(struct recorder *r)
 		ring_buffer__poll(r->rb, POLL_MS);
 		ring_buffer__consume(r->rb);
 		retry_discoveries(r, false);
+		retry_candidates(r);
 		stk_tick(r->stk); /* stacks: thread lists and names */
 		now = now_ns(CLOCK_MONOTONIC);
-		if (now - r->last_flush > FLUSH_NS) {
+		if (r->sink && sink_turn(r, now))
+			return "sink";
+		if (!r->sink && now - r->last_flush > FLUSH_NS) {
 			if (gs_writer_flush(r->w))
 				r->write_err = -EIO;
 			r->last_flush = now;
@@ -944,8 +1109,7 @@ static void read_end_counters(struct recorder *r)
 			kv_setf(&kv, "pid", "%d", p->pid);
 			kv_setf(&kv, "since_ns", "%llu",
 				(unsigned long long)p->image_since);
-			if (gs_writer_kv(r->w, GS_CHUNK_PROCESS, &kv))
-				r->write_err = -EIO;
+			emit_kv(r, GS_CHUNK_PROCESS, &kv);
 		}
 		kv_free(&kv);
 	}
@@ -961,8 +1125,7 @@ static void write_trailer(struct recorder *r, const char *reason)
 	kv_setf(&kv, "lost", "%llu", (unsigned long long)lost_total(r, &kv));
 	kv_set(&kv, "stop_reason", reason);
 	kv_set(&kv, "finalized", "1");
-	if (gs_writer_kv(r->w, GS_CHUNK_TRAILER, &kv))
-		r->write_err = -EIO;
+	emit_kv(r, GS_CHUNK_TRAILER, &kv);
 	kv_free(&kv);
 }
 
@@ -1129,6 +1292,22 @@ static bool may_load_bpf(void)
 	return (caps >> 21 & 1) || ((caps >> 39 & 1) && (caps >> 38 & 1));
 }
 
+/* The process to attach to exists and BPF may be loaded (else said). */
+static bool may_record(const struct record_opts *opts)
+{
+	if (opts->pid && (opts->pid < 0 || !proc_exists(opts->pid))) {
+		fprintf(stderr, "gilscope: no process with PID %d\n",
+			opts->pid);
+		return false;
+	}
+	if (!may_load_bpf()) {
+		fprintf(stderr,
+			"gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
+		return false;
+	}
+	return true;
+}
+
 /* The held command may exec now: the probes are in place. */
 static int release_command(struct recorder *r, int *go_fd)
 {
@@ -1147,6 +1326,8 @@ static void end_session(struct recorder *r, const char *reason)
 	ring_buffer__consume(r->rb);
 	retry_discoveries(r, true);
 	read_end_counters(r);
+	if (r->sink)
+		return;
 	/* the trailer comes last: a file ending with it is complete */
 	if (gs_writer_flush(r->w))
 		r->write_err = -EIO;
@@ -1180,7 +1361,9 @@ static const char *record(struct recorder *r)
 	/* stacks: the sampler, their ring */
 	if (stk_start(&r->stk, r->skel, r->rb, r->w, opts))
 		goto out;
-	if (opts->pid ? start_attached(r) : start_launched(r, &go_fd))
+	if (opts->all ? start_all(r) :
+	    opts->pid ? start_attached(r) :
+			start_launched(r, &go_fd))
 		goto out;
 	if (go_fd >= 0 && release_command(r, &go_fd))
 		goto out;
@@ -1202,18 +1385,10 @@ int record_main(const struct record_opts *opts)
 	verbose_libbpf = opts->verbose;
 	libbpf_set_print(libbpf_print);
 	join_command(&r);
-	if (opts->pid && (opts->pid < 0 || !proc_exists(opts->pid))) {
-		fprintf(stderr, "gilscope: no process with PID %d\n",
-			opts->pid);
-		return 1;
-	}
 	/* before the output is opened: a forgotten sudo must not truncate
 	 * the previous session */
-	if (!may_load_bpf()) {
-		fprintf(stderr,
-			"gilscope: not allowed to load BPF programs: run as root (sudo) or with CAP_BPF and CAP_PERFMON\n");
+	if (!may_record(opts))
 		return 1;
-	}
 	/* a path that cannot be created stops everything before the command
 	 * runs (the user fixes it and runs again); a disk that takes no data
 	 * does not stop the command (docs/reliability.md) */
@@ -1240,4 +1415,21 @@ int record_main(const struct record_opts *opts)
 		code = r.started ? exit_code_of(status) : 0;
 	cleanup(&r);
 	return code;
+}
+
+const char *record_live(const struct record_opts *opts,
+			const struct record_sink *sink)
+{
+	struct recorder r = { .opts = opts, .root_status = -1, .sink = sink };
+	const char *reason;
+
+	verbose_libbpf = opts->verbose;
+	libbpf_set_print(libbpf_print);
+	join_command(&r);
+	if (!may_record(opts))
+		return NULL;
+	reason = record(&r);
+	detach_all(&r);
+	cleanup(&r);
+	return reason;
 }

@@ -4,17 +4,11 @@
 #include <string.h>
 #include "replay.h"
 
-/* Fill a process's interpreter facts from the image in force at TS. */
-static void apply_image(struct an_process *p, uint64_t ts, void *ctx)
+/* Fill a process's interpreter facts and names from one of its images. */
+static void image_kv(struct an_process *p, const struct kv_list *kv)
 {
-	const struct gs_session *s = ctx;
-	const struct gs_image *img = gs_session_image(s, p->pid, ts);
-	const struct kv_list *kv;
 	const char *v;
 
-	if (!img)
-		return;
-	kv = &img->kv;
 	if ((v = kv_get(kv, "command")))
 		snprintf(p->command, sizeof(p->command), "%s", v);
 	if ((v = kv_get(kv, "ppid")) && !p->ppid)
@@ -39,11 +33,23 @@ static void apply_image(struct an_process *p, uint64_t ts, void *ctx)
 	}
 }
 
-/* Processes and threads that were there when recording started. */
-static void add_initial(struct replay *rp, const struct gs_session *s)
+/* Fill a process's interpreter facts from the image in force at TS. */
+static void apply_image(struct an_process *p, uint64_t ts, void *ctx)
 {
-	struct analysis *an = rp->an;
+	const struct gs_session *s = ctx;
+	const struct gs_image *img = gs_session_image(s, p->pid, ts);
 
+	if (img)
+		image_kv(p, &img->kv);
+}
+
+void replay_use_images(struct analysis *an, const struct gs_session *s)
+{
+	an_set_image_callback(an, apply_image, (void *)s);
+}
+
+void replay_add_initial(struct analysis *an, const struct gs_session *s)
+{
 	for (size_t i = 0; i < s->n_images; i++) {
 		const struct gs_image *img = &s->images[i];
 		const char *origin = kv_get(&img->kv, "origin");
@@ -117,12 +123,12 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		replay_close(rp);
 		return -ENOMEM;
 	}
-	an_set_image_callback(rp->an, apply_image, (void *)s);
+	replay_use_images(rp->an, s);
 	an_set_sink(rp->an, sink);
 	rp->an->light = !strcmp(
 		kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "",
 		"light");
-	add_initial(rp, s);
+	replay_add_initial(rp->an, s);
 	while (gs_reader_next(rp->reader, &e) == 1) {
 		an_event(rp->an, &e);
 		if (e.ts > last_ts)

@@ -22,4 +22,12 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		char *err, size_t errlen);
 void replay_close(struct replay *rp);
 
+/*
+ * What replay_open() does before the events, for live views that keep a
+ * session of their own (gilscope top): the processes and threads there
+ * when recording started, and the images in force as events come.
+ */
+void replay_add_initial(struct analysis *an, const struct gs_session *s);
+void replay_use_images(struct analysis *an, const struct gs_session *s);
+
 #endif /* GS_REPLAY_H */

@@ -21,9 +21,7 @@
 #define MAX_META_CHUNK (1u << 20) /* key=value chunks are small */
 #define MAX_IMAGES 65536
 #define MAX_THREADS 65536
-/* Events reach the ring buffer in commit order, not quite in timestamp
- * order; the reader holds back this much time to restore the order. */
-#define REORDER_WINDOW_NS 50000000ull
+#define REORDER_WINDOW_NS GS_REORDER_WINDOW_NS
 
 /* ---------------------------------------------------------------- writer */
 
@@ -148,11 +146,6 @@ int gs_writer_kv(struct gs_writer *w, enum gs_chunk_type type,
 	return err;
 }
 
-/*
- * Stable merge sort by timestamp: events of one CPU arrive in program order,
- * and two with the same timestamp must stay in it (a syscall entry before
- * the switch-out it causes).
- */
 /* A binary chunk (STACKS): compressed when that is smaller. */
 int gs_writer_blob(struct gs_writer *w, enum gs_chunk_type type,
 		   const void *data, size_t len, uint32_t count)
@@ -172,14 +165,14 @@ int gs_writer_blob(struct gs_writer *w, enum gs_chunk_type type,
 	return err;
 }
 
-static void sort_events(struct gs_event *v, struct gs_event *tmp, size_t n)
+void gs_sort_events(struct gs_event *v, struct gs_event *tmp, size_t n)
 {
 	size_t mid = n / 2, i = 0, j = mid, k = 0;
 
 	if (n < 2)
 		return;
-	sort_events(v, tmp, mid);
-	sort_events(v + mid, tmp, n - mid);
+	gs_sort_events(v, tmp, mid);
+	gs_sort_events(v + mid, tmp, n - mid);
 	if (v[mid - 1].ts <= v[mid].ts)
 		return; /* already in order: the common case */
 	while (i < mid && j < n)
@@ -199,7 +192,7 @@ int gs_writer_flush(struct gs_writer *w)
 
 	if (!w->n)
 		return w->err;
-	sort_events(w->buf, w->tmp, w->n);
+	gs_sort_events(w->buf, w->tmp, w->n);
 	if (compress2(w->zbuf, &zlen, (const Bytef *)w->buf, raw, 1) == Z_OK)
 		err = write_chunk(w, GS_CHUNK_EVENTS, GS_CHUNK_ZLIB, w->zbuf,
 				  zlen, raw, w->n);
@@ -467,17 +460,13 @@ static int image_cmp(const void *a, const void *b, void *ctx)
 	return 0;
 }
 
-/* After the metadata pass: the index gs_session_image() searches. */
-static int index_images(struct gs_reader *r)
+int gs_session_index(struct gs_session *s)
 {
-	struct gs_session *s = &r->s;
 	uint32_t *order;
 
-	free(r->image_slots);
-	r->image_slots = NULL;
 	if (!s->n_images)
 		return 0;
-	order = malloc(s->n_images * sizeof(*order));
+	order = realloc(s->images_by_pid, s->n_images * sizeof(*order));
 	if (!order)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_images; i++)
@@ -485,6 +474,14 @@ static int index_images(struct gs_reader *r)
 	qsort_r(order, s->n_images, sizeof(*order), image_cmp, s->images);
 	s->images_by_pid = order;
 	return 0;
+}
+
+/* After the metadata pass: the index gs_session_image() searches. */
+static int index_images(struct gs_reader *r)
+{
+	free(r->image_slots);
+	r->image_slots = NULL;
+	return gs_session_index(&r->s);
 }
 
 static const struct gs_image *image_at(const struct gs_session *s, size_t i)

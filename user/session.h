@@ -54,6 +54,17 @@ struct gs_chunk_header gs_chunk_header_for(uint16_t type, uint16_t flags,
 					   const void *payload, uint32_t size,
 					   uint32_t raw_size, uint32_t count);
 
+/* Events reach the ring buffer in commit order, not quite in timestamp
+ * order; readers (and live views) hold back this much time to restore it. */
+#define GS_REORDER_WINDOW_NS 50000000ull
+
+/*
+ * Stable merge sort of N events by timestamp (TMP has room for N): events
+ * of one CPU arrive in program order, and two with the same timestamp must
+ * stay in it (a syscall entry before the switch-out it causes).
+ */
+void gs_sort_events(struct gs_event *v, struct gs_event *tmp, size_t n);
+
 /* ---- writing ---- */
 
 struct gs_writer;
@@ -128,6 +139,9 @@ const struct gs_session *gs_reader_session(const struct gs_reader *r);
 int gs_reader_next(struct gs_reader *r, struct gs_event *e);
 void gs_reader_close(struct gs_reader *r);
 
+/* (Re)build the index gs_session_image() searches after images were
+ * added (live views keep a session of their own). 0 or -ENOMEM. */
+int gs_session_index(struct gs_session *s);
 /* The image (exec generation) of PID in force at TS, or NULL. */
 const struct gs_image *gs_session_image(const struct gs_session *s,
 					uint32_t pid, uint64_t ts);

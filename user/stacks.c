@@ -209,7 +209,7 @@ static int mem_read(void *ctx, uint64_t addr, void *buf, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-static struct stk_proc *proc_find(struct stk_recorder *st, pid_t pid)
+static struct stk_proc *proc_find(const struct stk_recorder *st, pid_t pid)
 {
 	return pidmap_get(&st->procs, pid);
 }
@@ -913,4 +913,18 @@ void stk_free(struct stk_recorder *st)
 	sym_free(st->syms);
 	stacktab_free(&st->tab);
 	free(st);
+}
+
+const char *stk_thread_name(const struct stk_recorder *st, pid_t pid,
+			    uint32_t tid)
+{
+	struct stk_proc *p = st ? proc_find(st, pid) : NULL;
+	struct named *nm = p ? named_find(p, tid) : NULL;
+
+	return nm ? nm->name : NULL;
+}
+
+const struct stacktab *stk_table(const struct stk_recorder *st)
+{
+	return st ? &st->tab : NULL;
 }

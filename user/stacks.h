@@ -41,4 +41,11 @@ void stk_tick(struct stk_recorder *st);
 int stk_write(struct stk_recorder *st, struct gs_writer *w);
 void stk_free(struct stk_recorder *st);
 
+/* Live views (no session file: nothing is written, so the table keeps
+ * every stack): the Python name of thread TID of PID, NULL while unknown;
+ * the table that names the stack ids of GS_EV_STACK events. */
+const char *stk_thread_name(const struct stk_recorder *st, pid_t pid,
+			    uint32_t tid);
+const struct stacktab *stk_table(const struct stk_recorder *st);
+
 #endif /* GS_STACKS_H_USER */

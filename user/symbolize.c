@@ -11,10 +11,12 @@
 #include "elfimg.h"
 #include "procfs.h"
 #include "symbolize.h"
+#include "tfile.h"
 
 #define MAX_MODULES 512
 #define MAX_PIDS 256
 #define MAX_MAPS 1024
+#define MAX_SEGS 16 /* PT_LOAD segments kept per file */
 
 struct sym {
 	uint64_t addr, size;
@@ -32,7 +34,7 @@ struct module {
 	char base[128];
 	struct sym *syms; /* sorted by addr */
 	size_t n_syms;
-	struct seg segs[16];
+	struct seg segs[MAX_SEGS];
 	int n_segs;
 };
 
@@ -123,13 +125,14 @@ static void clean_name(char *name)
 	}
 }
 
-/* Function symbols of every symbol table in the file at PATH. */
-static void read_symbols(struct module *m, size_t *cap, const char *path,
-			 bool segments)
+/* Function symbols of every symbol table in the file ROOT + PATH. */
+static void read_symbols(struct module *m, size_t *cap, const char *root,
+			 const char *path, bool segments)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	Elf_Scn *scn = NULL;
 	size_t nph = 0;
+	struct stat st;
+	int fd = tfile_open(root, path, &st);
 	Elf *e;
 
 	if (fd < 0)
@@ -138,7 +141,7 @@ static void read_symbols(struct module *m, size_t *cap, const char *path,
 	if (!e)
 		goto out;
 	if (segments && !elf_getphdrnum(e, &nph)) {
-		for (size_t i = 0; i < nph && m->n_segs < 16; i++) {
+		for (size_t i = 0; i < nph && m->n_segs < MAX_SEGS; i++) {
 			GElf_Phdr ph;
 
 			if (gelf_getphdr(e, i, &ph) && ph.p_type == PT_LOAD)
@@ -155,7 +158,7 @@ static void read_symbols(struct module *m, size_t *cap, const char *path,
 		    (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
 		    !sh.sh_entsize || !(d = elf_getdata(scn, NULL)))
 			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+		for (size_t i = 0; i < d->d_size / sizeof(Elf64_Sym); i++) {
 			GElf_Sym s;
 			const char *name;
 
@@ -164,8 +167,9 @@ static void read_symbols(struct module *m, size_t *cap, const char *path,
 			    !s.st_value || s.st_shndx == SHN_UNDEF)
 				continue;
 			name = elf_strptr(e, sh.sh_link, s.st_name);
-			if (name && *name &&
-			    add_sym(m, cap, s.st_value, s.st_size, name))
+			if (!name || !*name)
+				continue;
+			if (add_sym(m, cap, s.st_value, s.st_size, name))
 				goto end;
 			clean_name(m->syms[m->n_syms - 1].name);
 		}
@@ -191,7 +195,6 @@ static struct module *load_module(const char *path, const char *root,
 {
 	struct module *m = calloc(1, sizeof(*m));
 	const char *base = strrchr(path, '/');
-	char full[4096];
 	struct elfimg *img;
 	size_t cap = 0;
 
@@ -200,15 +203,13 @@ static struct module *load_module(const char *path, const char *root,
 	m->dev = st->st_dev;
 	m->ino = st->st_ino;
 	snprintf(m->base, sizeof(m->base), "%.127s", base ? base + 1 : path);
-	snprintf(full, sizeof(full), "%.63s%.4000s", root, path);
-	read_symbols(m, &cap, full, true);
-	/* the debug file has the local symbols a stripped file lost */
+	/* only a file that elfimg accepts: a whole x86-64 ELF file */
 	if (!elfimg_open(path, root, &img)) {
-		if (elfimg_debug_path(img)) {
-			snprintf(full, sizeof(full), "%.63s%.4000s", root,
-				 elfimg_debug_path(img));
-			read_symbols(m, &cap, full, false);
-		}
+		read_symbols(m, &cap, root, path, true);
+		/* the debug file has the local symbols a stripped file lost */
+		if (elfimg_debug_path(img))
+			read_symbols(m, &cap, root, elfimg_debug_path(img),
+				     false);
 		elfimg_close(img);
 	}
 	if (m->n_syms)
@@ -219,13 +220,16 @@ static struct module *load_module(const char *path, const char *root,
 static struct module *module_for(struct sym_cache *c, pid_t pid,
 				 const char *path)
 {
-	char root[64], full[4200];
+	char root[64];
 	struct stat st;
+	int fd;
 
 	snprintf(root, sizeof(root), "/proc/%d/root", pid);
-	snprintf(full, sizeof(full), "%s%s", root, path);
-	if (stat(full, &st))
+	path = proc_path_in_root(pid, path);
+	fd = tfile_open(root, path, &st);
+	if (fd < 0)
 		return NULL;
+	close(fd);
 	for (int i = 0; i < c->n_mods; i++)
 		if (c->mods[i]->dev == st.st_dev &&
 		    c->mods[i]->ino == st.st_ino)

@@ -899,6 +899,78 @@ static void test_many_short_processes(void **state)
 	an_free(an);
 }
 
+/*
+ * Live views account up to a moment without ending anything: counters
+ * read between two an_flush_to() calls are that interval's; a thread not
+ * scheduled yet is in the state /proc gave at attach.
+ */
+static void test_flush_to_intervals(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a, *b;
+
+	(void)state;
+	a = an_add_thread(an, p, A, 'R', -1, 0, 0);
+	b = an_add_thread(an, p, B, 'S', NR_CLOCK_NANOSLEEP, 1, 1);
+	sys_enter(an, 3 * MS, A, NR_CLOCK_NANOSLEEP, 1, 1, 0);
+	switch_out(an, 4 * MS, A, TASK_INTERRUPTIBLE, false);
+	an_flush_to(an, T0 + 5 * MS);
+	assert_int_equal(a->on_cpu_ns, 4 * MS);
+	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 1 * MS);
+	assert_int_equal(b->blocked_ns[GS_R_SLEEP], 5 * MS);
+	assert_false(a->exited || b->exited);
+
+	wakeup(an, 7 * MS, A);
+	switch_in(an, 8 * MS, A, 1);
+	an_flush_to(an, T0 + 10 * MS);
+	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 3 * MS);
+	assert_int_equal(a->runnable_ns, 1 * MS);
+	assert_int_equal(a->on_cpu_ns, 6 * MS);
+	assert_int_equal(b->blocked_ns[GS_R_SLEEP], 10 * MS);
+
+	an_finish(an, T0 + 12 * MS);
+	assert_int_equal(a->on_cpu_ns, 8 * MS);
+	assert_int_equal(b->blocked_ns[GS_R_SLEEP], 12 * MS);
+	assert_int_equal(accounted(a), an_thread_lifetime(a));
+	assert_int_equal(accounted(b), an_thread_lifetime(b));
+	an_free(an);
+}
+
+/* `-a`: a process found at its exec of Python starts there, and a thread
+ * of it first seen later is not older than it. */
+static void test_exec_of_unseen_process(void **state)
+{
+	struct analysis *an = an_new(T0);
+	struct gs_event e = ev(5 * MS, GS_EV_EXEC, PID);
+	struct an_process *p;
+	struct an_thread *main_thread, *other;
+
+	(void)state;
+	e.tid = PID;
+	e.a32 = PID;
+	memcpy(&e.arg[1], "python3", 8);
+	an_set_image_callback(an, gil_of_image, NULL);
+	feed(an, e);
+	p = an_find_process(an, PID);
+	assert_non_null(p);
+	assert_int_equal(p->start_ns, T0 + 5 * MS);
+	assert_int_equal(p->gil.addr, GIL);
+	switch_out(an, 8 * MS, PID, TASK_INTERRUPTIBLE, false);
+	switch_in(an, 9 * MS, A, 0);
+	an_finish(an, T0 + 10 * MS);
+
+	main_thread = an_find_thread(an, PID);
+	other = an_find_thread(an, A);
+	assert_string_equal(main_thread->name, "main");
+	assert_int_equal(main_thread->start_ns, T0 + 5 * MS);
+	assert_int_equal(main_thread->on_cpu_ns, 3 * MS);
+	assert_int_equal(other->start_ns, T0 + 5 * MS);
+	assert_int_equal(other->runnable_ns, 4 * MS);
+	assert_int_equal(other->on_cpu_ns, 1 * MS);
+	an_free(an);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -925,6 +997,8 @@ int main(void)
 		cmocka_unit_test(test_user_lock),
 		cmocka_unit_test(test_missing_switch_in),
 		cmocka_unit_test(test_many_short_processes),
+		cmocka_unit_test(test_flush_to_intervals),
+		cmocka_unit_test(test_exec_of_unseen_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
