@@ -57,11 +57,11 @@ gilscope: $(USER_OBJ)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
 # Unit tests: pure modules only, built twice (plain and with sanitizers).
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h tests/unit/*.h) bpf/gilscope.h
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g $(WARN) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -lcmocka -o $@
 
-$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h
+$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h tests/unit/*.h) bpf/gilscope.h
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g $(SAN) $(WARN) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -lcmocka -o $@
 

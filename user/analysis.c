@@ -470,6 +470,7 @@ static void flush_pending(struct an_thread *t, uint64_t now)
 	t->pending = t->pending_sleep = false;
 	for (int i = 0; i < t->n_pend; i++) {
 		t->state = t->pend[i].state;
+		t->reason = t->pend[i].reason;
 		t->gil_holding = t->pend[i].holding;
 		t->gil_waiting = t->pend[i].waiting;
 		if (sleep) {
@@ -494,6 +495,7 @@ static bool pend_switch(struct an_thread *t, uint64_t ts)
 	if (!t->pending || t->n_pend == AN_MAX_PEND || ts < t->cursor)
 		return false;
 	t->pend[t->n_pend].state = t->state;
+	t->pend[t->n_pend].reason = t->reason;
 	t->pend[t->n_pend].holding = t->gil_holding;
 	t->pend[t->n_pend].waiting = t->gil_waiting;
 	t->pend[t->n_pend++].end = ts;
@@ -1023,6 +1025,19 @@ static void preempted_without_gil(struct analysis *an, struct an_process *p,
 	t->took_at_sys_exit = false;
 }
 
+static bool gil_wake_in_release(const struct an_process *p,
+				const struct an_thread *t, uint64_t nr,
+				uint64_t addr, uint64_t op);
+
+/* Is T going to sleep in drop_gil's work, its time pending? */
+static bool asleep_in_release(const struct an_process *p,
+			      const struct an_thread *t,
+			      const struct gs_event *e)
+{
+	return !(e->a32 & TASK_DEAD) && t->in_sys &&
+	       gil_wake_in_release(p, t, t->sys_nr, t->sys_arg0, t->sys_arg1);
+}
+
 static void on_switch_out(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
@@ -1035,7 +1050,8 @@ static void on_switch_out(struct analysis *an, const struct gs_event *e)
 	runnable = (e->flags & GS_F_PREEMPT) || e->a32 == 0;
 	if (runnable && (e->flags & GS_F_GIL_FREE))
 		preempted_without_gil(an, p, t, e->ts);
-	if (!runnable || !pend_switch(t, e->ts))
+	if ((!runnable && !asleep_in_release(p, t, e)) ||
+	    !pend_switch(t, e->ts))
 		flush_thread(t, e->ts);
 	t->in_deadline_sleep = false; /* asleep in it now, or preempted */
 	if (t->state == AN_UNKNOWN)
@@ -1083,10 +1099,8 @@ static void on_switch_in(struct analysis *an, const struct gs_event *e)
 	}
 	if (t->retake_at_switch_in) {
 		t->retake_at_switch_in = false;
-		if (!p->holder && p->prev_acquirer == t->tid) {
+		if (!p->holder && p->prev_acquirer == t->tid)
 			gil_acquire(p, t, e->ts);
-			t->took_at_sys_exit = true; /* still before take_gil */
-		}
 	}
 }
 
@@ -1096,7 +1110,8 @@ static void on_wakeup(struct analysis *an, const struct gs_event *e)
 
 	if (!t || t->exited)
 		return;
-	flush_thread(t, e->ts);
+	if (t->state != AN_BLOCKED || !pend_switch(t, e->ts))
+		flush_thread(t, e->ts);
 	if (t->state == AN_UNKNOWN)
 		resolve_unknown(an_find_process(an, t->tgid), t, AN_BLOCKED);
 	if (t->state == AN_BLOCKED)
@@ -1375,17 +1390,19 @@ static bool deadline_sleep(const struct an_process *p,
 }
 
 /*
- * A futex call that wakes a thread waiting on the GIL's cond or mutex, by a
- * thread whose time is pending: it is letting the GIL go (drop_gil signals
- * the cond and unlocks the mutex after the probed signal), and the time
- * stays pending.
+ * A futex call on the GIL by a thread whose time is pending after a probed
+ * release: it is still letting the GIL go (after the probed signal,
+ * drop_gil's pthread_cond_signal may wake a waiter or sleep until a group
+ * of waiters left, and its unlock of the mutex may wake one), and the time
+ * stays pending, asleep in it or not. Only a wait for the GIL (take_gil,
+ * on the cond) is no part of a release.
  */
 static bool gil_wake_in_release(const struct an_process *p,
 				const struct an_thread *t, uint64_t nr,
 				uint64_t addr, uint64_t op)
 {
 	return t->pending && nr == SYS_FUTEX && in_gil(&p->gil, addr) &&
-	       !futex_op_waits(op);
+	       !waits_on_gil_cond(p, addr, op);
 }
 
 /*

@@ -170,6 +170,7 @@ struct an_thread {
 	int n_pend;
 	struct an_pend {
 		enum an_sched state;
+		enum gs_reason reason; /* when blocked */
 		bool holding, waiting; /* the GIL, in that span */
 		uint64_t end;
 	} pend[AN_MAX_PEND];

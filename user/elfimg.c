@@ -28,7 +28,7 @@
 #endif
 
 #define MAX_BUILD_ID 64 /* bytes; GNU ld emits 20 (sha1) */
-#define MAX_SLOTS 256 /* GOT slots / PLT stubs of the functions looked for */
+#define MAX_SLOTS 256	/* GOT slots / PLT stubs of the functions looked for */
 /* a compressed section is inflated only up to this size */
 #define ELF_MAX_INFLATED (256u << 20)
 /* call sites kept per search (gilsites.c's system call wrappers: 4096) */

@@ -111,10 +111,10 @@ static int wrapper_calls(const struct elfimg *img, uint64_t **out)
 
 	if (!v)
 		return -ENOMEM;
-	n = elfimg_find_calls_any(
-		img, syscall_wrappers,
-		sizeof(syscall_wrappers) / sizeof(*syscall_wrappers), v, NULL,
-		MAX_WRAPPER_SITES);
+	n = elfimg_find_calls_any(img, syscall_wrappers,
+				  sizeof(syscall_wrappers) /
+					  sizeof(*syscall_wrappers),
+				  v, NULL, MAX_WRAPPER_SITES);
 	if (n < 0) {
 		free(v);
 		return n;

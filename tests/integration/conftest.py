@@ -1,6 +1,7 @@
 """Helpers for the integration tests: real BPF, real kernel, Debian's python3."""
 import json
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -105,3 +106,31 @@ def check_accounting(proc):
 
 def within(value, expected, rel, abs_=0.0):
     return abs(value - expected) <= rel * abs(expected) + abs_
+
+
+# A small chroot: a copy of the host's python3.11 at /opt/py/python3.11 and a
+# program at /prog.py, the libraries and standard library bind-mounted
+# read-only in a private mount namespace when it runs (nothing to unmount,
+# no debootstrap: a fresh machine has everything it needs).
+HOST_PYTHON = "/usr/bin/python3.11"
+CHROOT_BINDS = ("usr/lib/x86_64-linux-gnu", "usr/lib/python3.11", "usr/lib64")
+
+
+def small_chroot(root, program, dirs=()):
+    """Build the chroot at ROOT (a pathlib.Path) with PROGRAM's text."""
+    for d in (*CHROOT_BINDS, "opt/py", "tmp", *dirs):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    os.symlink("usr/lib64", root / "lib64")
+    os.symlink("usr/lib", root / "lib")
+    shutil.copy2(HOST_PYTHON, root / "opt/py/python3.11")
+    (root / "prog.py").write_text(program)
+    return root
+
+
+def chroot_command(root, *args):
+    """argv running /prog.py ARGS in ROOT's chroot, as one process (the
+    shell, unshare and chroot each exec the next)."""
+    mounts = " && ".join(f"mount --bind -o ro /{d} {root}/{d}" for d in CHROOT_BINDS)
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f"{mounts} && exec chroot {root} /opt/py/python3.11 /prog.py "
+            + " ".join(args)]

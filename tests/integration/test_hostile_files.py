@@ -31,12 +31,10 @@ import time
 
 import pytest
 
-from conftest import GILSCOPE, report
+from conftest import GILSCOPE, HOST_PYTHON, chroot_command, report, small_chroot
 
-HOST_PYTHON = "/usr/bin/python3.11"
 BUILD_ID = "c561f3aa7232f2bd6ac6d56bd475f1c154a00486"
 HOST_DEBUG = f"/usr/lib/debug/.build-id/{BUILD_ID[:2]}/{BUILD_ID[2:]}.debug"
-BINDS = ("usr/lib/x86_64-linux-gnu", "usr/lib/python3.11", "usr/lib64")
 
 PROG = r"""
 import os, sys, threading, time
@@ -62,20 +60,7 @@ EXPECTED = f"done {6 * sum(range(300_000))}\n"
 
 
 def build_chroot(tmp_path):
-    root = tmp_path / "root"
-    for d in (*BINDS, "opt/py", "usr/lib/debug/.build-id/c5", "tmp"):
-        (root / d).mkdir(parents=True, exist_ok=True)
-    os.symlink("usr/lib64", root / "lib64")
-    os.symlink("usr/lib", root / "lib")
-    shutil.copy2(HOST_PYTHON, root / "opt/py/python3.11")
-    (root / "prog.py").write_text(PROG)
-    return root
-
-
-def chroot_command(root, mode):
-    mounts = " && ".join(f"mount --bind -o ro /{d} {root}/{d}" for d in BINDS)
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-            f"{mounts} && exec chroot {root} /opt/py/python3.11 /prog.py {mode}"]
+    return small_chroot(tmp_path / "root", PROG, dirs=("usr/lib/debug/.build-id/c5",))
 
 
 def copy_cut(src, dst, size):

@@ -913,24 +913,25 @@ static void test_flush_to_intervals(void **state)
 	(void)state;
 	a = an_add_thread(an, p, A, 'R', -1, 0, 0);
 	b = an_add_thread(an, p, B, 'S', NR_CLOCK_NANOSLEEP, 1, 1);
+	/* a sleep to a deadline (TIMER_ABSTIME) from the call's entry */
 	sys_enter(an, 3 * MS, A, NR_CLOCK_NANOSLEEP, 1, 1, 0);
 	switch_out(an, 4 * MS, A, TASK_INTERRUPTIBLE, false);
 	an_flush_to(an, T0 + 5 * MS);
-	assert_int_equal(a->on_cpu_ns, 4 * MS);
-	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 1 * MS);
+	assert_int_equal(a->on_cpu_ns, 3 * MS);
+	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 2 * MS);
 	assert_int_equal(b->blocked_ns[GS_R_SLEEP], 5 * MS);
 	assert_false(a->exited || b->exited);
 
 	wakeup(an, 7 * MS, A);
 	switch_in(an, 8 * MS, A, 1);
 	an_flush_to(an, T0 + 10 * MS);
-	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 3 * MS);
+	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 4 * MS);
 	assert_int_equal(a->runnable_ns, 1 * MS);
-	assert_int_equal(a->on_cpu_ns, 6 * MS);
+	assert_int_equal(a->on_cpu_ns, 5 * MS);
 	assert_int_equal(b->blocked_ns[GS_R_SLEEP], 10 * MS);
 
 	an_finish(an, T0 + 12 * MS);
-	assert_int_equal(a->on_cpu_ns, 8 * MS);
+	assert_int_equal(a->on_cpu_ns, 7 * MS);
 	assert_int_equal(b->blocked_ns[GS_R_SLEEP], 12 * MS);
 	assert_int_equal(accounted(a), an_thread_lifetime(a));
 	assert_int_equal(accounted(b), an_thread_lifetime(b));

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exact mode's rules (gil_method "handoff"), each on a synthetic stream
+ * with its numbers worked out by hand: what counts as a GIL wait, where
+ * probed releases and takes go, a preemption read at the switch, a sleep
+ * to a deadline, hand-offs that found the GIL idle, who was killed at exit.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include "stream.h"
+
+#define MUTEX (GIL + 0x50)
+#define G_REFS (COND + 0x10)
+#define FUTEX_WAIT_PRIVATE 128
+
+/* A `call take_gil` site: what the GIL's memory said there. */
+static void take_site(struct analysis *an, uint64_t at, uint32_t tid,
+		      uint32_t state)
+{
+	struct gs_event e = ev(at, GS_EV_GIL_TAKE, tid);
+
+	e.flags = GS_F_TAKE_SITE;
+	e.a32 = state;
+	feed(an, e);
+}
+
+/* TID preempted at AT, without the GIL when GIL_FREE. */
+static void preempted(struct analysis *an, uint64_t at, uint32_t tid,
+		      bool gil_free)
+{
+	struct gs_event e = ev(at, GS_EV_SWITCH, tid);
+
+	e.flags = GS_F_PREV_TRACED | GS_F_PREEMPT |
+		  (gil_free ? GS_F_GIL_FREE : 0);
+	e.arg[0] = 1;
+	feed(an, e);
+}
+
+/*
+ * The thread that lets the GIL go may sleep on its cond too: glibc's
+ * pthread_cond_signal waits for a group's waiters to leave (__g_refs, a
+ * plain FUTEX_WAIT). That is part of its release, not a wait for the GIL:
+ * A's sleep of 300 ms right after it has no GIL wait (it had 310 ms).
+ */
+static void test_signaller_on_the_cond_is_not_waiting(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a;
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	cond_signal(an, 1 * MS, A, COND); /* drop_gil */
+	sys_enter(an, 1 * MS + 10 * US, A, NR_FUTEX, G_REFS, FUTEX_WAIT_PRIVATE,
+		  0);
+	sys_exit(an, 1 * MS + 50 * US, A, NR_FUTEX, 0);
+	sys_enter_free(an, 1 * MS + 60 * US, A, NR_CLOCK_NANOSLEEP, 1, 0);
+	sys_exit(an, 301 * MS, A, NR_CLOCK_NANOSLEEP, 0);
+	an_finish(an, T0 + 302 * MS);
+
+	a = an_find_thread(an, A);
+	assert_int_equal(a->gil_wait_ns, 0);
+	assert_int_equal(p->n_waiters, 0);
+	an_free(an);
+}
+
+/*
+ * take_gil locks the GIL's mutex first: B, without the GIL, asleep on it
+ * from 2 ms waits for the GIL from then, through its cond wait, to the
+ * hand-off at 5 ms. A, holding the GIL, asleep on the mutex in drop_gil,
+ * does not wait.
+ */
+static void test_mutex_sleep_of_a_taker_is_a_wait(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	sys_enter_free(an, 2 * MS, B, NR_FUTEX, MUTEX, FUTEX_WAIT_PRIVATE);
+	sys_exit(an, 2100 * US, B, NR_FUTEX, 0);
+	wait_on_cond(an, 2200 * US, B);
+	sys_enter(an, 4 * MS, A, NR_FUTEX, MUTEX, FUTEX_WAIT_PRIVATE, 0);
+	sys_exit(an, 4100 * US, A, NR_FUTEX, 0);
+	cond_signal(an, 4200 * US, A, COND);
+	sys_exit(an, 4900 * US, B, NR_FUTEX, 0);
+	cond_signal(an, 5 * MS, B, SWITCH_COND);
+	an_finish(an, T0 + 6 * MS);
+
+	assert_int_equal(an_find_thread(an, B)->gil_wait_ns, 3 * MS);
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 0);
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns, 4200 * US);
+	assert_int_equal(p->latency->count, 1);
+	assert_int_equal(p->latency->max, 800 * US);
+	an_free(an);
+}
+
+/*
+ * A release without a system call after it is probed where it happens,
+ * and so is the `call take_gil` that ends it: A lets the GIL go at 1 ms
+ * (readdir without a syscall) and takes it back at 1.2 ms, free and its
+ * own (no hand-off fires); at 3 ms it finds it held by B and waits until
+ * the hand-off at 3.5 ms. A system call in between (the read at 1.1 ms)
+ * does not give it the GIL back at its return: the take site does.
+ */
+static void test_probed_release_and_take_sites(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a;
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	cond_signal(an, 1 * MS, A, COND);
+	read_without_gil(an, 1100 * US, 1150 * US, A);
+	take_site(an, 1200 * US, A, GS_TAKE_FREE_MINE);
+	cond_signal(an, 2 * MS, A, COND);
+	cond_signal(an, 2100 * US, B, SWITCH_COND); /* B takes it */
+	take_site(an, 3 * MS, A, GS_TAKE_HELD);
+	cond_signal(an, 3400 * US, B, COND);
+	cond_signal(an, 3500 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 4 * MS);
+
+	a = an_find_thread(an, A);
+	assert_int_equal(a->gil_held_ns, 1 * MS + 800 * US + 500 * US);
+	assert_int_equal(a->gil_wait_ns, 500 * US);
+	assert_int_equal(an_find_thread(an, B)->gil_held_ns, 1300 * US);
+	assert_int_equal(p->handoffs, 2);
+	an_free(an);
+}
+
+/*
+ * A thread preempted right at a take site (the probe's own return is where
+ * the kernel preempts) has not entered take_gil: its wait starts again
+ * when it runs. A: site at 1 ms, preempted 1.01-2 ms, hand-off at 2.5 ms:
+ * 10 us + 500 us of wait, not 1.5 ms.
+ */
+static void test_preempted_at_a_take_site(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, B, SWITCH_COND);
+	take_site(an, 1 * MS, A, GS_TAKE_HELD);
+	preempted(an, 1010 * US, A, true);
+	switch_in(an, 2 * MS, A, 0);
+	cond_signal(an, 2400 * US, B, COND);
+	cond_signal(an, 2500 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 3 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 510 * US);
+	assert_int_equal(an_find_thread(an, A)->runnable_ns, 990 * US);
+	an_free(an);
+}
+
+/*
+ * A read's return gives A the GIL back (the call's rule) a moment before
+ * take_gil takes it; preempted in between (the switch reads the GIL free)
+ * A did not hold it: it takes it when it runs again. Preempted between
+ * drop_gil and its next call, it let it go at the switch.
+ */
+static void test_preempted_without_the_gil(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a;
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	read_without_gil(an, 1 * MS, 1100 * US, A);
+	preempted(an, 1110 * US, A, true);
+	switch_in(an, 3 * MS, A, 0);
+	preempted(an, 5 * MS, A, true); /* drop_gil, then preempted */
+	switch_in(an, 6 * MS, A, 0);
+	sys_enter_free(an, 6010 * US, A, NR_READ, 3, 0);
+	sys_exit(an, 6020 * US, A, NR_READ, 1);
+	an_finish(an, T0 + 7 * MS);
+
+	a = an_find_thread(an, A);
+	/* 0-1 ms, 1.1-1.11 ms, 3-5 ms, 6.02-7 ms */
+	assert_int_equal(a->gil_held_ns, 1 * MS + 10 * US + 2 * MS + 980 * US);
+	assert_int_equal(a->gil_acquisitions, 4);
+	an_free(an);
+}
+
+/*
+ * time.sleep(): the deadline is read before the GIL goes; a preemption on
+ * the way into clock_nanosleep is absorbed by the sleep. A lets the GIL go
+ * at 10 ms (probed), is preempted 10.05-12 ms, calls clock_nanosleep
+ * (TIMER_ABSTIME) at 12.01 ms, is switched out at 12.02 ms and woken at
+ * 110 ms: it slept 100 ms, the program's 0.1 s, not 97.98 ms.
+ */
+static void test_sleep_to_a_deadline_from_the_release(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	cond_signal(an, 0, A, SWITCH_COND);
+	cond_signal(an, 10 * MS, A, COND);
+	preempted(an, 10050 * US, A, true);
+	switch_in(an, 12 * MS, A, 0);
+	sys_enter(an, 12010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1, (uint32_t)-1);
+	switch_out(an, 12020 * US, A, TASK_INTERRUPTIBLE, false);
+	wakeup(an, 110 * MS, A);
+	switch_in(an, 110 * MS + 5 * US, A, 0);
+	sys_exit(an, 110 * MS + 10 * US, A, NR_CLOCK_NANOSLEEP, 0);
+	an_finish(an, T0 + 111 * MS);
+
+	a = an_find_thread(an, A);
+	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 100 * MS);
+	assert_int_equal(a->runnable_ns, 5 * US);
+	assert_int_equal(a->on_cpu_ns, 11 * MS - 5 * US);
+	assert_int_equal(a->gil_held_ns, 10 * MS);
+	an_free(an);
+}
+
+/*
+ * Hand-off latency is a waiting thread's: A lets the GIL go at 1 ms with B
+ * waiting since 0.5 ms (B takes it 40 us later); B lets it go at 2 ms with
+ * nobody waiting, and A comes for it at 7 ms: the GIL sat idle 5 ms, which
+ * is no latency.
+ */
+static void test_idle_handoff_is_not_latency(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	wait_on_cond(an, 500 * US, B);
+	cond_signal(an, 1 * MS, A, COND);
+	cond_signal(an, 1040 * US, B, SWITCH_COND);
+	cond_signal(an, 2 * MS, B, COND);
+	take_site(an, 7 * MS, A, GS_TAKE_FREE_OTHER);
+	cond_signal(an, 7010 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 8 * MS);
+
+	assert_int_equal(p->handoffs, 2);
+	assert_int_equal(p->latency->count, 1);
+	assert_int_equal(p->latency->max, 40 * US);
+	assert_int_equal(p->idle_handoffs, 1);
+	assert_int_equal(p->idle_gap_ns, 5010 * US);
+	an_free(an);
+}
+
+static void exit_thread(struct analysis *an, uint64_t at, uint32_t tid,
+			bool group, bool by_call)
+{
+	struct gs_event e = ev(at, GS_EV_EXIT, tid);
+
+	e.a32 = group;
+	e.flags = by_call ? GS_F_EXIT_BY_CALL : 0;
+	feed(an, e);
+}
+
+/*
+ * Who the process's end killed: B was asleep in a daemon's sleep at the
+ * exit_group; C had let the GIL go for good (joined) and was only waiting
+ * for a CPU to finish its teardown; D left by its own exit call after it.
+ */
+static void test_killed_at_exit_is_a_thread_at_work(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	const uint32_t C = 103, D = 104;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	cond_signal(an, 0, A, SWITCH_COND);
+	sys_enter_free(an, 1 * MS, B, NR_CLOCK_NANOSLEEP, 1, 0);
+	switch_out(an, 1 * MS, B, TASK_INTERRUPTIBLE, false);
+	switch_in(an, 2 * MS, C, 1);
+	cond_signal(an, 3 * MS, C, COND);
+	preempted(an, 3010 * US, C, true);
+	switch_in(an, 3020 * US, D, 1);
+	sys_enter(an, 4 * MS, A, 231, 0, 0, 0);
+	exit_thread(an, 4010 * US, D, false, true);
+	exit_thread(an, 4020 * US, B, false, false);
+	exit_thread(an, 4030 * US, C, false, false);
+	exit_thread(an, 4040 * US, A, true, true);
+	an_finish(an, T0 + 5 * MS);
+
+	assert_true(an_find_thread(an, B)->killed_at_exit);
+	assert_false(an_find_thread(an, C)->killed_at_exit);
+	assert_false(an_find_thread(an, D)->killed_at_exit);
+	assert_false(an_find_thread(an, A)->killed_at_exit);
+	an_free(an);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_signaller_on_the_cond_is_not_waiting),
+		cmocka_unit_test(test_mutex_sleep_of_a_taker_is_a_wait),
+		cmocka_unit_test(test_probed_release_and_take_sites),
+		cmocka_unit_test(test_preempted_at_a_take_site),
+		cmocka_unit_test(test_preempted_without_the_gil),
+		cmocka_unit_test(test_sleep_to_a_deadline_from_the_release),
+		cmocka_unit_test(test_idle_handoff_is_not_latency),
+		cmocka_unit_test(test_killed_at_exit_is_a_thread_at_work),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
