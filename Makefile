@@ -20,7 +20,7 @@ LDLIBS := -lbpf -lelf -lz
 USER_SRC := $(wildcard user/*.c)
 USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
-PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c \
+PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c user/debugoffs.c \
 	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
 	    user/procfs.c user/dump.c user/evname.c user/locks.c user/outfile.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \

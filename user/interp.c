@@ -186,6 +186,10 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 	bool indirect[INTERP_MAX_SITES];
 	int n;
 
+	if (in->facts->free_threaded) {
+		snprintf(in->method, sizeof(in->method), "nogil");
+		goto locks;
+	}
 	if (!elfimg_find_symbol(img, "take_gil", &in->take_gil_vaddr, NULL) &&
 	    !elfimg_vaddr_to_offset(img, in->take_gil_vaddr, &in->take_gil_off))
 		snprintf(in->method, sizeof(in->method), "%s",
@@ -210,6 +214,7 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 		in->site_offs[in->n_sites++] = off;
 	}
 	keep_handoff_sites(img, in);
+locks:
 	add_lock_sites(img, in, "sem_trywait");
 	add_lock_sites(img, in, "sem_wait");
 	add_lock_sites(img, in, "sem_clockwait");
@@ -278,6 +283,7 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 			char *err, size_t errlen)
 {
 	struct elfimg *img;
+	char why[256];
 	int ret;
 
 	memset(in, 0, sizeof(*in));
@@ -307,18 +313,18 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 	else
 		snprintf(in->version, sizeof(in->version), "%d.%d", in->major,
 			 in->minor);
-	in->facts = pyver_facts(in->major, in->minor);
-	if (!in->facts || !in->facts->gil_in_runtime) {
-		ret = -ENOTSUP;
-		snprintf(
-			err, errlen,
-			"%s is Python %s, for which gilscope has no GIL facts yet (supported: 3.9-3.11)",
-			path, in->version);
-		goto out;
-	}
 	ret = elfimg_find_symbol(img, "_PyRuntime", &in->runtime_vaddr, NULL);
 	if (ret) {
 		snprintf(err, errlen, "%s: no _PyRuntime symbol", path);
+		goto out;
+	}
+	ret = pyver_facts_for(img, in->runtime_vaddr, in->major, in->minor,
+			      &in->facts, why, sizeof(why));
+	if (ret) {
+		snprintf(
+			err, errlen,
+			"%s is Python %s, which gilscope cannot read (%s; supported: 3.9-3.15)",
+			path, in->version, why);
 		goto out;
 	}
 	ret = fill_probes(img, in);
@@ -332,7 +338,7 @@ out:
 
 uint64_t interp_gil_addr(const struct interp *in, uint64_t bias)
 {
-	if (!in->facts || !in->runtime_vaddr)
+	if (!in->facts || !in->runtime_vaddr || !in->facts->gil_in_runtime)
 		return 0;
 	return in->runtime_vaddr + bias + in->facts->gil_in_runtime;
 }
@@ -343,6 +349,8 @@ const char *interp_method_note(const char *method)
 		return "take_gil, GIL releases and acquisitions probed: waits, holds and hand-offs are exact";
 	if (!strcmp(method, "handoff"))
 		return "GIL hand-offs probed where take_gil changes the holder; releases and takes around system calls read from the GIL's memory at the call: hand-offs and waits are exact, an uncontended release and take are timed at the call's entry and return";
+	if (!strcmp(method, "nogil"))
+		return "a free-threaded build (Py_GIL_DISABLED): there is no GIL; scheduling, blocking and lock waits are traced";
 	if (!strcmp(method, "dynsym"))
 		return "no symbols for take_gil (stripped, no debug file): holds and hand-offs are exact, a GIL wait starts at the first futex wait on the GIL, so uncontended takes count as no wait";
 	return "no interpreter: scheduling and blocking only";
