@@ -237,7 +237,7 @@ int pydo_parse(const void *buf, size_t len, struct py_debug_offsets *d,
 	if (!l || version >> 32) {
 		snprintf(
 			err, errlen,
-			"_Py_DebugOffsets of Python %u.%u (0x%08llx): layout not known",
+			"the layout of its _Py_DebugOffsets (version %u.%u, 0x%08llx) is not known",
 			(unsigned)(version >> 24) & 0xff,
 			(unsigned)(version >> 16) & 0xff,
 			(unsigned long long)version);
@@ -254,7 +254,7 @@ int pydo_parse(const void *buf, size_t len, struct py_debug_offsets *d,
 	if (!plausible(d)) {
 		snprintf(
 			err, errlen,
-			"_Py_DebugOffsets of Python 0x%08llx do not have the layout of 3.%d",
+			"its _Py_DebugOffsets (0x%08llx) do not have the layout of 3.%d",
 			(unsigned long long)version, l->minor);
 		return -EINVAL;
 	}

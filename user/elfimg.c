@@ -45,7 +45,9 @@ struct symtab {
 struct elfimg {
 	char *path;
 	char *root;
+	char *debug_root; /* looked in first for the debug file, or NULL */
 	char *debug_path;
+	char *debug_file; /* the debug file as opened from here */
 	struct elffile main;
 	struct elffile dbg;
 	struct symtab symtab;  /* main file's .symtab */
@@ -405,7 +407,7 @@ int elfimg_find_symbol(const struct elfimg *img, const char *name,
 
 /* ------------------------------------------------------------ debug file */
 
-static int try_debug(struct elfimg *img, const char *path)
+static int try_debug_in(struct elfimg *img, const char *root, const char *path)
 {
 	char bid[sizeof(img->build_id)];
 	struct elffile f;
@@ -414,13 +416,14 @@ static int try_debug(struct elfimg *img, const char *path)
 	char *full;
 	int err;
 
-	full = join_root(img->root, path);
+	full = join_root(root, path);
 	if (!full)
 		return -ENOMEM;
 	err = elffile_open(&f, full, false);
-	free(full);
-	if (err)
+	if (err) {
+		free(full);
 		return err;
+	}
 	read_build_id(f.elf, bid);
 	/* The debug file must be for this exact build, or its symbols are garbage. */
 	err = -ENOENT;
@@ -435,11 +438,22 @@ static int try_debug(struct elfimg *img, const char *path)
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	img->debug_file = full;
 	img->dbg = f;
 	return 0;
 cleanup:
+	free(full);
 	elffile_close(&f);
 	return err;
+}
+
+/* A process in a chroot or container has its debug files in its own root:
+ * look there first. */
+static int try_debug(struct elfimg *img, const char *path)
+{
+	if (img->debug_root && !try_debug_in(img, img->debug_root, path))
+		return 0;
+	return try_debug_in(img, img->root, path);
 }
 
 /* Name stored in .gnu_debuglink (NUL-terminated, followed by a CRC), or NULL. */
@@ -486,11 +500,18 @@ static int try_debuglink(struct elfimg *img)
 	return -ENOENT;
 }
 
+static bool no_debuginfo;
+
+void elfimg_no_debuginfo(bool off)
+{
+	no_debuginfo = off;
+}
+
 static bool debuginfo_disabled(void)
 {
 	const char *e = getenv("GILSCOPE_NO_DEBUGINFO");
 
-	return e && e[0] && strcmp(e, "0");
+	return no_debuginfo || (e && e[0] && strcmp(e, "0"));
 }
 
 static void find_debug(struct elfimg *img)
@@ -550,6 +571,12 @@ static void load_main(struct elfimg *img)
 
 int elfimg_open(const char *path, const char *root, struct elfimg **out)
 {
+	return elfimg_open_debug_root(path, root, NULL, out);
+}
+
+int elfimg_open_debug_root(const char *path, const char *root,
+			   const char *debug_root, struct elfimg **out)
+{
 	struct elfimg *img;
 	char *full = NULL;
 	int err = -ENOMEM;
@@ -565,8 +592,10 @@ int elfimg_open(const char *path, const char *root, struct elfimg **out)
 	img->main.fd = img->dbg.fd = -1;
 	img->path = strdup(path);
 	img->root = strdup(root ? root : "");
+	img->debug_root = debug_root ? strdup(debug_root) : NULL;
 	full = join_root(root, path);
-	if (!img->path || !img->root || !full)
+	if (!img->path || !img->root || !full ||
+	    (debug_root && !img->debug_root))
 		goto cleanup;
 	err = elffile_open(&img->main, full, true);
 	if (err)
@@ -588,6 +617,8 @@ void elfimg_close(struct elfimg *img)
 	elffile_close(&img->dbg);
 	elffile_close(&img->main);
 	free(img->debug_path);
+	free(img->debug_file);
+	free(img->debug_root);
 	free(img->root);
 	free(img->path);
 	free(img);
@@ -606,6 +637,11 @@ const char *elfimg_build_id(const struct elfimg *img)
 const char *elfimg_debug_path(const struct elfimg *img)
 {
 	return img->debug_path;
+}
+
+const char *elfimg_debug_file(const struct elfimg *img)
+{
+	return img->debug_file;
 }
 
 bool elfimg_is_dyn(const struct elfimg *img)

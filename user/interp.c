@@ -229,18 +229,39 @@ locks:
  */
 #define CACHE_SIZE 8
 
+/* A file is cached per root its debug file was looked for in (a chroot
+ * may have the -dbg package that the host lacks). */
+struct cache_key {
+	dev_t dev, root_dev;
+	ino_t ino, root_ino;
+};
+
 static struct {
-	dev_t dev;
-	ino_t ino;
+	struct cache_key key;
 	struct interp in;
 } cache[CACHE_SIZE];
 static int cache_n;
 
-static bool cache_lookup(const struct stat *st, const char *path,
+static bool cache_key_of(const char *full, const char *dbg_root,
+			 struct cache_key *k)
+{
+	struct stat st, rst = { 0 };
+
+	memset(k, 0, sizeof(*k));
+	if (stat(full, &st) || (dbg_root && stat(dbg_root, &rst)))
+		return false;
+	k->dev = st.st_dev;
+	k->ino = st.st_ino;
+	k->root_dev = rst.st_dev;
+	k->root_ino = rst.st_ino;
+	return true;
+}
+
+static bool cache_lookup(const struct cache_key *k, const char *path,
 			 const char *root, struct interp *in)
 {
 	for (int i = 0; i < cache_n; i++) {
-		if (cache[i].dev != st->st_dev || cache[i].ino != st->st_ino)
+		if (memcmp(&cache[i].key, k, sizeof(*k)))
 			continue;
 		*in = cache[i].in;
 		snprintf(in->path, sizeof(in->path), "%s", path);
@@ -251,43 +272,54 @@ static bool cache_lookup(const struct stat *st, const char *path,
 	return false;
 }
 
-static void cache_store(const struct stat *st, const struct interp *in)
+static void cache_store(const struct cache_key *k, const struct interp *in)
 {
 	int i = cache_n < CACHE_SIZE ? cache_n++ : 0;
 
-	cache[i].dev = st->st_dev;
-	cache[i].ino = st->st_ino;
+	cache[i].key = *k;
 	cache[i].in = *in;
 }
 
-static int interp_parse(const char *path, const char *root, struct interp *in,
-			char *err, size_t errlen);
+static int interp_parse(const char *path, const char *root,
+			const char *dbg_root, struct interp *in, char *err,
+			size_t errlen);
+
+/* interp_open(), with the debug file looked for under DBG_ROOT first. */
+static int open_with_debug_root(const char *path, const char *root,
+				const char *dbg_root, struct interp *in,
+				char *err, size_t errlen)
+{
+	char full[PATH_MAX];
+	struct cache_key key;
+	bool keyed;
+	int ret;
+
+	snprintf(full, sizeof(full), "%s%s", root ? root : "", path);
+	keyed = cache_key_of(full, dbg_root, &key);
+	if (keyed && cache_lookup(&key, path, root, in))
+		return 0;
+	ret = interp_parse(path, root, dbg_root, in, err, errlen);
+	if (!ret && keyed)
+		cache_store(&key, in);
+	return ret;
+}
 
 int interp_open(const char *path, const char *root, struct interp *in,
 		char *err, size_t errlen)
 {
-	char full[PATH_MAX];
-	struct stat st;
-	int ret;
-
-	snprintf(full, sizeof(full), "%s%s", root ? root : "", path);
-	if (stat(full, &st) == 0 && cache_lookup(&st, path, root, in))
-		return 0;
-	ret = interp_parse(path, root, in, err, errlen);
-	if (!ret && stat(full, &st) == 0)
-		cache_store(&st, in);
-	return ret;
+	return open_with_debug_root(path, root, NULL, in, err, errlen);
 }
 
-static int interp_parse(const char *path, const char *root, struct interp *in,
-			char *err, size_t errlen)
+static int interp_parse(const char *path, const char *root,
+			const char *dbg_root, struct interp *in, char *err,
+			size_t errlen)
 {
 	struct elfimg *img;
 	char why[256];
 	int ret;
 
 	memset(in, 0, sizeof(*in));
-	ret = elfimg_open(path, root, &img);
+	ret = elfimg_open_debug_root(path, root, dbg_root, &img);
 	if (ret) {
 		snprintf(err, errlen, "%s: %s", path,
 			 ret == -ENOEXEC ? "not an x86-64 ELF file" :
@@ -299,6 +331,9 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 		 path);
 	snprintf(in->build_id, sizeof(in->build_id), "%s",
 		 elfimg_build_id(img));
+	if (elfimg_debug_file(img))
+		snprintf(in->debug_file, sizeof(in->debug_file), "%s",
+			 elfimg_debug_file(img));
 	in->is_dyn = elfimg_is_dyn(img);
 	in->base_vaddr = elfimg_base_vaddr(img);
 	ret = elfimg_python_version(img, &in->major, &in->minor, &in->hex);
@@ -323,7 +358,7 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 	if (ret) {
 		snprintf(
 			err, errlen,
-			"%s is Python %s, which gilscope cannot read (%s; supported: 3.9-3.15)",
+			"%s is Python %s, which gilscope cannot read (%s; it reads 3.9-3.15)",
 			path, in->version, why);
 		goto out;
 	}
@@ -341,6 +376,27 @@ uint64_t interp_gil_addr(const struct interp *in, uint64_t bias)
 	if (!in->facts || !in->runtime_vaddr || !in->facts->gil_in_runtime)
 		return 0;
 	return in->runtime_vaddr + bias + in->facts->gil_in_runtime;
+}
+
+int interp_gil_at_runtime(const struct interp *in, pid_t pid, uint64_t bias,
+			  uint64_t *gil)
+{
+	const struct py_facts *f = in->facts;
+	uint64_t interp = 0;
+	int ret;
+
+	*gil = 0;
+	if (!f || !f->interp_ceval_gil || !in->runtime_vaddr)
+		return -ENOENT;
+	ret = proc_read_mem(pid,
+			    in->runtime_vaddr + bias + f->runtime_interp_head,
+			    &interp, sizeof(interp));
+	if (!ret && interp)
+		ret = proc_read_mem(pid, interp + f->interp_ceval_gil, gil,
+				    sizeof(*gil));
+	if (ret)
+		return ret;
+	return *gil ? 0 : -EAGAIN;
 }
 
 const char *interp_method_note(const char *method)
@@ -556,11 +612,13 @@ static int try_mapping(const struct proc_mapping *m, void *ctx)
 	if (!looks_like_python(m->path))
 		return 0;
 	snprintf(root, sizeof(root), "/proc/%d/root", s->pid);
-	ret = interp_open(m->path, root, s->in, s->err, s->errlen);
+	ret = open_with_debug_root(m->path, root, NULL, s->in, s->err,
+				   s->errlen);
 	/* maps shows paths as seen from our root: for a chroot that is the
-	 * host path already */
+	 * host path already; its debug files are under its root */
 	if (ret == -ENOENT && access(m->path, R_OK) == 0)
-		ret = interp_open(m->path, "", s->in, s->err, s->errlen);
+		ret = open_with_debug_root(m->path, "", root, s->in, s->err,
+					   s->errlen);
 	if (ret) {
 		/* keep the most telling error: an unsupported version */
 		if (ret == -ENOTSUP || !s->last_err)

@@ -19,7 +19,8 @@ struct interp {
 	char path[PATH_MAX];	  /* the file as the process names it */
 	char host_path[PATH_MAX]; /* the same file reachable from here */
 	char build_id[64];
-	char version[16]; /* "3.11.2" */
+	char debug_file[PATH_MAX]; /* as opened from here, "" for none */
+	char version[16];	   /* "3.11.2" */
 	int major, minor;
 	uint32_t hex;
 	const struct py_facts *facts;
@@ -57,6 +58,14 @@ int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
 		   size_t errlen);
 /* Runtime address of struct _gil_runtime_state, 0 if not reachable. */
 uint64_t interp_gil_addr(const struct interp *in, uint64_t bias);
+/*
+ * 3.12+: the GIL process PID's first interpreter uses, read from its memory
+ * (_PyRuntime.interpreters.head->ceval.gil): a check of interp_gil_addr().
+ * Returns 0, -EAGAIN before the interpreter has made its GIL, -ENOENT
+ * before 3.12, or -errno.
+ */
+int interp_gil_at_runtime(const struct interp *in, pid_t pid, uint64_t bias,
+			  uint64_t *gil);
 /* File offset of function NAME in ELF file PATH, for a uprobe. */
 int interp_function_offset(const char *path, const char *name, uint64_t *off);
 /* PATH lookup of a command, like execvp; 0 or -errno. */

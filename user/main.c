@@ -15,7 +15,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [--light]\n"
-		"                       [--sample-hz N] [--no-stacks] [-v] (-p PID | -- COMMAND [ARGS...])\n"
+		"                       [--sample-hz N] [--no-stacks] [--no-debuginfo] [-v]\n"
+		"                       (-p PID | -- COMMAND [ARGS...])\n"
 		"       gilscope report [--json] [FILE]\n"
 		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
 		"       gilscope flame [--what oncpu|gil-wait|offcpu|wall] [--pid P] [--tid T]\n"
@@ -101,6 +102,9 @@ static bool take_record_option(int opt, const char *arg, void *ctx)
 	case 'N':
 		o->no_stacks = true;
 		break;
+	case 'D':
+		o->no_debuginfo = true;
+		break;
 	case 'q':
 		o->quiet = true;
 		break;
@@ -119,6 +123,7 @@ static int cmd_record(int argc, char **argv)
 		{ "light", no_argument, NULL, 'l' },
 		{ "sample-hz", required_argument, NULL, 'S' },
 		{ "no-stacks", no_argument, NULL, 'N' },
+		{ "no-debuginfo", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },

@@ -129,8 +129,7 @@ int pyver_from_debug_offsets(const struct py_facts *row,
 		    gil + f->gil_last_holder) {
 		snprintf(
 			err, errlen,
-			"Python %d.%d: the GIL's fields are not where gilscope expects them",
-			f->major, f->minor);
+			"its GIL's fields are not where gilscope expects them");
 		return -ENOTSUP;
 	}
 	/* _main_interpreter is _PyRuntimeState's last field (3.13-3.15) */
@@ -157,8 +156,7 @@ static int check_main_interp(const struct elfimg *img, uint64_t runtime_vaddr,
 	    refcount != -1) {
 		snprintf(
 			err, errlen,
-			"Python %d.%d: the main interpreter is not at the end of _PyRuntime",
-			f->major, f->minor);
+			"its main interpreter is not at the end of _PyRuntime");
 		return -ENOTSUP;
 	}
 	return 0;
@@ -236,9 +234,8 @@ static int facts_312(const struct elfimg *img, uint64_t runtime_vaddr,
 	free(rt);
 out:
 	if (ret)
-		snprintf(
-			err, errlen,
-			"Python 3.12: the main interpreter was not found in _PyRuntime");
+		snprintf(err, errlen,
+			 "its main interpreter was not found in _PyRuntime");
 	return ret;
 }
 
@@ -251,17 +248,13 @@ int pyver_facts_for(const struct elfimg *img, uint64_t runtime_vaddr, int major,
 	const struct py_facts *row = pyver_facts(major, minor);
 	struct py_debug_offsets d;
 	struct py_facts f;
-	char why[200];
 	int ret;
 
 	*out = NULL;
 	if (major == 3 && minor >= 13) {
-		ret = pydo_read_elf(img, runtime_vaddr, &d, why, sizeof(why));
-		if (ret) {
-			snprintf(err, errlen, "Python %d.%d: %s", major, minor,
-				 why);
+		ret = pydo_read_elf(img, runtime_vaddr, &d, err, errlen);
+		if (ret)
 			return -ENOTSUP;
-		}
 		ret = pyver_from_debug_offsets(row, &d, &f, err, errlen);
 		if (!ret && !f.free_threaded)
 			ret = check_main_interp(img, runtime_vaddr, &f, err,
@@ -272,8 +265,7 @@ int pyver_facts_for(const struct elfimg *img, uint64_t runtime_vaddr, int major,
 			      0 :
 			      facts_312(img, runtime_vaddr, &f, err, errlen);
 	} else {
-		snprintf(err, errlen, "no GIL facts for Python %d.%d", major,
-			 minor);
+		snprintf(err, errlen, "no GIL facts for %d.%d", major, minor);
 		ret = -ENOTSUP;
 	}
 	if (ret)

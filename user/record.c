@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "elfimg.h"
 #include "evname.h"
 #include "gilscope.skel.h"
 #include "interp.h"
@@ -47,7 +48,9 @@ struct proc_rec {
 	uint64_t image_since;	 /* since_ns of the image last written */
 	uint64_t discover_since; /* an exec waiting to be inspected, or 0 */
 	bool has_interp;
+	int interp_err; /* -ENOTSUP: a Python gilscope cannot read */
 	struct interp in;
+	uint64_t bias; /* load bias of the interpreter's file */
 	uint64_t gil_addr;
 };
 
@@ -70,6 +73,7 @@ struct recorder {
 	int write_err;
 	struct stk_recorder *stk; /* stacks (user/stacks.c), NULL when off */
 	char command[1024];
+	char unsupported[PATH_MAX]; /* the interpreter last said unreadable */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -283,12 +287,20 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 	const struct interp *in = &p->in;
 	const struct py_facts *f = in->facts;
 
+	if (!p->has_interp && p->interp_err == -ENOTSUP && in->version[0]) {
+		/* Python, but not one whose GIL gilscope can read */
+		kv_set(kv, "interp", in->path);
+		kv_set(kv, "python", in->version);
+		kv_set(kv, "gil_method", "unsupported");
+		return;
+	}
 	if (!p->has_interp) {
 		kv_set(kv, "gil_method", "none");
 		return;
 	}
 	kv_set(kv, "interp", in->path);
 	kv_set(kv, "build_id", in->build_id);
+	kv_set(kv, "debug_file", in->debug_file[0] ? in->debug_file : "none");
 	kv_set(kv, "python", in->version);
 	kv_setf(kv, "python_hex", "0x%08x", in->hex);
 	kv_set(kv, "gil_method", in->method);
@@ -341,6 +353,19 @@ static void write_process(struct recorder *r, struct proc_rec *p,
 	p->image_since = since;
 }
 
+/* One line per interpreter file gilscope cannot read, whichever way the
+ * process came (launched, through a wrapper like chroot, attached). */
+static void say_unsupported(struct recorder *r, const struct interp *in,
+			    const char *err)
+{
+	if (!strcmp(r->unsupported, in->host_path))
+		return;
+	snprintf(r->unsupported, sizeof(r->unsupported), "%s", in->host_path);
+	fprintf(stderr,
+		"gilscope: %s: GIL not traced, only scheduling and blocking\n",
+		err);
+}
+
 /* Find the interpreter of a process that just exec'd (or was attached). */
 static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 		     const char *origin, bool last_try)
@@ -352,24 +377,25 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 
 	ret = interp_for_pid(p->pid, &p->in, &bias, err, sizeof(err));
 	p->has_interp = ret == 0;
-	if (ret && !last_try)
+	p->interp_err = ret;
+	/* a libpython may be mapped later; an unreadable version stays so */
+	if (ret && ret != -ENOTSUP && !last_try)
 		return false;
+	if (ret == -ENOTSUP)
+		say_unsupported(r, &p->in, err);
 	/* gone before it could be inspected: a launched command's image was
 	 * resolved before its exec and stays right; any other image was the
 	 * one before the exec, and is wrong now */
 	if (ret && !proc_exists(p->pid) && p->pid == r->root && r->launched)
 		return true;
 	if (p->has_interp) {
+		p->bias = bias;
 		p->gil_addr = interp_gil_addr(&p->in, bias);
 		ret = probe_interp(r, &p->in);
 		if (ret)
 			fprintf(stderr, "gilscope: cannot probe %s: %s\n",
 				p->in.host_path, strerror(-ret));
 		trace_pid(r, p->pid, p->gil_addr, p->in.facts);
-	} else if (ret == -ENOTSUP) {
-		fprintf(stderr,
-			"gilscope: process %d: %s; traced without GIL data\n",
-			p->pid, err);
 	}
 	/* a fresh image starts its switch counter at zero */
 	if (!strcmp(origin, "exec") || !strcmp(origin, "launch"))
@@ -642,12 +668,17 @@ static void read_gil_state(pid_t pid, const struct proc_rec *p,
 			   struct kv_list *kv, const char *prefix)
 {
 	const struct py_facts *f = p->in.facts;
-	uint64_t holder = 0, snum = 0, tid = 0;
+	uint64_t holder = 0, snum = 0, tid = 0, used = 0;
 	uint32_t locked = 0;
 	char key[64];
 
 	if (!p->has_interp || !p->gil_addr)
 		return;
+	/* 3.12+: the GIL the interpreter says it uses, to check gil_addr */
+	if (!interp_gil_at_runtime(&p->in, pid, p->bias, &used)) {
+		snprintf(key, sizeof(key), "gil_runtime_addr_%s", prefix);
+		kv_setf(kv, key, "0x%llx", (unsigned long long)used);
+	}
 	if (proc_read_mem(pid, p->gil_addr + f->gil_switch_number, &snum, 8))
 		return;
 	snprintf(key, sizeof(key), "switch_number_%s", prefix);
@@ -715,13 +746,17 @@ static int start_attached(struct recorder *r)
 		return -ENOMEM;
 	ret = interp_for_pid(pid, &p->in, &bias, err, sizeof(err));
 	p->has_interp = ret == 0;
+	p->interp_err = ret;
 	if (!proc_exists(pid))
 		return attach_failed(pid, ret);
-	if (ret)
+	if (ret == -ENOTSUP)
+		say_unsupported(r, &p->in, err);
+	else if (ret)
 		fprintf(stderr,
 			"gilscope: %s: tracing scheduling and blocking only\n",
 			err);
 	if (p->has_interp) {
+		p->bias = bias;
 		p->gil_addr = interp_gil_addr(&p->in, bias);
 		ret = probe_interp(r, &p->in);
 		if (ret && !proc_exists(pid))
@@ -775,7 +810,10 @@ static int start_launched(struct recorder *r, int *go_fd)
 		return -ENOMEM;
 	ret = interp_for_command(r->opts->argv[0], &p->in, err, sizeof(err));
 	p->has_interp = ret == 0;
-	if (ret == -ENOTSUP || (ret && r->opts->verbose))
+	p->interp_err = ret;
+	if (ret == -ENOTSUP)
+		say_unsupported(r, &p->in, err);
+	else if (ret && r->opts->verbose)
 		fprintf(stderr,
 			"gilscope: %s; tracing scheduling and blocking\n", err);
 	if (p->has_interp) {
@@ -1179,6 +1217,7 @@ int record_main(const struct record_opts *opts)
 
 	verbose_libbpf = opts->verbose;
 	libbpf_set_print(libbpf_print);
+	elfimg_no_debuginfo(opts->no_debuginfo);
 	join_command(&r);
 	if (opts->pid && (opts->pid < 0 || !proc_exists(opts->pid))) {
 		fprintf(stderr, "gilscope: no process with PID %d\n",
