@@ -21,7 +21,7 @@ USER_SRC := $(wildcard user/*.c)
 USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
 PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c user/debugoffs.c \
-	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
+	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c user/locksites.c \
 	    user/procfs.c user/dump.c user/evname.c user/locks.c user/outfile.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
 	    user/timeline_json.c user/timeline_html.c user/timeline_page.c \

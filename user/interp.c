@@ -7,29 +7,10 @@
 #include <unistd.h>
 #include "elfimg.h"
 #include "interp.h"
+#include "locksites.h"
 #include "procfs.h"
 
 #define MAX_SHEBANG_DEPTH 4
-
-/*
- * The instruction that tests a sem_* call's result: CPython writes
- * `if (sem_xxx(lock) == -1)`, compiled to `cmp $-1, %eax` (83 f8 ff) and a
- * conditional jump, which the kernel emulates: a cheap place for a uprobe
- * that still sees the result in eax. Returns its address or 0.
- */
-static uint64_t result_test_after(struct elfimg *img, uint64_t call)
-{
-	unsigned char b[5];
-
-	if (elfimg_read_vaddr(img, call + 5, b, sizeof(b)))
-		return 0;
-	if (b[0] != 0x83 || b[1] != 0xf8 || b[2] != 0xff)
-		return 0;
-	if (b[3] == 0x74 || b[3] == 0x75 ||
-	    (b[3] == 0x0f && (b[4] == 0x84 || b[4] == 0x85)))
-		return call + 8;
-	return 0;
-}
 
 /*
  * Length of the x86-64 memory operand that starts at ModRM byte M[0] (with
@@ -113,46 +94,6 @@ static bool handoff_sites_disabled(void)
 	return v && *v && strcmp(v, "0");
 }
 
-static void add_lock_sites(struct elfimg *img, struct interp *in,
-			   const char *func)
-{
-	uint64_t sites[INTERP_MAX_SITES];
-	bool indirect[INTERP_MAX_SITES];
-	int n = elfimg_find_call_sites(img, func, sites, indirect,
-				       INTERP_MAX_SITES);
-
-	for (int i = 0; i < n && i < INTERP_MAX_SITES; i++) {
-		uint64_t test = result_test_after(img, sites[i]);
-		int k = in->n_lock_sites;
-
-		if (indirect[i] || !test || k == INTERP_MAX_SITES ||
-		    elfimg_vaddr_to_offset(img, sites[i],
-					   &in->lock_call_offs[k]) ||
-		    elfimg_vaddr_to_offset(img, test, &in->lock_result_offs[k]))
-			continue;
-		in->lock_result_vaddrs[k] = test;
-		in->n_lock_sites++;
-	}
-}
-
-static void add_post_sites(struct elfimg *img, struct interp *in)
-{
-	uint64_t sites[INTERP_MAX_SITES];
-	bool indirect[INTERP_MAX_SITES];
-	int n = elfimg_find_call_sites(img, "sem_post", sites, indirect,
-				       INTERP_MAX_SITES);
-
-	for (int i = 0; i < n && i < INTERP_MAX_SITES; i++) {
-		int k = in->n_post_sites;
-
-		if (indirect[i] ||
-		    elfimg_vaddr_to_offset(img, sites[i], &in->post_offs[k]))
-			continue;
-		in->post_vaddrs[k] = sites[i];
-		in->n_post_sites++;
-	}
-}
-
 /*
  * Where the GIL changes hands, and only there, when the interpreter allows
  * it: its hand-off sites are found, and a thread can tell from the GIL's
@@ -215,11 +156,7 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 	}
 	keep_handoff_sites(img, in);
 locks:
-	add_lock_sites(img, in, "sem_trywait");
-	add_lock_sites(img, in, "sem_wait");
-	add_lock_sites(img, in, "sem_clockwait");
-	add_lock_sites(img, in, "sem_timedwait");
-	add_post_sites(img, in);
+	locksites_find(img, in);
 	return 0;
 }
 

@@ -30,14 +30,20 @@ struct interp {
 	uint64_t sites[INTERP_MAX_SITES]; /* `call pthread_cond_signal` */
 	uint64_t site_offs[INTERP_MAX_SITES];
 	int n_sites;
-	/* threading locks: `call sem_*wait` sites and the jump that tests
-	 * their result, `call sem_post` sites */
+	/* threading locks (user/locksites.c): `call sem_*wait` sites and
+	 * the jump that tests their result, `call sem_post` sites */
 	uint64_t lock_call_offs[INTERP_MAX_SITES];
 	uint64_t lock_result_offs[INTERP_MAX_SITES];
 	uint64_t lock_result_vaddrs[INTERP_MAX_SITES];
 	int n_lock_sites;
 	uint64_t post_offs[INTERP_MAX_SITES], post_vaddrs[INTERP_MAX_SITES];
 	int n_post_sites;
+	/* 3.13+: where a thread parks on a lock (the sem_*wait calls of
+	 * _PySemaphore_Wait) and is woken (sem_post of _PySemaphore_Wakeup) */
+	uint64_t park_offs[INTERP_MAX_SITES], park_vaddrs[INTERP_MAX_SITES];
+	int n_park_sites;
+	uint64_t unpark_offs[INTERP_MAX_SITES], unpark_vaddrs[INTERP_MAX_SITES];
+	int n_unpark_sites;
 	bool is_dyn;
 	uint64_t base_vaddr;
 	char method[32]; /* "debuginfo", "symtab", "dynsym" or "handoff" */

@@ -202,15 +202,24 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 		err = attach_multi(r, r->skel->progs.on_sem_post, in->host_path,
 				   in->post_offs, in->post_vaddrs,
 				   in->n_post_sites);
+	if (!err) /* 3.13+: parking (user/locksites.h) */
+		err = attach_multi(r, r->skel->progs.on_park_call,
+				   in->host_path, in->park_offs,
+				   in->park_vaddrs, in->n_park_sites);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_unpark_post,
+				   in->host_path, in->unpark_offs,
+				   in->unpark_vaddrs, in->n_unpark_sites);
 	if (err)
 		return err;
 	r->files[r->n_files].dev = st.st_dev;
 	r->files[r->n_files++].ino = st.st_ino;
 	if (r->opts->verbose)
 		fprintf(stderr,
-			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d lock sites, %d lock release sites)\n",
+			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d lock sites, %d lock release sites, %d park and %d unpark sites)\n",
 			in->path, in->version, in->method, in->n_sites,
-			in->n_lock_sites, in->n_post_sites);
+			in->n_lock_sites, in->n_post_sites, in->n_park_sites,
+			in->n_unpark_sites);
 	return 0;
 }
 
@@ -322,6 +331,8 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 	kv_setf(kv, "signal_sites", "%d", in->n_sites);
 	kv_setf(kv, "lock_sites", "%d", in->n_lock_sites);
 	kv_setf(kv, "lock_release_sites", "%d", in->n_post_sites);
+	kv_setf(kv, "park_sites", "%d", in->n_park_sites);
+	kv_setf(kv, "unpark_sites", "%d", in->n_unpark_sites);
 }
 
 /* Write what we know of process P as the image starting at SINCE. */
@@ -512,7 +523,8 @@ static void set_uprobe_multi(struct gilscope_bpf *skel)
 	struct bpf_program *progs[] = {
 		skel->progs.on_take_gil,     skel->progs.on_cond_signal,
 		skel->progs.on_sem_call,     skel->progs.on_sem_result,
-		skel->progs.on_sem_post,     skel->progs.on_ulock_enter,
+		skel->progs.on_sem_post,     skel->progs.on_park_call,
+		skel->progs.on_unpark_post,  skel->progs.on_ulock_enter,
 		skel->progs.on_ulock_return, skel->progs.on_ulock_release,
 	};
 

@@ -448,6 +448,9 @@ static void text_thread(FILE *out, const struct an_thread *t)
 		else if (w->holder)
 			fprintf(out, " while %u (%s) held it", w->holder,
 				thread_name(t->proc, w->holder));
+		else if (w->releaser)
+			fprintf(out, " until %u (%s) released it", w->releaser,
+				thread_name(t->proc, w->releaser));
 		fputc('\n', out);
 	}
 	if (t->ulock_held_ns || t->ulock_wait_ns)
@@ -504,6 +507,14 @@ static void text_locks(FILE *out, const struct an_process *p)
 			break;
 		if (!shown++)
 			fprintf(out, "\n  locks waited for:\n");
+		if (!l->acquisitions) { /* 3.13+: a PyMutex, parked on */
+			fprintf(out,
+				"  - 0x%llx: waited %s, released to a waiter %llu times (acquisitions not traced)\n",
+				(unsigned long long)l->addr,
+				fmt_ns(b[0], 24, l->wait_ns),
+				(unsigned long long)l->releases);
+			continue;
+		}
 		fprintf(out,
 			"  - 0x%llx: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
 			(unsigned long long)l->addr,
@@ -635,6 +646,10 @@ static void json_thread(struct json *j, const struct an_thread *t)
 			json_null(j, "holder_tid");
 		json_string(j, "holder_name",
 			    w->holder ? thread_name(t->proc, w->holder) : "");
+		if (w->releaser)
+			json_u64(j, "released_by_tid", w->releaser);
+		else
+			json_null(j, "released_by_tid");
 		json_u64(j, "wait_ns", w->wait_ns);
 		json_u64(j, "count", w->count);
 		json_end_object(j);
