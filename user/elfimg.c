@@ -1069,6 +1069,43 @@ static int version_from_data(const struct elfimg *img, uint32_t *hex)
 	return (*hex >> 24) >= 2 && (*hex >> 24) <= 4 ? 0 : -ENOENT;
 }
 
+/*
+ * Before 3.11 there is no Py_Version: the full version is the PY_VERSION
+ * string ("3.9.2") in .rodata, the one NUL-delimited string that is
+ * MAJOR.MINOR.MICRO and nothing else. Returns 0 and a final release's hex.
+ */
+static int version_from_rodata(const struct elfimg *img, int major, int minor,
+			       uint32_t *hex)
+{
+	Elf_Scn *scn = find_scn_name(img->main.elf, ".rodata", &(GElf_Shdr){});
+	Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
+	const char *b = d ? d->d_buf : NULL;
+	char want[16];
+	int n = 0, micro = -1, len;
+
+	if (!b)
+		return -ENOENT;
+	len = snprintf(want, sizeof(want), "%d.%d.", major, minor);
+	for (size_t i = 1; i + len + 2 < d->d_size; i++) {
+		size_t j = i + len;
+		int m = 0;
+
+		if (b[i - 1] || memcmp(b + i, want, len) || !isdigit(b[j]))
+			continue;
+		while (j < d->d_size && isdigit((unsigned char)b[j]))
+			m = m * 10 + (b[j++] - '0');
+		if (j < d->d_size && !b[j] && m < 256) {
+			micro = m;
+			n++;
+		}
+	}
+	if (n != 1)
+		return -ENOENT;
+	*hex = (uint32_t)major << 24 | (uint32_t)minor << 16 |
+	       (uint32_t)micro << 8 | 0xf0;
+	return 0;
+}
+
 int elfimg_python_version(const struct elfimg *img, int *major, int *minor,
 			  uint32_t *hex)
 {
@@ -1086,6 +1123,7 @@ int elfimg_python_version(const struct elfimg *img, int *major, int *minor,
 		err = version_from_name(img->path, major, minor);
 		if (err)
 			return err;
+		version_from_rodata(img, *major, *minor, &v);
 	}
 	if (hex)
 		*hex = v;
