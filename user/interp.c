@@ -31,8 +31,9 @@ static int mem_operand_len(const unsigned char *m)
 	return len;
 }
 
-/* Does `addq $1, mem` (REX.W 83 /0 .. 01) end exactly at B + END? */
-static bool add_one_ends_at(const unsigned char *b, int end)
+/* Length of the `addq $1, mem` (REX.W 83 /0 .. 01) that ends exactly at
+ * B + END, or 0. */
+static int add_one_ends_at(const unsigned char *b, int end)
 {
 	for (int len = 4; len <= 9 && len <= end; len++) {
 		const unsigned char *i = b + end - len;
@@ -41,13 +42,13 @@ static bool add_one_ends_at(const unsigned char *b, int end)
 		    ((i[2] >> 3) & 7) != 0 || b[end - 1] != 0x01)
 			continue;
 		if (mem_operand_len(i + 2) == len - 3)
-			return true;
+			return len;
 	}
-	return false;
+	return 0;
 }
 
-/* Length of the `lea mem, %rdi` or `mov $imm32, %edi` that ends at B +
- * END (the argument of the call that follows), or 0. */
+/* Length of the `lea mem, %rdi` (REX.W 8d /7) or `mov $imm32, %edi` that
+ * ends at B + END (the argument of the call that follows), or 0. */
 static int arg_load_ends_at(const unsigned char *b, int end)
 {
 	if (end >= 5 && b[end - 5] == 0xbf)
@@ -55,11 +56,47 @@ static int arg_load_ends_at(const unsigned char *b, int end)
 	for (int len = 4; len <= 8 && len <= end; len++) {
 		const unsigned char *i = b + end - len;
 
-		if ((i[0] & 0xf8) == 0x48 && i[1] == 0x8d &&
-		    ((i[2] >> 3) & 7) == 7 && mem_operand_len(i + 2) == len - 3)
+		if ((i[0] & 0xfc) == 0x48 && i[1] == 0x8d &&
+		    ((i[2] >> 3) & 7) == 7 && mem_operand_len(i + 2) == len - 2)
 			return len;
 	}
 	return 0;
+}
+
+static int32_t rel32_at(const unsigned char *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * Does a jump near CALL (jcc or jmp, rel8 or rel32) land on TARGET? Then
+ * TARGET also runs on a path that skipped the increment before it: libpython
+ * 3.14 (-fPIC) shares one `lea; call` between both paths. Bytes are scanned,
+ * not decoded: a false match only rejects the site (all sites are probed).
+ */
+static bool jump_lands_on(struct elfimg *img, uint64_t call, uint64_t target)
+{
+	unsigned char b[1024];
+	uint64_t base = call - 512;
+
+	if (elfimg_read_vaddr(img, base, b, sizeof(b)))
+		return true;
+	for (size_t i = 0; i + 6 <= sizeof(b); i++) {
+		uint64_t at = base + i, to = 0;
+
+		if ((b[i] >= 0x70 && b[i] <= 0x7f) || b[i] == 0xeb)
+			to = at + 2 + (int8_t)b[i + 1];
+		else if (b[i] == 0xe9)
+			to = at + 5 + rel32_at(b + i + 1);
+		else if (b[i] == 0x0f && b[i + 1] >= 0x80 && b[i + 1] <= 0x8f)
+			to = at + 6 + rel32_at(b + i + 2);
+		if (to == target)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -67,10 +104,11 @@ static int arg_load_ends_at(const unsigned char *b, int end)
  * and then signals switch_cond; compilers put the increment right before
  * the call or before the load of its argument:
  *
- *	lea 0x1e0(%r15),%rdi; addq $0x1,0x180(%r15); call pthread_cond_signal
+ *	lea 0x78(%r14),%rdi; addq $0x1,0x18(%r14); call pthread_cond_signal
  *
  * A uprobe there fires at a hand-off only, never at a take by the thread
- * that held the GIL last (the take after each blocking call).
+ * that held the GIL last (the take after each blocking call), provided no
+ * jump enters between the increment and the call.
  */
 static bool is_handoff_site(struct elfimg *img, uint64_t call)
 {
@@ -80,9 +118,11 @@ static bool is_handoff_site(struct elfimg *img, uint64_t call)
 	if (elfimg_read_vaddr(img, call - sizeof(b), b, sizeof(b)))
 		return false;
 	if (add_one_ends_at(b, sizeof(b)))
-		return true;
+		return !jump_lands_on(img, call, call);
 	arg = arg_load_ends_at(b, sizeof(b));
-	return arg && add_one_ends_at(b, sizeof(b) - arg);
+	return arg && add_one_ends_at(b, sizeof(b) - arg) &&
+	       !jump_lands_on(img, call, call) &&
+	       !jump_lands_on(img, call, call - arg);
 }
 
 /* GILSCOPE_ALL_GIL_SITES=1: probe every GIL signal site and take_gil, as
