@@ -147,3 +147,14 @@ fuzz-cov:
 	$(LLVM_COV) report $(FUZZ_COV_BIN) -instr-profile=$(FUZZ_WORK)/cov.profdata $(PURE_SRC)
 
 .PHONY: fuzz-cov
+
+# ---- the version matrix (not part of `make test`): docs/versions.md
+#   make test-versions   build the Debian chroots if missing (scripts/chroots.sh,
+#                        cached), then trace every CPython in them and the host's,
+#                        with and without its -dbg file (tests/versions/matrix.py;
+#                        measured numbers in build/versions-matrix.json). Root;
+#                        about 10 minutes.
+.PHONY: test-versions
+test-versions: gilscope
+	sh scripts/chroots.sh
+	$(PYTHON) -m pytest -p no:cacheprovider -v tests/versions/matrix.py

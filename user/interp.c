@@ -376,6 +376,37 @@ int interp_gil_at_runtime(const struct interp *in, pid_t pid, uint64_t bias,
 	return *gil ? 0 : -EAGAIN;
 }
 
+/* glibc's struct pthread (what a pthread_t points to): its tid, the same
+ * in 2.31 (bullseye) and 2.36 (bookworm), measured */
+#define GLIBC_PTHREAD_TID 0x2d0
+
+uint32_t interp_tstate_tid(const struct interp *in, pid_t pid, uint64_t tstate)
+{
+	const struct py_facts *f = in->facts;
+	uint64_t tid = 0, pthread = 0;
+	int32_t ptid = 0;
+	char task[64];
+
+	if (!f || !tstate)
+		return 0;
+	if (f->tstate_native_thread_id)
+		return proc_read_mem(pid, tstate + f->tstate_native_thread_id,
+				     &tid, sizeof(tid)) ?
+			       0 :
+			       (uint32_t)tid;
+	if (!f->tstate_thread_id ||
+	    proc_read_mem(pid, tstate + f->tstate_thread_id, &pthread,
+			  sizeof(pthread)) ||
+	    proc_read_mem(pid, pthread + GLIBC_PTHREAD_TID, &ptid,
+			  sizeof(ptid)) ||
+	    ptid <= 0)
+		return 0;
+	/* a libc with another layout gives a number that is not one of its
+	 * threads */
+	snprintf(task, sizeof(task), "/proc/%d/task/%d", pid, ptid);
+	return access(task, F_OK) ? 0 : (uint32_t)ptid;
+}
+
 const char *interp_method_note(const char *method)
 {
 	if (!strcmp(method, "debuginfo") || !strcmp(method, "symtab"))

@@ -72,6 +72,10 @@ uint64_t interp_gil_addr(const struct interp *in, uint64_t bias);
  */
 int interp_gil_at_runtime(const struct interp *in, pid_t pid, uint64_t bias,
 			  uint64_t *gil);
+/* The thread id of thread state TSTATE in PID (its native_thread_id, or
+ * for 3.9/3.10 the tid in glibc's struct pthread of its thread_id,
+ * checked against PID's threads); 0 when unknown. */
+uint32_t interp_tstate_tid(const struct interp *in, pid_t pid, uint64_t tstate);
 /* File offset of function NAME in ELF file PATH, for a uprobe. */
 int interp_function_offset(const char *path, const char *name, uint64_t *off);
 /* PATH lookup of a command, like execvp; 0 or -errno. */

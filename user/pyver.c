@@ -16,8 +16,17 @@
 
 static const struct py_facts table[] = {
 	/* R+0x160 (DWARF of 3.9, bindings of 3.10) */
-	{ .major = 3, .minor = 9, .gil_in_runtime = 0x160, GIL_LAYOUT },
-	{ .major = 3, .minor = 10, .gil_in_runtime = 0x160, GIL_LAYOUT },
+	/* thread_id: DWARF of 3.9.2, 3.10.0's layout (py-spy's bindings) */
+	{ .major = 3,
+	  .minor = 9,
+	  .gil_in_runtime = 0x160,
+	  .tstate_thread_id = 0xb0,
+	  GIL_LAYOUT },
+	{ .major = 3,
+	  .minor = 10,
+	  .gil_in_runtime = 0x160,
+	  .tstate_thread_id = 0xb0,
+	  GIL_LAYOUT },
 	/* DWARF of Debian's 3.11.2 and pyenv's 3.11.7 */
 	{ .major = 3,
 	  .minor = 11,

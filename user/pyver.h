@@ -39,6 +39,9 @@ struct py_facts {
 	uint64_t gil_size;
 	/* PyThreadState.native_thread_id, 0 if absent */
 	uint64_t tstate_native_thread_id;
+	/* without it (3.9, 3.10): PyThreadState.thread_id, the thread's
+	 * pthread_t, whose glibc struct pthread holds the tid */
+	uint64_t tstate_thread_id;
 	/* Py_GIL_DISABLED: a free-threaded build, no GIL (gil_in_runtime 0) */
 	bool free_threaded;
 	/* 3.13+: the file's _Py_DebugOffsets, every field */

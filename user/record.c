@@ -369,9 +369,9 @@ static void write_process(struct recorder *r, struct proc_rec *p,
 static void say_unsupported(struct recorder *r, const struct interp *in,
 			    const char *err)
 {
-	if (!strcmp(r->unsupported, in->host_path))
+	if (!strcmp(r->unsupported, in->path))
 		return;
-	snprintf(r->unsupported, sizeof(r->unsupported), "%s", in->host_path);
+	snprintf(r->unsupported, sizeof(r->unsupported), "%s", in->path);
 	fprintf(stderr,
 		"gilscope: %s: GIL not traced, only scheduling and blocking\n",
 		err);
@@ -699,9 +699,7 @@ static void read_gil_state(pid_t pid, const struct proc_rec *p,
 		return;
 	proc_read_mem(pid, p->gil_addr + f->gil_locked, &locked, 4);
 	proc_read_mem(pid, p->gil_addr + f->gil_last_holder, &holder, 8);
-	if (holder && f->tstate_native_thread_id)
-		proc_read_mem(pid, holder + f->tstate_native_thread_id, &tid,
-			      8);
+	tid = interp_tstate_tid(&p->in, pid, holder);
 	kv_setf(kv, "gil_locked", "%u", locked ? 1 : 0);
 	kv_setf(kv, "gil_last_holder_tid", "%llu", (unsigned long long)tid);
 }

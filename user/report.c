@@ -438,8 +438,9 @@ static void text_thread(FILE *out, const struct an_thread *t)
 
 		if (w->wait_ns < 1000000)
 			continue;
-		fprintf(out, "  %-25s waited %s for lock 0x%llx (%llu time%s)",
+		fprintf(out, "  %-25s waited %s for %s 0x%llx (%llu time%s)",
 			"", fmt_ns(b[6], 24, w->wait_ns),
+			reason_label(t->proc, GS_R_LOCK),
 			(unsigned long long)w->lock,
 			(unsigned long long)w->count, w->count == 1 ? "" : "s");
 		if (w->holder == t->tid)
@@ -506,7 +507,16 @@ static void text_locks(FILE *out, const struct an_process *p)
 		if (!l->wait_ns)
 			break;
 		if (!shown++)
-			fprintf(out, "\n  locks waited for:\n");
+			fprintf(out, "\n  %s waited for:\n",
+				gil_untraced(p) ?
+					"futexes (the GIL's among them)" :
+					"locks");
+		if (gil_untraced(p)) {
+			fprintf(out, "  - 0x%llx: waited %s\n",
+				(unsigned long long)l->addr,
+				fmt_ns(b[0], 24, l->wait_ns));
+			continue;
+		}
 		if (!l->acquisitions) { /* 3.13+: a PyMutex, parked on */
 			fprintf(out,
 				"  - 0x%llx: waited %s, released to a waiter %llu times (acquisitions not traced)\n",
