@@ -40,7 +40,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from conftest import GILSCOPE, Traced, check_accounting, report, within  # noqa: E402
+from conftest import (GILSCOPE, Traced, check_accounting, fake_version,  # noqa: E402
+                      report, within)
 
 CACHE = os.environ.get("GILSCOPE_CHROOTS", "/var/cache/gilscope/chroots")
 MNT = "/tmp/gilscope-matrix"  # the staging directory, the same path in every chroot
@@ -403,6 +404,11 @@ def test_gil_matches_bpftrace(interp, dbg, tmp_path_factory):
     check_accounting(p)
     assert p["gil"], p["diagnosis"]
     note(interp, dbg, "gil_method", p["gil_method"])
+    note(interp, dbg, "python", p["python_version"])
+    actual = subprocess.run([*interp.argv(), "-c",
+                             "import platform; print(platform.python_version())"],
+                            capture_output=True, text=True).stdout.strip()
+    assert p["python_version"] == actual, (p["python_version"], actual)
     note(interp, dbg, "handoffs", p["gil"]["handoffs"])
     note(interp, dbg, "interpreter_switches", p["gil"]["interpreter_switches"])
     worst, rows, bad = 0.0, [], []
@@ -438,15 +444,17 @@ def test_handoffs_equal_the_interpreter_count(interp, dbg, tmp_path_factory):
 def test_sleeps_within_one_percent(interp, dbg, tmp_path):
     run, _ = record(interp, dbg, tmp_path, "sleepy_threads.py")
     check_accounting(run.process())
-    worst = 0.0
+    worst, bad = 0.0, []
     for name, info in run.facts["per_thread"].items():
         # time.sleep(S) sleeps S and a little (timer slack); the thread's
         # own clock around the call also holds the GIL's re-take after it
         slept = run.thread(info["tid"])["blocked_ns"]["sleep"] / 1e9
         worst = max(worst, abs(slept - info["requested_s"]) / info["requested_s"])
-        assert within(slept, info["requested_s"], 0.01), (name, slept, info)
-        assert info["requested_s"] <= slept <= info["measured_s"] + 0.001, (name, slept, info)
+        if not within(slept, info["requested_s"], 0.01) or \
+                not info["requested_s"] <= slept <= info["measured_s"] + 0.001:
+            bad.append((name, slept, info))
     note(interp, dbg, "sleep_worst", round(worst, 4))
+    assert not bad, bad
 
 
 @pytest.mark.parametrize("interp,dbg", CASES, ids=IDS)
@@ -454,19 +462,23 @@ def test_lock_waits(interp, dbg, tmp_path):
     run, _ = record(interp, dbg, tmp_path, "lock_turns.py")
     f = run.facts
     tids = {name: info["tid"] for name, info in f["per_thread"].items()}
-    worst = 0.0
+    worst, bad = 0.0, []
     for name, tid in tids.items():
         other = [o for n, o in tids.items() if n != name][0]
         waits = [w for w in run.thread(tid)["lock_waits"]
                  if other in (w["holder_tid"], w.get("released_by_tid"))]
-        assert waits, (name, run.thread(tid)["lock_waits"])
-        if interp.minor >= 13:  # a PyMutex: the lock object's own address
-            assert {w["lock"] for w in waits} == {hex(f["lock_id"] + 16)}, waits
+        # a PyMutex (3.13+): keyed by the lock object's own address
+        if not waits or (interp.minor >= 13 and
+                         {w["lock"] for w in waits} != {hex(f["lock_id"] + 16)}):
+            bad.append((name, run.thread(tid)["lock_waits"]))
+            continue
         waited = sum(w["wait_ns"] for w in waits) / 1e9
         expected = f["per_thread"][name]["acquire_wait_total_s"]
         worst = max(worst, abs(waited - expected) / expected)
-        assert within(waited, expected, 0.02, 0.001), (name, waited, expected)
-    note(interp, dbg, "lock_wait_worst", round(worst, 4))
+        if not within(waited, expected, 0.02, 0.001):
+            bad.append((name, waited, expected))
+    note(interp, dbg, "lock_wait_worst", round(worst, 4) if not bad else "FAIL")
+    assert not bad, bad
 
 
 @pytest.mark.parametrize("interp,dbg", CASES, ids=IDS)
@@ -475,8 +487,8 @@ def test_attach_to_a_running_process(interp, dbg, tmp_path):
                     attach=True)
     g = run.process()["gil"]
     assert g, run.process()["diagnosis"]
+    note(interp, dbg, "attach_handoffs", [g["handoffs"], g["interpreter_switches"]])
     assert g["handoffs"] == g["interpreter_switches"], g
-    note(interp, dbg, "attach_handoffs_equal", True)
 
 
 @pytest.mark.parametrize("interp,dbg", CASES, ids=IDS)
@@ -508,36 +520,6 @@ def test_stacks_name_the_workload_functions(interp, dbg, tmp_path_factory):
 
 
 # ------------------------------------------------------------ a version it cannot read
-
-def fake_version(src, dst, hexversion=0x031000F0):
-    """A copy of interpreter SRC that says it is HEXVERSION (3.16.0): its
-    Py_Version and, 3.13+, its _Py_DebugOffsets' version. It runs as SRC."""
-    data = bytearray(open(src, "rb").read())
-    secs = subprocess.run(["readelf", "-SW", src], capture_output=True, text=True).stdout
-    syms = subprocess.run(["readelf", "-sW", "--dyn-syms", src], capture_output=True,
-                          text=True).stdout
-
-    def offset(vaddr):
-        for line in secs.splitlines():
-            p = line.split("]", 1)[-1].split()
-            if len(p) >= 5 and p[1] == "PROGBITS":
-                addr, off, size = int(p[2], 16), int(p[3], 16), int(p[4], 16)
-                if addr <= vaddr < addr + size:
-                    return vaddr - addr + off
-        raise AssertionError(f"{vaddr:#x} not in a section of {src}")
-    for line in syms.splitlines():
-        p = line.split()
-        if len(p) >= 8 and p[7] == "Py_Version":
-            at = offset(int(p[1], 16))
-            data[at:at + 4] = hexversion.to_bytes(4, "little")
-        if len(p) >= 8 and p[7] == "_PyRuntime":
-            at = offset(int(p[1], 16))
-            if data[at:at + 8] == b"xdebugpy":
-                data[at + 8:at + 16] = hexversion.to_bytes(8, "little")
-    with open(dst, "wb") as f:
-        f.write(data)
-    os.chmod(dst, 0o755)
-
 
 UNREADABLE = [i for i in INTERPS if i.name in ("bookworm-3.11", "trixie-3.13")]
 
