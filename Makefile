@@ -20,8 +20,8 @@ LDLIBS := -lbpf -lelf -lz $(shell pkg-config --libs ncurses 2>/dev/null || echo 
 USER_SRC := $(wildcard user/*.c)
 USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
-PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c \
-	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c \
+PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c user/debugoffs.c \
+	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c user/locksites.c \
 	    user/procfs.c user/dump.c user/evname.c user/locks.c user/outfile.c \
 	    user/ehframe.c user/gilsites.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
@@ -208,3 +208,14 @@ fuzz-cov-one:
 
 .PHONY: fuzz-one fuzz-cov-one
 .PHONY: fuzz-cov
+
+# ---- the version matrix (not part of `make test`): docs/versions.md
+#   make test-versions   build the Debian chroots if missing (scripts/chroots.sh,
+#                        cached), then trace every CPython in them and the host's,
+#                        with and without its -dbg file (tests/versions/matrix.py;
+#                        measured numbers in build/versions-matrix.json). Root;
+#                        about 10 minutes.
+.PHONY: test-versions
+test-versions: gilscope
+	sh scripts/chroots.sh
+	$(PYTHON) -m pytest -p no:cacheprovider -v tests/versions/matrix.py

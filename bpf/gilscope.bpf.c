@@ -969,6 +969,45 @@ int BPF_KPROBE(on_sem_post, void *sem)
 	return 0;
 }
 
+/*
+ * 3.13+: at a `call sem_*wait` of _PySemaphore_Wait (SEM: the waiter's own
+ * semaphore), or a `call sem_post` of _PySemaphore_Wakeup (SEM: the
+ * waiter's, posted by the waker): the lock the waiter parked on is in its
+ * wait_entry, right before SEM. TYPE: LOCK_ACQUIRE (a wait, a32 -1) or
+ * LOCK_RELEASE (the waker lets it go).
+ */
+static __always_inline int record_park(struct pt_regs *ctx, u8 type, u64 sem)
+{
+	struct gs_event *e;
+	u64 lock = 0;
+
+	if (!traced_proc(bpf_get_current_pid_tgid() >> 32) ||
+	    bpf_probe_read_user(&lock, sizeof(lock),
+				(void *)(sem - GS_PARK_ADDR_BEFORE_SEM)))
+		return 0;
+	e = reserve_current(type);
+	if (!e)
+		return 0;
+	e->a32 = type == GS_EV_LOCK_ACQUIRE ? (u32)-1 : 0;
+	e->arg[0] = lock;
+	e->arg[1] = bpf_get_attach_cookie(ctx);
+	e->arg[2] = sem;
+	submit(e);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_park_call, void *sem)
+{
+	return record_park(ctx, GS_EV_LOCK_ACQUIRE, (u64)sem);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(on_unpark_post, void *sem)
+{
+	return record_park(ctx, GS_EV_LOCK_RELEASE, (u64)sem);
+}
+
 static __always_inline int record_ulock(struct pt_regs *ctx, u32 step, u64 arg)
 {
 	struct gs_event *e;

@@ -62,9 +62,14 @@ enum gs_event_type {
 	GS_EV_SWITCHNUM = 12,
 	/* A threading lock (a sem_t) taken or not: uprobe on the conditional
 	 * jump that tests sem_trywait/sem_wait/sem_clockwait's result;
-	 * arg[0] = the sem_t address, a32 = 0 when it was acquired. */
+	 * arg[0] = the sem_t address, a32 = 0 when it was acquired.
+	 * 3.13+, a thread parks (sem_*wait in _PySemaphore_Wait): arg[0] =
+	 * the lock it parks on, a32 = -1, arg[2] = the semaphore it sleeps
+	 * on (its own). */
 	GS_EV_LOCK_ACQUIRE = 13,
-	/* sem_post on a threading lock: arg[0] = the sem_t address. */
+	/* sem_post on a threading lock: arg[0] = the sem_t address. 3.13+,
+	 * a waiter is unparked (sem_post in _PySemaphore_Wakeup): arg[0] =
+	 * the lock it parked on, arg[2] = its semaphore. */
 	GS_EV_LOCK_RELEASE = 14,
 	/* A lock named with `record --lock ACQUIRE:RELEASE`: a32 =
 	 * GS_ULOCK_*, arg[0] = the function's first argument. */
@@ -146,6 +151,10 @@ enum gs_fd_kind {
 	GS_FD_OTHER = 5,
 };
 #define GS_FD_TTY_BIT (1ULL << 40)
+
+/* CPython 3.13-3.15's struct wait_entry (Python/parking_lot.c): the
+ * address a thread parks on lies this far before its semaphore. */
+#define GS_PARK_ADDR_BEFORE_SEM 8
 
 /* 48 bytes, naturally aligned: the unit of the ring buffer and the file. */
 struct gs_event {

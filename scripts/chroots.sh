@@ -6,39 +6,76 @@
 #   sh scripts/chroots.sh --list       print "NAME DIR PYTHON..." per chroot
 #
 # Each chroot is `debootstrap --variant=minbase` of its suite plus the
-# interpreters and their -dbg packages. A finished chroot has a stamp file
-# and is not built again; remove its directory to rebuild it. The cache lives
-# in $GILSCOPE_CHROOTS (default /var/cache/gilscope/chroots), outside the
-# checkout, so that every clone on this machine shares it.
+# interpreters, their -dbg packages and the extra packages listed. A finished
+# chroot has a stamp file naming its packages: it is not built again, and only
+# packages missing from the stamp are installed. Remove its directory to
+# rebuild it. The cache lives in $GILSCOPE_CHROOTS (default
+# /var/cache/gilscope/chroots), outside the checkout, so that every clone on
+# this machine shares it.
+#
+# Debian's python3.9, 3.13, 3.14 and 3.15 executables are all non-PIE
+# (ET_EXEC, measured; the -nopie packages too). libpython3.14 (a shared
+# library, loaded at a random address) with its -dbg package gives the
+# matrix a position-independent interpreter: tests/versions/embed.c runs it.
 set -eu
 
 CACHE=${GILSCOPE_CHROOTS:-/var/cache/gilscope/chroots}
 MIRROR=${GILSCOPE_MIRROR:-http://deb.debian.org/debian}
 
-# name  suite  interpreters (each also gets its -dbg package)
+# name  suite  interpreters (each also gets its -dbg package)  [+extra ...]
 CHROOTS="bullseye bullseye python3.9
 trixie trixie python3.13
-sid sid python3.13 python3.14 python3.15"
+sid sid python3.13 python3.14 python3.15 +libpython3.14 +libpython3.14-dbg"
 
 list() {
 	echo "$CHROOTS" | while read -r name suite pythons; do
-		echo "$name $CACHE/$name $pythons"
+		echo "$name $CACHE/$name $(echo "$pythons" | tr ' ' '\n' |
+			grep -v '^+' | tr '\n' ' ' | sed 's/ $//')"
 	done
 }
 
-# Packages for the interpreters: each with its -dbg, and -nopie where the
-# suite has it (sid and trixie build python PIE; -nopie is the other build).
+# Packages for the interpreters: each with its -dbg; +NAME as is.
 packages_for() {
 	for py in "$@"; do
-		printf '%s %s-dbg ' "$py" "$py"
+		case $py in
+		+*) printf '%s ' "${py#+}" ;;
+		*) printf '%s %s-dbg ' "$py" "$py" ;;
+		esac
 	done
+}
+
+apt_install() {
+	chroot "$1" sh -c "
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+		apt-get -o Acquire::Check-Valid-Until=false install -y -qq \
+			--no-install-recommends $2"
 }
 
 build() {
 	name=$1 suite=$2
 	shift 2
 	dir=$CACHE/$name
-	if [ -f "$dir/.gilscope-ready" ]; then
+	stamp=$dir/.gilscope-ready
+	pkgs=$(packages_for "$@")
+	if [ -f "$stamp" ]; then
+		missing=""
+		for pkg in $pkgs; do
+			grep -qx "$pkg" "$stamp" || missing="$missing $pkg"
+		done
+		# a stamp of the first version of this script listed nothing
+		[ -s "$stamp" ] || missing=$(packages_for "$@" | tr ' ' '\n' |
+			grep -v -e '^python3' -e '^$' | tr '\n' ' ')
+		if [ -z "$missing" ]; then
+			echo "chroots: $name ready in $dir"
+			return 0
+		fi
+		echo "chroots: $name: installing $missing"
+		apt_install "$dir" "$missing" >>"$CACHE/$name.log" 2>&1 || {
+			echo "chroots: installing$missing in $name failed, see $CACHE/$name.log" >&2
+			return 1
+		}
+		echo "$pkgs" | tr ' ' '\n' | grep -v '^$' >"$stamp"
 		echo "chroots: $name ready in $dir"
 		return 0
 	fi
@@ -53,24 +90,19 @@ build() {
 		echo "chroots: debootstrap of $suite failed, see $CACHE/$name.log" >&2
 		return 1
 	}
-	# shellcheck disable=SC2046
-	chroot "$dir" sh -c "
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get -o Acquire::Check-Valid-Until=false update -qq &&
-		apt-get -o Acquire::Check-Valid-Until=false install -y -qq \
-			--no-install-recommends $(packages_for "$@")" \
-		>>"$CACHE/$name.log" 2>&1 || {
-		echo "chroots: installing $* in $name failed, see $CACHE/$name.log" >&2
+	apt_install "$dir" "$pkgs" >>"$CACHE/$name.log" 2>&1 || {
+		echo "chroots: installing $pkgs in $name failed, see $CACHE/$name.log" >&2
 		return 1
 	}
 	for py in "$@"; do
+		case $py in +*) continue ;; esac
 		chroot "$dir" "/usr/bin/$py" -c 'import sys; print(sys.version)' \
 			>>"$CACHE/$name.log" 2>&1 || {
 			echo "chroots: $py does not run in $name" >&2
 			return 1
 		}
 	done
-	touch "$dir/.gilscope-ready"
+	echo "$pkgs" | tr ' ' '\n' | grep -v '^$' >"$stamp"
 	echo "chroots: $name ready in $dir"
 }
 

@@ -808,14 +808,15 @@ static void seen_running(struct an_thread *t, const struct gs_event *e)
 /* ---------------------------------------------------------- locks */
 
 static void add_lock_wait(struct an_thread *t, uint64_t lock, uint32_t holder,
-			  uint64_t ns)
+			  uint32_t releaser, uint64_t ns)
 {
 	struct an_lockwait *w = NULL;
 	int i;
 
 	for (i = 0; i < t->n_lock_waits; i++)
 		if (t->lock_waits[i].lock == lock &&
-		    t->lock_waits[i].holder == holder)
+		    t->lock_waits[i].holder == holder &&
+		    t->lock_waits[i].releaser == releaser)
 			w = &t->lock_waits[i];
 	if (!w && t->n_lock_waits < AN_MAX_LOCKWAITS)
 		w = &t->lock_waits[t->n_lock_waits++];
@@ -829,6 +830,7 @@ static void add_lock_wait(struct an_thread *t, uint64_t lock, uint32_t holder,
 	}
 	w->lock = lock;
 	w->holder = holder;
+	w->releaser = releaser;
 	w->wait_ns += ns;
 	w->count++;
 }
@@ -883,6 +885,15 @@ static void check_deadlock(struct analysis *an, struct an_process *p,
 		p->deadlocks[p->n_deadlocks++] = d;
 }
 
+/* The lock a futex wait at ADDR is for: the futex itself (a sem_t), or on
+ * 3.13+ the lock the thread parked on when ADDR is in its semaphore. */
+static uint64_t lock_of_futex(const struct an_thread *t, uint64_t addr)
+{
+	if (t->park_lock && addr >= t->park_sem && addr < t->park_sem + 32)
+		return t->park_lock;
+	return addr;
+}
+
 static void lock_wait_begins(struct analysis *an, struct an_process *p,
 			     struct an_thread *t, uint64_t lock, uint64_t ts)
 {
@@ -900,10 +911,16 @@ static void lock_wait_ends(struct an_process *p, struct an_thread *t,
 {
 	uint64_t ns = ts > t->lock_wait_start ? ts - t->lock_wait_start : 0;
 	struct an_lock *l = locks_get(&p->locks, t->lock_waiting);
+	uint32_t releaser = 0;
 
 	if (l)
 		l->wait_ns += ns;
-	add_lock_wait(t, t->lock_waiting, t->lock_wait_holder, ns);
+	/* no holder known: who let it go during the wait (3.13+: the
+	 * thread that unparked this one) */
+	if (l && !t->lock_wait_holder && l->release_pending &&
+	    l->last_releaser != t->tid && l->release_ts >= t->lock_wait_start)
+		releaser = l->last_releaser;
+	add_lock_wait(t, t->lock_waiting, t->lock_wait_holder, releaser, ns);
 	t->lock_waiting = 0;
 }
 
@@ -913,7 +930,15 @@ static void on_lock_acquire(struct analysis *an, const struct gs_event *e)
 	struct an_process *p = an_find_process(an, e->tgid);
 	struct an_lock *l;
 
-	if (!t || !p || t->exited || e->a32 != 0)
+	if (!t || !p || t->exited)
+		return;
+	/* 3.13+: it parks on lock arg[0]; its futex waits on its own
+	 * semaphore arg[2] are waits for that lock */
+	if (e->a32 != 0 && e->arg[2]) {
+		t->park_lock = e->arg[0];
+		t->park_sem = e->arg[2];
+	}
+	if (e->a32 != 0)
 		return;
 	l = locks_get(&p->locks, e->arg[0]);
 	if (!l)
@@ -1463,7 +1488,7 @@ static void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	if (e->a32 != SYS_FUTEX || !futex_op_waits(e->arg[1]))
 		return;
 	if (!in_gil(&p->gil, e->arg[0]))
-		lock_wait_begins(an, p, t, e->arg[0], e->ts);
+		lock_wait_begins(an, p, t, lock_of_futex(t, e->arg[0]), e->ts);
 	if (waits_on_gil_cond(p, e->arg[0], e->arg[1])) {
 		t->switches_at_wait = p->handoffs + p->initial_takes;
 		/* light: it let the GIL go unseen (in a call that did not

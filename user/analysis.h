@@ -65,6 +65,9 @@ struct an_children {
 struct an_lockwait {
 	uint64_t lock;
 	uint32_t holder; /* 0: free when the wait began, or unknown */
+	/* holder unknown (3.13+: a PyMutex has no traced acquisitions): the
+	 * thread whose release ended the wait (it unparked this one), or 0 */
+	uint32_t releaser;
 	uint64_t wait_ns;
 	uint64_t count;
 };
@@ -151,6 +154,8 @@ struct an_thread {
 	uint64_t lock_wait_start;
 	uint32_t lock_wait_holder;
 	uint64_t lock_contended; /* it waited for this lock, not yet got it */
+	/* 3.13+: it parked on park_lock, sleeping on its semaphore park_sem */
+	uint64_t park_lock, park_sem;
 	bool gil_released_once;
 	uint64_t acquisitions_at_release;
 	bool ulock_holding, ulock_waiting;

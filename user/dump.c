@@ -73,13 +73,21 @@ static void dump_details(FILE *out, const struct gs_event *e)
 	case GS_EV_LOCK_ACQUIRE:
 		fprintf(out, "lock=0x%llx %s site=0x%llx",
 			(unsigned long long)e->arg[0],
-			e->a32 ? "failed" : "acquired",
+			e->arg[2] ? "parks" :
+			e->a32	  ? "failed" :
+				    "acquired",
 			(unsigned long long)e->arg[1]);
+		if (e->arg[2])
+			fprintf(out, " sem=0x%llx",
+				(unsigned long long)e->arg[2]);
 		break;
 	case GS_EV_LOCK_RELEASE:
 		fprintf(out, "lock=0x%llx site=0x%llx",
 			(unsigned long long)e->arg[0],
 			(unsigned long long)e->arg[1]);
+		if (e->arg[2])
+			fprintf(out, " unparks sem=0x%llx",
+				(unsigned long long)e->arg[2]);
 		break;
 	case GS_EV_ULOCK:
 		fprintf(out, "%s arg=0x%llx",

@@ -51,6 +51,7 @@ struct elfimg {
 	char *path;
 	char *root;
 	char *debug_path;
+	char *debug_file; /* the debug file as opened from here */
 	struct elffile main;
 	struct elffile dbg;
 	struct symtab symtab;  /* main file's .symtab */
@@ -418,17 +419,22 @@ int elfimg_find_symbol(const struct elfimg *img, const char *name,
 
 /* ------------------------------------------------------------ debug file */
 
-static int try_debug(struct elfimg *img, const char *path)
+static int try_debug_in(struct elfimg *img, const char *root, const char *path)
 {
 	char bid[sizeof(img->build_id)];
 	struct elffile f;
 	Elf_Scn *scn;
 	GElf_Shdr sh;
+	char *full;
 	int err;
 
-	err = elffile_open(&f, img->root, path, false);
-	if (err)
+	if (asprintf(&full, "%s%s", root, path) < 0)
+		return -ENOMEM;
+	err = elffile_open(&f, root, path, false);
+	if (err) {
+		free(full);
 		return err;
+	}
 	read_build_id(f.elf, bid);
 	/* The debug file must be for this exact build, or its symbols are garbage. */
 	err = -ENOENT;
@@ -443,11 +449,20 @@ static int try_debug(struct elfimg *img, const char *path)
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	img->debug_file = full;
 	img->dbg = f;
 	return 0;
 cleanup:
+	free(full);
 	elffile_close(&f);
 	return err;
+}
+
+/* A process in a chroot or container has its debug files in its own root
+ * (img->root is /proc/PID/root). */
+static int try_debug(struct elfimg *img, const char *path)
+{
+	return try_debug_in(img, img->root, path);
 }
 
 /* Name stored in .gnu_debuglink (NUL-terminated, followed by a CRC), or NULL. */
@@ -496,11 +511,18 @@ static int try_debuglink(struct elfimg *img)
 	return -ENOENT;
 }
 
+static bool no_debuginfo;
+
+void elfimg_no_debuginfo(bool off)
+{
+	no_debuginfo = off;
+}
+
 static bool debuginfo_disabled(void)
 {
 	const char *e = getenv("GILSCOPE_NO_DEBUGINFO");
 
-	return e && e[0] && strcmp(e, "0");
+	return no_debuginfo || (e && e[0] && strcmp(e, "0"));
 }
 
 static void find_debug(struct elfimg *img)
@@ -594,6 +616,7 @@ void elfimg_close(struct elfimg *img)
 	elffile_close(&img->dbg);
 	elffile_close(&img->main);
 	free(img->debug_path);
+	free(img->debug_file);
 	free(img->root);
 	free(img->path);
 	free(img);
@@ -612,6 +635,11 @@ const char *elfimg_build_id(const struct elfimg *img)
 const char *elfimg_debug_path(const struct elfimg *img)
 {
 	return img->debug_path;
+}
+
+const char *elfimg_debug_file(const struct elfimg *img)
+{
+	return img->debug_file;
 }
 
 bool elfimg_is_dyn(const struct elfimg *img)
@@ -1134,6 +1162,43 @@ static int version_from_data(const struct elfimg *img, uint32_t *hex)
 	return (*hex >> 24) >= 2 && (*hex >> 24) <= 4 ? 0 : -ENOENT;
 }
 
+/*
+ * Before 3.11 there is no Py_Version: the full version is the PY_VERSION
+ * string ("3.9.2") in .rodata, the one NUL-delimited string that is
+ * MAJOR.MINOR.MICRO and nothing else. Returns 0 and a final release's hex.
+ */
+static int version_from_rodata(const struct elfimg *img, int major, int minor,
+			       uint32_t *hex)
+{
+	Elf_Scn *scn = find_scn_name(img->main.elf, ".rodata", &(GElf_Shdr){});
+	Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
+	const char *b = d ? d->d_buf : NULL;
+	char want[16];
+	int n = 0, micro = -1, len;
+
+	if (!b)
+		return -ENOENT;
+	len = snprintf(want, sizeof(want), "%d.%d.", major, minor);
+	for (size_t i = 1; i + len + 2 < d->d_size; i++) {
+		size_t j = i + len;
+		int m = 0;
+
+		if (b[i - 1] || memcmp(b + i, want, len) || !isdigit(b[j]))
+			continue;
+		while (j < d->d_size && isdigit((unsigned char)b[j]))
+			m = m * 10 + (b[j++] - '0');
+		if (j < d->d_size && !b[j] && m < 256) {
+			micro = m;
+			n++;
+		}
+	}
+	if (n != 1)
+		return -ENOENT;
+	*hex = (uint32_t)major << 24 | (uint32_t)minor << 16 |
+	       (uint32_t)micro << 8 | 0xf0;
+	return 0;
+}
+
 int elfimg_python_version(const struct elfimg *img, int *major, int *minor,
 			  uint32_t *hex)
 {
@@ -1151,6 +1216,7 @@ int elfimg_python_version(const struct elfimg *img, int *major, int *minor,
 		err = version_from_name(img->path, major, minor);
 		if (err)
 			return err;
+		version_from_rodata(img, *major, *minor, &v);
 	}
 	if (hex)
 		*hex = v;

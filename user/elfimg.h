@@ -23,6 +23,9 @@ struct elfimg; /* opaque */
  * is refused or not a whole ELF file is said in one line (tfile_skipped()).
  */
 int elfimg_open(const char *path, const char *root, struct elfimg **out);
+/* Look for no debug files at all (`record --no-debuginfo`; the variable
+ * GILSCOPE_NO_DEBUGINFO=1 does the same). */
+void elfimg_no_debuginfo(bool off);
 void elfimg_close(struct elfimg *img);
 
 /* PATH as given to elfimg_open() (without root). */
@@ -31,6 +34,8 @@ const char *elfimg_path(const struct elfimg *img);
 const char *elfimg_build_id(const struct elfimg *img);
 /* Debug file used for symbols (without root), NULL if none. */
 const char *elfimg_debug_path(const struct elfimg *img);
+/* The same as opened from here (with the root it was found in). */
+const char *elfimg_debug_file(const struct elfimg *img);
 /* ET_DYN (PIE or shared object). */
 bool elfimg_is_dyn(const struct elfimg *img);
 /*

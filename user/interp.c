@@ -8,30 +8,11 @@
 #include "elfimg.h"
 #include "gilsites.h"
 #include "interp.h"
+#include "locksites.h"
 #include "procfs.h"
 #include "tfile.h"
 
 #define MAX_SHEBANG_DEPTH 4
-
-/*
- * The instruction that tests a sem_* call's result: CPython writes
- * `if (sem_xxx(lock) == -1)`, compiled to `cmp $-1, %eax` (83 f8 ff) and a
- * conditional jump, which the kernel emulates: a cheap place for a uprobe
- * that still sees the result in eax. Returns its address or 0.
- */
-static uint64_t result_test_after(struct elfimg *img, uint64_t call)
-{
-	unsigned char b[5];
-
-	if (elfimg_read_vaddr(img, call + 5, b, sizeof(b)))
-		return 0;
-	if (b[0] != 0x83 || b[1] != 0xf8 || b[2] != 0xff)
-		return 0;
-	if (b[3] == 0x74 || b[3] == 0x75 ||
-	    (b[3] == 0x0f && (b[4] == 0x84 || b[4] == 0x85)))
-		return call + 8;
-	return 0;
-}
 
 /*
  * Length of the x86-64 memory operand that starts at ModRM byte M[0] (with
@@ -55,8 +36,9 @@ static int mem_operand_len(const unsigned char *m)
 	return len;
 }
 
-/* Does `addq $1, mem` (REX.W 83 /0 .. 01) end exactly at B + END? */
-static bool add_one_ends_at(const unsigned char *b, int end)
+/* Length of the `addq $1, mem` (REX.W 83 /0 .. 01) that ends exactly at
+ * B + END, or 0. */
+static int add_one_ends_at(const unsigned char *b, int end)
 {
 	for (int len = 4; len <= 9 && len <= end; len++) {
 		const unsigned char *i = b + end - len;
@@ -65,13 +47,13 @@ static bool add_one_ends_at(const unsigned char *b, int end)
 		    ((i[2] >> 3) & 7) != 0 || b[end - 1] != 0x01)
 			continue;
 		if (mem_operand_len(i + 2) == len - 3)
-			return true;
+			return len;
 	}
-	return false;
+	return 0;
 }
 
-/* Length of the `lea mem, %rdi` or `mov $imm32, %edi` that ends at B +
- * END (the argument of the call that follows), or 0. */
+/* Length of the `lea mem, %rdi` (REX.W 8d /7) or `mov $imm32, %edi` that
+ * ends at B + END (the argument of the call that follows), or 0. */
 static int arg_load_ends_at(const unsigned char *b, int end)
 {
 	if (end >= 5 && b[end - 5] == 0xbf)
@@ -79,11 +61,47 @@ static int arg_load_ends_at(const unsigned char *b, int end)
 	for (int len = 4; len <= 8 && len <= end; len++) {
 		const unsigned char *i = b + end - len;
 
-		if ((i[0] & 0xf8) == 0x48 && i[1] == 0x8d &&
-		    ((i[2] >> 3) & 7) == 7 && mem_operand_len(i + 2) == len - 3)
+		if ((i[0] & 0xfc) == 0x48 && i[1] == 0x8d &&
+		    ((i[2] >> 3) & 7) == 7 && mem_operand_len(i + 2) == len - 2)
 			return len;
 	}
 	return 0;
+}
+
+static int32_t rel32_at(const unsigned char *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/*
+ * Does a jump near CALL (jcc or jmp, rel8 or rel32) land on TARGET? Then
+ * TARGET also runs on a path that skipped the increment before it: libpython
+ * 3.14 (-fPIC) shares one `lea; call` between both paths. Bytes are scanned,
+ * not decoded: a false match only rejects the site (all sites are probed).
+ */
+static bool jump_lands_on(struct elfimg *img, uint64_t call, uint64_t target)
+{
+	unsigned char b[1024];
+	uint64_t base = call - 512;
+
+	if (elfimg_read_vaddr(img, base, b, sizeof(b)))
+		return true;
+	for (size_t i = 0; i + 6 <= sizeof(b); i++) {
+		uint64_t at = base + i, to = 0;
+
+		if ((b[i] >= 0x70 && b[i] <= 0x7f) || b[i] == 0xeb)
+			to = at + 2 + (int8_t)b[i + 1];
+		else if (b[i] == 0xe9)
+			to = at + 5 + rel32_at(b + i + 1);
+		else if (b[i] == 0x0f && b[i + 1] >= 0x80 && b[i + 1] <= 0x8f)
+			to = at + 6 + rel32_at(b + i + 2);
+		if (to == target)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -91,10 +109,11 @@ static int arg_load_ends_at(const unsigned char *b, int end)
  * and then signals switch_cond; compilers put the increment right before
  * the call or before the load of its argument:
  *
- *	lea 0x1e0(%r15),%rdi; addq $0x1,0x180(%r15); call pthread_cond_signal
+ *	lea 0x78(%r14),%rdi; addq $0x1,0x18(%r14); call pthread_cond_signal
  *
  * A uprobe there fires at a hand-off only, never at a take by the thread
- * that held the GIL last (the take after each blocking call).
+ * that held the GIL last (the take after each blocking call), provided no
+ * jump enters between the increment and the call.
  */
 static bool is_handoff_site(struct elfimg *img, uint64_t call)
 {
@@ -104,9 +123,11 @@ static bool is_handoff_site(struct elfimg *img, uint64_t call)
 	if (elfimg_read_vaddr(img, call - sizeof(b), b, sizeof(b)))
 		return false;
 	if (add_one_ends_at(b, sizeof(b)))
-		return true;
+		return !jump_lands_on(img, call, call);
 	arg = arg_load_ends_at(b, sizeof(b));
-	return arg && add_one_ends_at(b, sizeof(b) - arg);
+	return arg && add_one_ends_at(b, sizeof(b) - arg) &&
+	       !jump_lands_on(img, call, call) &&
+	       !jump_lands_on(img, call, call - arg);
 }
 
 /* GILSCOPE_ALL_GIL_SITES=1: probe every GIL signal site and take_gil, as
@@ -116,46 +137,6 @@ static bool handoff_sites_disabled(void)
 	const char *v = getenv("GILSCOPE_ALL_GIL_SITES");
 
 	return v && *v && strcmp(v, "0");
-}
-
-static void add_lock_sites(struct elfimg *img, struct interp *in,
-			   const char *func)
-{
-	uint64_t sites[INTERP_MAX_SITES];
-	bool indirect[INTERP_MAX_SITES];
-	int n = elfimg_find_call_sites(img, func, sites, indirect,
-				       INTERP_MAX_SITES);
-
-	for (int i = 0; i < n && i < INTERP_MAX_SITES; i++) {
-		uint64_t test = result_test_after(img, sites[i]);
-		int k = in->n_lock_sites;
-
-		if (indirect[i] || !test || k == INTERP_MAX_SITES ||
-		    elfimg_vaddr_to_offset(img, sites[i],
-					   &in->lock_call_offs[k]) ||
-		    elfimg_vaddr_to_offset(img, test, &in->lock_result_offs[k]))
-			continue;
-		in->lock_result_vaddrs[k] = test;
-		in->n_lock_sites++;
-	}
-}
-
-static void add_post_sites(struct elfimg *img, struct interp *in)
-{
-	uint64_t sites[INTERP_MAX_SITES];
-	bool indirect[INTERP_MAX_SITES];
-	int n = elfimg_find_call_sites(img, "sem_post", sites, indirect,
-				       INTERP_MAX_SITES);
-
-	for (int i = 0; i < n && i < INTERP_MAX_SITES; i++) {
-		int k = in->n_post_sites;
-
-		if (indirect[i] ||
-		    elfimg_vaddr_to_offset(img, sites[i], &in->post_offs[k]))
-			continue;
-		in->post_vaddrs[k] = sites[i];
-		in->n_post_sites++;
-	}
 }
 
 /*
@@ -218,6 +199,10 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 	bool indirect[INTERP_MAX_SITES];
 	int n;
 
+	if (in->facts->free_threaded) {
+		snprintf(in->method, sizeof(in->method), "nogil");
+		goto locks;
+	}
 	if (!elfimg_find_symbol(img, "take_gil", &in->take_gil_vaddr, NULL) &&
 	    !elfimg_vaddr_to_offset(img, in->take_gil_vaddr, &in->take_gil_off))
 		snprintf(in->method, sizeof(in->method), "%s",
@@ -242,11 +227,8 @@ static int fill_probes(struct elfimg *img, struct interp *in)
 		in->site_offs[in->n_sites++] = off;
 	}
 	keep_handoff_sites(img, in);
-	add_lock_sites(img, in, "sem_trywait");
-	add_lock_sites(img, in, "sem_wait");
-	add_lock_sites(img, in, "sem_clockwait");
-	add_lock_sites(img, in, "sem_timedwait");
-	add_post_sites(img, in);
+locks:
+	locksites_find(img, in);
 	return 0;
 }
 
@@ -312,6 +294,7 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 			char *err, size_t errlen)
 {
 	struct elfimg *img;
+	char why[256];
 	int ret;
 
 	memset(in, 0, sizeof(*in));
@@ -327,6 +310,9 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 		 path);
 	snprintf(in->build_id, sizeof(in->build_id), "%s",
 		 elfimg_build_id(img));
+	if (elfimg_debug_file(img))
+		snprintf(in->debug_file, sizeof(in->debug_file), "%s",
+			 elfimg_debug_file(img));
 	in->is_dyn = elfimg_is_dyn(img);
 	in->base_vaddr = elfimg_base_vaddr(img);
 	ret = elfimg_python_version(img, &in->major, &in->minor, &in->hex);
@@ -341,18 +327,18 @@ static int interp_parse(const char *path, const char *root, struct interp *in,
 	else
 		snprintf(in->version, sizeof(in->version), "%d.%d", in->major,
 			 in->minor);
-	in->facts = pyver_facts(in->major, in->minor);
-	if (!in->facts || !in->facts->gil_in_runtime) {
-		ret = -ENOTSUP;
-		snprintf(
-			err, errlen,
-			"%s is Python %s, for which gilscope has no GIL facts yet (supported: 3.9-3.11)",
-			path, in->version);
-		goto out;
-	}
 	ret = elfimg_find_symbol(img, "_PyRuntime", &in->runtime_vaddr, NULL);
 	if (ret) {
 		snprintf(err, errlen, "%s: no _PyRuntime symbol", path);
+		goto out;
+	}
+	ret = pyver_facts_for(img, in->runtime_vaddr, in->major, in->minor,
+			      &in->facts, why, sizeof(why));
+	if (ret) {
+		snprintf(
+			err, errlen,
+			"%s is Python %s, which gilscope cannot read (%s; it reads 3.9-3.15)",
+			path, in->version, why);
 		goto out;
 	}
 	ret = fill_probes(img, in);
@@ -366,9 +352,61 @@ out:
 
 uint64_t interp_gil_addr(const struct interp *in, uint64_t bias)
 {
-	if (!in->facts || !in->runtime_vaddr)
+	if (!in->facts || !in->runtime_vaddr || !in->facts->gil_in_runtime)
 		return 0;
 	return in->runtime_vaddr + bias + in->facts->gil_in_runtime;
+}
+
+int interp_gil_at_runtime(const struct interp *in, pid_t pid, uint64_t bias,
+			  uint64_t *gil)
+{
+	const struct py_facts *f = in->facts;
+	uint64_t interp = 0;
+	int ret;
+
+	*gil = 0;
+	if (!f || !f->interp_ceval_gil || !in->runtime_vaddr)
+		return -ENOENT;
+	ret = proc_read_mem(pid,
+			    in->runtime_vaddr + bias + f->runtime_interp_head,
+			    &interp, sizeof(interp));
+	if (!ret && interp)
+		ret = proc_read_mem(pid, interp + f->interp_ceval_gil, gil,
+				    sizeof(*gil));
+	if (ret)
+		return ret;
+	return *gil ? 0 : -EAGAIN;
+}
+
+/* glibc's struct pthread (what a pthread_t points to): its tid, the same
+ * in 2.31 (bullseye) and 2.36 (bookworm), measured */
+#define GLIBC_PTHREAD_TID 0x2d0
+
+uint32_t interp_tstate_tid(const struct interp *in, pid_t pid, uint64_t tstate)
+{
+	const struct py_facts *f = in->facts;
+	uint64_t tid = 0, pthread = 0;
+	int32_t ptid = 0;
+	char task[64];
+
+	if (!f || !tstate)
+		return 0;
+	if (f->tstate_native_thread_id)
+		return proc_read_mem(pid, tstate + f->tstate_native_thread_id,
+				     &tid, sizeof(tid)) ?
+			       0 :
+			       (uint32_t)tid;
+	if (!f->tstate_thread_id ||
+	    proc_read_mem(pid, tstate + f->tstate_thread_id, &pthread,
+			  sizeof(pthread)) ||
+	    proc_read_mem(pid, pthread + GLIBC_PTHREAD_TID, &ptid,
+			  sizeof(ptid)) ||
+	    ptid <= 0)
+		return 0;
+	/* a libc with another layout gives a number that is not one of its
+	 * threads */
+	snprintf(task, sizeof(task), "/proc/%d/task/%d", pid, ptid);
+	return access(task, F_OK) ? 0 : (uint32_t)ptid;
 }
 
 const char *interp_method_note(const char *method)
@@ -377,6 +415,8 @@ const char *interp_method_note(const char *method)
 		return "take_gil, GIL releases and acquisitions probed: waits, holds and hand-offs are exact";
 	if (!strcmp(method, "handoff"))
 		return "GIL hand-offs probed where take_gil changes the holder; releases and takes around system calls read from the GIL's memory at the call: hand-offs and waits are exact, an uncontended release and take are timed at the call's entry and return";
+	if (!strcmp(method, "nogil"))
+		return "a free-threaded build (Py_GIL_DISABLED): there is no GIL; scheduling, blocking and lock waits are traced";
 	if (!strcmp(method, "dynsym"))
 		return "no symbols for take_gil (stripped, no debug file): holds and hand-offs are exact, a GIL wait starts at the first futex wait on the GIL, so uncontended takes count as no wait";
 	return "no interpreter: scheduling and blocking only";

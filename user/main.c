@@ -16,7 +16,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [--light]\n"
-		"                       [--sample-hz N] [--no-stacks] [-v] (-p PID | -a | -- COMMAND [ARGS...])\n"
+		"                       [--sample-hz N] [--no-stacks] [--no-debuginfo] [-v]\n"
+		"                       (-p PID | -a | -- COMMAND [ARGS...])\n"
 		"       gilscope top [-p PID | -a] [-i SECONDS] [--light] [--once [--json]]\n"
 		"       gilscope report [--json] [FILE]\n"
 		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
@@ -104,6 +105,9 @@ static bool take_record_option(int opt, const char *arg, void *ctx)
 	case 'N':
 		o->no_stacks = true;
 		break;
+	case 'D':
+		o->no_debuginfo = true;
+		break;
 	case 'q':
 		o->quiet = true;
 		break;
@@ -126,6 +130,7 @@ static int cmd_record(int argc, char **argv)
 		{ "light", no_argument, NULL, 'l' },
 		{ "sample-hz", required_argument, NULL, 'S' },
 		{ "no-stacks", no_argument, NULL, 'N' },
+		{ "no-debuginfo", no_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },

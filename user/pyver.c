@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <stddef.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "elfimg.h"
 #include "pyver.h"
 
-/* The GIL's own layout is the same in 3.9-3.13 (pycore_gil.h). */
+/* The GIL's own layout is the same in 3.9-3.15 (pycore_gil.h; DWARF of
+ * Debian's 3.9.2, 3.11.2, 3.13.5, 3.14.10, 3.15.2). A free-threaded build
+ * puts an `int enabled` first. */
 #define GIL_LAYOUT                                                      \
 	.gil_last_holder = 0x08, .gil_locked = 0x10,                    \
 	.gil_switch_number = 0x18, .gil_cond = 0x20, .gil_mutex = 0x50, \
@@ -10,8 +16,17 @@
 
 static const struct py_facts table[] = {
 	/* R+0x160 (DWARF of 3.9, bindings of 3.10) */
-	{ .major = 3, .minor = 9, .gil_in_runtime = 0x160, GIL_LAYOUT },
-	{ .major = 3, .minor = 10, .gil_in_runtime = 0x160, GIL_LAYOUT },
+	/* thread_id: DWARF of 3.9.2, 3.10.0's layout (py-spy's bindings) */
+	{ .major = 3,
+	  .minor = 9,
+	  .gil_in_runtime = 0x160,
+	  .tstate_thread_id = 0xb0,
+	  GIL_LAYOUT },
+	{ .major = 3,
+	  .minor = 10,
+	  .gil_in_runtime = 0x160,
+	  .tstate_thread_id = 0xb0,
+	  GIL_LAYOUT },
 	/* DWARF of Debian's 3.11.2 and pyenv's 3.11.7 */
 	{ .major = 3,
 	  .minor = 11,
@@ -41,7 +56,24 @@ static const struct py_facts table[] = {
 		  .keys_kind = 0x0a, .keys_nentries = 0x18,
 		  .keys_indices = 0x20,
 	  } },
+	/*
+	 * 3.12: the GIL is the main interpreter's (_PyRuntime._main_interpreter
+	 * ._gil, found by main_signature_312); no debug offsets. From the
+	 * layout of 3.12.0's headers (py-spy's generated bindings): ceval.gil
+	 * at I+0x180, _gil at I+0x410, interpreters.head at R+0x28,
+	 * native_thread_id at T+0x90. No Debian suite has 3.12: untested.
+	 */
+	{ .major = 3,
+	  .minor = 12,
+	  .interp_gil = 0x410,
+	  .runtime_interp_head = 0x28,
+	  .interp_ceval_gil = 0x180,
+	  .tstate_native_thread_id = 0x90,
+	  GIL_LAYOUT },
 };
+
+/* A 3.13+ version without a row: its GIL as in every version so far. */
+static const struct py_facts no_row = { GIL_LAYOUT };
 
 const struct py_facts *pyver_facts(int major, int minor)
 {
@@ -49,4 +81,204 @@ const struct py_facts *pyver_facts(int major, int minor)
 		if (table[i].major == major && table[i].minor == minor)
 			return &table[i];
 	return NULL;
+}
+
+/* ------------------------------------------------------------ interning */
+
+static struct interned {
+	struct interned *next;
+	struct py_facts f;
+} * interned;
+
+/* A copy of F that lives as long as the program, shared by equal facts. */
+static const struct py_facts *intern(const struct py_facts *f)
+{
+	struct interned *i;
+
+	for (i = interned; i; i = i->next)
+		if (!memcmp(&i->f, f, sizeof(*f)))
+			return &i->f;
+	i = malloc(sizeof(*i));
+	if (!i)
+		return NULL;
+	i->f = *f;
+	i->next = interned;
+	interned = i;
+	return &i->f;
+}
+
+/* ------------------------------------------------------------ 3.13+ */
+
+int pyver_from_debug_offsets(const struct py_facts *row,
+			     const struct py_debug_offsets *d,
+			     struct py_facts *f, char *err, size_t errlen)
+{
+	const uint64_t gil = d->interpreter_state.gil_runtime_state;
+	const uint64_t main = d->runtime_state.size - d->interpreter_state.size;
+
+	*f = row ? *row : no_row;
+	f->major = (d->version >> 24) & 0xff;
+	f->minor = (d->version >> 16) & 0xff;
+	f->has_debug_offsets = true;
+	f->dbg = *d;
+	f->tstate_native_thread_id = d->thread_state.native_thread_id;
+	f->runtime_interp_head = d->runtime_state.interpreters_head;
+	f->interp_ceval_gil = d->interpreter_state.ceval_gil;
+	f->free_threaded = d->free_threaded;
+	if (f->free_threaded) {
+		/* no GIL to trace (it can be switched on at run time:
+		 * PYTHON_GIL=1; gilscope does not follow that) */
+		f->gil_in_runtime = f->main_in_runtime = f->interp_gil = 0;
+		return 0;
+	}
+	/* the GIL's own fields as published must be where the table says */
+	if (d->interpreter_state.gil_runtime_state_locked !=
+		    gil + f->gil_locked ||
+	    d->interpreter_state.gil_runtime_state_holder !=
+		    gil + f->gil_last_holder) {
+		snprintf(
+			err, errlen,
+			"its GIL's fields are not where gilscope expects them");
+		return -ENOTSUP;
+	}
+	/* _main_interpreter is _PyRuntimeState's last field (3.13-3.15) */
+	f->main_in_runtime = main;
+	f->interp_gil = gil;
+	f->gil_in_runtime = main + gil;
+	return 0;
+}
+
+/*
+ * The initialised _PyRuntime in the file must show the main interpreter
+ * where main_in_runtime says: its id_refcount, right after id, starts at
+ * -1 (_PyInterpreterState_INIT; DWARF of 3.13-3.15).
+ */
+static int check_main_interp(const struct elfimg *img, uint64_t runtime_vaddr,
+			     const struct py_facts *f, char *err, size_t errlen)
+{
+	int64_t refcount = 0;
+
+	if (elfimg_read_vaddr(img,
+			      runtime_vaddr + f->main_in_runtime +
+				      f->dbg.interpreter_state.id + 8,
+			      &refcount, sizeof(refcount)) ||
+	    refcount != -1) {
+		snprintf(
+			err, errlen,
+			"its main interpreter is not at the end of _PyRuntime");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ 3.12 */
+
+/* What _PyInterpreterState_INIT writes into the main interpreter of 3.12
+ * (offsets from 3.12.0's layout): id_refcount -1, gc.enabled 1, the three
+ * generations' thresholds 700, 10, 10, ceval.recursion_limit 1000. */
+static const struct {
+	uint16_t off;
+	uint8_t size;
+	int64_t value;
+} main_signature_312[] = {
+	{ 0x10, 8, -1 }, { 0x7c, 4, 1 },  { 0x98, 4, 700 },
+	{ 0xb0, 4, 10 }, { 0xc8, 4, 10 }, { 0x178, 4, 1000 },
+};
+
+static bool looks_like_main_312(const unsigned char *rt, size_t at)
+{
+	for (size_t i = 0;
+	     i < sizeof(main_signature_312) / sizeof(main_signature_312[0]);
+	     i++) {
+		int64_t v = 0;
+		int32_t v32;
+
+		if (main_signature_312[i].size == 4) {
+			memcpy(&v32, rt + at + main_signature_312[i].off, 4);
+			v = v32;
+		} else {
+			memcpy(&v, rt + at + main_signature_312[i].off, 8);
+		}
+		if (v != main_signature_312[i].value)
+			return false;
+	}
+	return true;
+}
+
+/* Find _PyRuntime._main_interpreter in the file's initialised _PyRuntime
+ * (RT, LEN bytes): the one place that looks like it. */
+static int find_main_312(const unsigned char *rt, size_t len,
+			 struct py_facts *f)
+{
+	size_t found = 0, n = 0;
+	size_t need = f->interp_gil + f->gil_size;
+
+	for (size_t at = 0; at + need <= len; at += 8)
+		if (looks_like_main_312(rt, at)) {
+			found = at;
+			n++;
+		}
+	if (n != 1)
+		return -ENOTSUP;
+	f->main_in_runtime = found;
+	f->gil_in_runtime = found + f->interp_gil;
+	return 0;
+}
+
+static int facts_312(const struct elfimg *img, uint64_t runtime_vaddr,
+		     struct py_facts *f, char *err, size_t errlen)
+{
+	uint64_t vaddr, size = 0;
+	unsigned char *rt;
+	int ret = -ENOTSUP;
+
+	if (elfimg_find_symbol(img, "_PyRuntime", &vaddr, &size) ||
+	    vaddr != runtime_vaddr || !size || size > (64u << 20))
+		goto out;
+	rt = malloc(size);
+	if (!rt)
+		return -ENOMEM;
+	if (!elfimg_read_vaddr(img, runtime_vaddr, rt, size))
+		ret = find_main_312(rt, size, f);
+	free(rt);
+out:
+	if (ret)
+		snprintf(err, errlen,
+			 "its main interpreter was not found in _PyRuntime");
+	return ret;
+}
+
+/* ------------------------------------------------------------ a file */
+
+int pyver_facts_for(const struct elfimg *img, uint64_t runtime_vaddr, int major,
+		    int minor, const struct py_facts **out, char *err,
+		    size_t errlen)
+{
+	const struct py_facts *row = pyver_facts(major, minor);
+	struct py_debug_offsets d;
+	struct py_facts f;
+	int ret;
+
+	*out = NULL;
+	if (major == 3 && minor >= 13) {
+		ret = pydo_read_elf(img, runtime_vaddr, &d, err, errlen);
+		if (ret)
+			return -ENOTSUP;
+		ret = pyver_from_debug_offsets(row, &d, &f, err, errlen);
+		if (!ret && !f.free_threaded)
+			ret = check_main_interp(img, runtime_vaddr, &f, err,
+						errlen);
+	} else if (row) {
+		f = *row;
+		ret = f.gil_in_runtime ?
+			      0 :
+			      facts_312(img, runtime_vaddr, &f, err, errlen);
+	} else {
+		snprintf(err, errlen, "no GIL facts for %d.%d", major, minor);
+		ret = -ENOTSUP;
+	}
+	if (ret)
+		return ret == -ENOMEM ? ret : -ENOTSUP;
+	*out = intern(&f);
+	return *out ? 0 : -ENOMEM;
 }

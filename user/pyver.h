@@ -1,25 +1,52 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Version-specific facts about CPython, in one table: where the GIL lives and
- * its layout. Supporting a version is adding a row (shared/notes/cpython-gil.md
- * has the facts; 3.13+ also publish them in _Py_DebugOffsets).
+ * Version-specific facts about CPython: where the GIL lives and its layout,
+ * the thread state's native_thread_id, and what stacks need. One table
+ * keeps what the interpreter does not publish; from 3.13 on the rest comes
+ * from the file's own _Py_DebugOffsets (user/debugoffs.h), so a 3.13+
+ * release needs a table row only for facts the debug offsets lack.
+ *
+ * pyver_facts_for() gives the facts of one interpreter file; the result
+ * lives as long as the program (interned), so pointers to it can be kept.
  */
 #ifndef GS_PYVER_H
 #define GS_PYVER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include "debugoffs.h"
+
+struct elfimg;
 
 struct py_facts {
 	int major, minor;
-	/* offset of struct _gil_runtime_state from &_PyRuntime; 0 when the
-	 * GIL is reached through the interpreter state (3.12+) */
+	/*
+	 * The main interpreter's GIL (struct _gil_runtime_state) is at
+	 * gil_in_runtime from &_PyRuntime: in the runtime itself in 3.9-3.11,
+	 * in _PyRuntime._main_interpreter._gil from 3.12 (main_in_runtime +
+	 * interp_gil). 0: not known, no GIL to trace.
+	 */
 	uint64_t gil_in_runtime;
+	/* 3.12+: the interpreter state; _PyRuntime.interpreters.head and
+	 * PyInterpreterState.ceval.gil (the GIL it uses, checked against
+	 * gil_in_runtime at run time); all 0 before 3.12 */
+	uint64_t main_in_runtime, interp_gil;
+	uint64_t runtime_interp_head, interp_ceval_gil;
 	/* fields of struct _gil_runtime_state */
 	uint64_t gil_last_holder, gil_locked, gil_switch_number;
 	uint64_t gil_cond, gil_mutex, gil_switch_cond, gil_switch_mutex;
 	uint64_t gil_size;
 	/* PyThreadState.native_thread_id, 0 if absent */
 	uint64_t tstate_native_thread_id;
+	/* without it (3.9, 3.10): PyThreadState.thread_id, the thread's
+	 * pthread_t, whose glibc struct pthread holds the tid */
+	uint64_t tstate_thread_id;
+	/* Py_GIL_DISABLED: a free-threaded build, no GIL (gil_in_runtime 0) */
+	bool free_threaded;
+	/* 3.13+: the file's _Py_DebugOffsets, every field */
+	bool has_debug_offsets;
+	struct py_debug_offsets dbg;
 	/* Python stacks (user/stacks.c, bpf/stacks.bpf.h); stk_frame_code
 	 * 0: no stack facts for this version */
 	struct py_stack_facts {
@@ -54,7 +81,26 @@ struct py_facts {
 /* co_linetable formats */
 enum { PY_LINETABLE_NONE = 0, PY_LINETABLE_311 = 1 /* PEP 626 locations */ };
 
-/* The row for MAJOR.MINOR, or NULL when the version is not supported. */
+/* The table's row for MAJOR.MINOR, or NULL: facts that need no file. */
 const struct py_facts *pyver_facts(int major, int minor);
+
+/*
+ * The facts of interpreter file IMG (Python MAJOR.MINOR, _PyRuntime at
+ * RUNTIME_VADDR): the row completed from the file's debug offsets (3.13+)
+ * or its initialised _PyRuntime (3.12). Returns 0 and an interned *OUT
+ * (free_threaded set: no GIL), or -ENOTSUP with ERR saying why.
+ */
+int pyver_facts_for(const struct elfimg *img, uint64_t runtime_vaddr, int major,
+		    int minor, const struct py_facts **out, char *err,
+		    size_t errlen);
+
+/*
+ * The pure part of it for 3.13+: ROW (may be NULL: a version without a
+ * row) completed from debug offsets D into *F. Returns 0, or -ENOTSUP
+ * when D's GIL is not laid out as gilscope knows it.
+ */
+int pyver_from_debug_offsets(const struct py_facts *row,
+			     const struct py_debug_offsets *d,
+			     struct py_facts *f, char *err, size_t errlen);
 
 #endif /* GS_PYVER_H */

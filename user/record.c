@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "elfimg.h"
 #include "evname.h"
 #include "gilscope.skel.h"
 #include "interp.h"
@@ -52,7 +53,9 @@ struct proc_rec {
 	uint64_t discover_since; /* an exec waiting to be inspected, or 0 */
 	bool held;		 /* stopped at that exec (GS_F_EXEC_HELD) */
 	bool has_interp;
+	int interp_err; /* -ENOTSUP: a Python gilscope cannot read */
 	struct interp in;
+	uint64_t bias; /* load bias of the interpreter's file */
 	uint64_t gil_addr;
 };
 
@@ -80,6 +83,7 @@ struct recorder {
 	/* -a: execs not known to be Python yet (exec events kept back) */
 	struct gs_event candidates[MAX_CANDIDATES];
 	int n_candidates;
+	char unsupported[PATH_MAX]; /* the interpreter last said unreadable */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -232,15 +236,24 @@ static int probe_interp(struct recorder *r, const struct interp *in)
 		err = attach_multi(r, r->skel->progs.on_sem_post, in->host_path,
 				   in->post_offs, in->post_vaddrs,
 				   in->n_post_sites);
+	if (!err) /* 3.13+: parking (user/locksites.h) */
+		err = attach_multi(r, r->skel->progs.on_park_call,
+				   in->host_path, in->park_offs,
+				   in->park_vaddrs, in->n_park_sites);
+	if (!err)
+		err = attach_multi(r, r->skel->progs.on_unpark_post,
+				   in->host_path, in->unpark_offs,
+				   in->unpark_vaddrs, in->n_unpark_sites);
 	if (err)
 		return err;
 	r->files[r->n_files].dev = st.st_dev;
 	r->files[r->n_files++].ino = st.st_ino;
 	if (r->opts->verbose)
 		fprintf(stderr,
-			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d GIL take sites, %d lock sites, %d lock release sites)\n",
+			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d GIL take sites, %d lock sites, %d lock release sites, %d park and %d unpark sites)\n",
 			in->path, in->version, in->method, in->n_sites,
-			in->n_take_sites, in->n_lock_sites, in->n_post_sites);
+			in->n_take_sites, in->n_lock_sites, in->n_post_sites,
+			in->n_park_sites, in->n_unpark_sites);
 	return 0;
 }
 
@@ -317,12 +330,20 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 	const struct interp *in = &p->in;
 	const struct py_facts *f = in->facts;
 
+	if (!p->has_interp && p->interp_err == -ENOTSUP && in->version[0]) {
+		/* Python, but not one whose GIL gilscope can read */
+		kv_set(kv, "interp", in->path);
+		kv_set(kv, "python", in->version);
+		kv_set(kv, "gil_method", "unsupported");
+		return;
+	}
 	if (!p->has_interp) {
 		kv_set(kv, "gil_method", "none");
 		return;
 	}
 	kv_set(kv, "interp", in->path);
 	kv_set(kv, "build_id", in->build_id);
+	kv_set(kv, "debug_file", in->debug_file[0] ? in->debug_file : "none");
 	kv_set(kv, "python", in->version);
 	kv_setf(kv, "python_hex", "0x%08x", in->hex);
 	kv_set(kv, "gil_method", in->method);
@@ -344,6 +365,8 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 	kv_setf(kv, "signal_sites", "%d", in->n_sites);
 	kv_setf(kv, "lock_sites", "%d", in->n_lock_sites);
 	kv_setf(kv, "lock_release_sites", "%d", in->n_post_sites);
+	kv_setf(kv, "park_sites", "%d", in->n_park_sites);
+	kv_setf(kv, "unpark_sites", "%d", in->n_unpark_sites);
 }
 
 /* Write what we know of process P as the image starting at SINCE. */
@@ -374,12 +397,26 @@ static void write_process(struct recorder *r, struct proc_rec *p,
 	p->image_since = since;
 }
 
+/* One line per interpreter file gilscope cannot read, whichever way the
+ * process came (launched, through a wrapper like chroot, attached). */
+static void say_unsupported(struct recorder *r, const struct interp *in,
+			    const char *err)
+{
+	if (!strcmp(r->unsupported, in->path))
+		return;
+	snprintf(r->unsupported, sizeof(r->unsupported), "%s", in->path);
+	fprintf(stderr,
+		"gilscope: %s: GIL not traced, only scheduling and blocking\n",
+		err);
+}
+
 /* P's interpreter, found mapped at BIAS: its GIL's address, its file
  * probed (a failure is said; the process is traced all the same). */
 static void use_interp(struct recorder *r, struct proc_rec *p, uint64_t bias)
 {
 	int ret;
 
+	p->bias = bias;
 	p->gil_addr = interp_gil_addr(&p->in, bias);
 	ret = probe_interp(r, &p->in);
 	if (ret)
@@ -398,8 +435,12 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 
 	ret = interp_for_pid(p->pid, &p->in, &bias, err, sizeof(err));
 	p->has_interp = ret == 0;
-	if (ret && !last_try)
+	p->interp_err = ret;
+	/* a libpython may be mapped later; an unreadable version stays so */
+	if (ret && ret != -ENOTSUP && !last_try)
 		return false;
+	if (ret == -ENOTSUP)
+		say_unsupported(r, &p->in, err);
 	/* gone before it could be inspected: a launched command's image was
 	 * resolved before its exec and stays right; any other image was the
 	 * one before the exec, and is wrong now */
@@ -408,10 +449,6 @@ static bool discover(struct recorder *r, struct proc_rec *p, uint64_t since,
 	if (p->has_interp) {
 		use_interp(r, p, bias);
 		trace_pid(r, p->pid, p->gil_addr, p->in.facts);
-	} else if (ret == -ENOTSUP) {
-		fprintf(stderr,
-			"gilscope: process %d: %s; traced without GIL data\n",
-			p->pid, err);
 	}
 	/* a fresh image starts its switch counter at zero */
 	if (!strcmp(origin, "exec") || !strcmp(origin, "launch"))
@@ -493,7 +530,9 @@ static void on_new_process(struct recorder *r, const struct gs_event *e)
 	*cp = (struct proc_rec){ .pid = child };
 	if (pp) {
 		cp->has_interp = pp->has_interp;
+		cp->interp_err = pp->interp_err;
 		cp->in = pp->in;
+		cp->bias = pp->bias;
 		cp->gil_addr = pp->gil_addr;
 	}
 	write_process(r, cp, e->ts, "fork", NULL);
@@ -596,6 +635,7 @@ static void set_uprobe_multi(struct gilscope_bpf *skel)
 		skel->progs.on_take_gil,      skel->progs.on_cond_signal,
 		skel->progs.on_take_site,     skel->progs.on_sem_call,
 		skel->progs.on_sem_result,    skel->progs.on_sem_post,
+		skel->progs.on_park_call,     skel->progs.on_unpark_post,
 		skel->progs.on_ulock_enter,   skel->progs.on_ulock_return,
 		skel->progs.on_ulock_release,
 	};
@@ -753,12 +793,17 @@ static void read_gil_state(pid_t pid, const struct proc_rec *p,
 			   struct kv_list *kv, const char *prefix)
 {
 	const struct py_facts *f = p->in.facts;
-	uint64_t holder = 0, snum = 0, tid = 0;
+	uint64_t holder = 0, snum = 0, tid = 0, used = 0;
 	uint32_t locked = 0;
 	char key[64];
 
 	if (!p->has_interp || !p->gil_addr)
 		return;
+	/* 3.12+: the GIL the interpreter says it uses, to check gil_addr */
+	if (!interp_gil_at_runtime(&p->in, pid, p->bias, &used)) {
+		snprintf(key, sizeof(key), "gil_runtime_addr_%s", prefix);
+		kv_setf(kv, key, "0x%llx", (unsigned long long)used);
+	}
 	if (proc_read_mem(pid, p->gil_addr + f->gil_switch_number, &snum, 8))
 		return;
 	snprintf(key, sizeof(key), "switch_number_%s", prefix);
@@ -767,9 +812,7 @@ static void read_gil_state(pid_t pid, const struct proc_rec *p,
 		return;
 	proc_read_mem(pid, p->gil_addr + f->gil_locked, &locked, 4);
 	proc_read_mem(pid, p->gil_addr + f->gil_last_holder, &holder, 8);
-	if (holder && f->tstate_native_thread_id)
-		proc_read_mem(pid, holder + f->tstate_native_thread_id, &tid,
-			      8);
+	tid = interp_tstate_tid(&p->in, pid, holder);
 	kv_setf(kv, "gil_locked", "%u", locked ? 1 : 0);
 	kv_setf(kv, "gil_last_holder_tid", "%llu", (unsigned long long)tid);
 }
@@ -825,13 +868,17 @@ static int start_attached(struct recorder *r)
 		return -ENOMEM;
 	ret = interp_for_pid(pid, &p->in, &bias, err, sizeof(err));
 	p->has_interp = ret == 0;
+	p->interp_err = ret;
 	if (!proc_exists(pid))
 		return attach_failed(pid, ret);
-	if (ret)
+	if (ret == -ENOTSUP)
+		say_unsupported(r, &p->in, err);
+	else if (ret)
 		fprintf(stderr,
 			"gilscope: %s: tracing scheduling and blocking only\n",
 			err);
 	if (p->has_interp) {
+		p->bias = bias;
 		p->gil_addr = interp_gil_addr(&p->in, bias);
 		ret = probe_interp(r, &p->in);
 		if (ret && !proc_exists(pid))
@@ -885,6 +932,9 @@ static bool adopt_python(struct recorder *r, pid_t pid, uint64_t since,
 		return false;
 	p->in = in;
 	p->has_interp = ret == 0;
+	p->interp_err = ret;
+	if (ret == -ENOTSUP)
+		say_unsupported(r, &p->in, err);
 	if (p->has_interp)
 		use_interp(r, p, bias);
 	if (trace_pid(r, pid, p->gil_addr,
@@ -943,7 +993,10 @@ static int start_launched(struct recorder *r, int *go_fd)
 		return -ENOMEM;
 	ret = interp_for_command(r->opts->argv[0], &p->in, err, sizeof(err));
 	p->has_interp = ret == 0;
-	if (ret == -ENOTSUP || (ret && r->opts->verbose))
+	p->interp_err = ret;
+	if (ret == -ENOTSUP)
+		say_unsupported(r, &p->in, err);
+	else if (ret && r->opts->verbose)
 		fprintf(stderr,
 			"gilscope: %s; tracing scheduling and blocking\n", err);
 	if (p->has_interp) {
@@ -1384,6 +1437,7 @@ int record_main(const struct record_opts *opts)
 
 	verbose_libbpf = opts->verbose;
 	libbpf_set_print(libbpf_print);
+	elfimg_no_debuginfo(opts->no_debuginfo);
 	join_command(&r);
 	/* before the output is opened: a forgotten sudo must not truncate
 	 * the previous session */

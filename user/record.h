@@ -21,6 +21,7 @@ struct record_opts {
 	bool light; /* no uprobes: holds derived, waits from futexes */
 	unsigned int sample_hz; /* on-CPU stack samples per CPU, 0: none */
 	bool no_stacks;		/* no stack walks at all (user/stacks.c) */
+	bool no_debuginfo; /* use no debug files (as if -dbg were absent) */
 	bool verbose;
 	bool quiet;
 };

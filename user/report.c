@@ -36,6 +36,29 @@ static bool has_gil(const struct an_process *p)
 	return p->gil.addr != 0;
 }
 
+/* A Python whose GIL gilscope cannot read: its GIL's futex waits are
+ * among the others, not told apart from lock waits. */
+static bool gil_untraced(const struct an_process *p)
+{
+	return !strcmp(p->gil_method, "unsupported");
+}
+
+/* Why a process has no GIL figures: the report's line. */
+static const char *no_gil_why(const struct an_process *p)
+{
+	if (gil_untraced(p))
+		return "GIL not traced: gilscope cannot read this Python version's GIL, and waits for it are counted with the futex waits";
+	if (!strcmp(p->gil_method, "nogil"))
+		return "no GIL: a free-threaded build, threads run Python in parallel";
+	return "no Python interpreter found: no GIL figures";
+}
+
+/* A blocking reason as the text report names it. */
+static const char *reason_label(const struct an_process *p, int r)
+{
+	return r == GS_R_LOCK && gil_untraced(p) ? "futex" : reason_name(r);
+}
+
 static const char *thread_name(const struct an_process *p, uint32_t tid)
 {
 	for (size_t i = 0; i < p->n_threads; i++)
@@ -280,7 +303,21 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 	n = diagnose_deadlocks(p, out, n, max);
 	blocking = t.waits[GS_R_SLEEP] + t.waits[GS_R_NETWORK] +
 		   t.waits[GS_R_IO] + t.waits[GS_R_INPUT];
-	if (!has_gil(p) && (i = add(out, n, max, "no-python")) >= 0) {
+	if (!has_gil(p) && gil_untraced(p) &&
+	    (i = add(out, n, max, "gil-not-traced")) >= 0) {
+		snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"GIL not traced: gilscope cannot read the GIL of Python %s, so waits for it are counted with the futex waits; scheduling and blocking are shown.",
+			p->python);
+		n++;
+	} else if (!has_gil(p) && !strcmp(p->gil_method, "nogil") &&
+		   (i = add(out, n, max, "no-gil")) >= 0) {
+		snprintf(
+			out[i].summary, sizeof(out[i].summary),
+			"No GIL: Python %s is a free-threaded build, threads run Python in parallel; scheduling, blocking and lock waits are shown.",
+			p->python);
+		n++;
+	} else if (!has_gil(p) && (i = add(out, n, max, "no-python")) >= 0) {
 		snprintf(
 			out[i].summary, sizeof(out[i].summary),
 			"No Python interpreter was found in this process: its scheduling and blocking are shown, GIL figures are not available.");
@@ -307,13 +344,20 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 	if (t.threads >= 2 && blocking > w + w / 5 && w &&
 	    pct(p->gil_held_ns, w) < 50 &&
 	    (i = add(out, n, max, "io-overlap")) >= 0) {
+		size_t len;
+
 		snprintf(
 			out[i].summary, sizeof(out[i].summary),
-			"Threads spent %.2f s blocked (sleep %.2f s, network %.2f s, I/O %.2f s, input %.2f s) in %.2f s of wall time: the waits overlapped, which is what threads are good at. The GIL was held only %.0f %% of the time.",
+			"Threads spent %.2f s blocked (sleep %.2f s, network %.2f s, I/O %.2f s, input %.2f s) in %.2f s of wall time: the waits overlapped, which is what threads are good at.",
 			blocking / 1e9, t.waits[GS_R_SLEEP] / 1e9,
 			t.waits[GS_R_NETWORK] / 1e9, t.waits[GS_R_IO] / 1e9,
-			t.waits[GS_R_INPUT] / 1e9, w / 1e9,
-			pct(p->gil_held_ns, w));
+			t.waits[GS_R_INPUT] / 1e9, w / 1e9);
+		len = strlen(out[i].summary);
+		if (has_gil(p))
+			snprintf(out[i].summary + len,
+				 sizeof(out[i].summary) - len,
+				 " The GIL was held only %.0f %% of the time.",
+				 pct(p->gil_held_ns, w));
 		n++;
 	}
 	if (t.lock_life && pct(t.lock, t.lock_life) >= 30 &&
@@ -340,11 +384,15 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 	n = diagnose_children(p, out, n, max);
 	n = diagnose_interleaving(p, out, n, max);
 	if (!n && (i = add(out, n, max, "no-contention")) >= 0) {
-		snprintf(
+		size_t len = snprintf(
 			out[i].summary, sizeof(out[i].summary),
-			"No dominant wait: %d thread%s, on CPU %.0f %% of their combined life, waiting for the GIL %.0f %%.",
+			"No dominant wait: %d thread%s, on CPU %.0f %% of their combined life",
 			t.threads, t.threads == 1 ? "" : "s",
-			pct(an_cpu_time(p), t.life), pct(t.gil_wait, t.life));
+			pct(an_cpu_time(p), t.life));
+
+		snprintf(out[i].summary + len, sizeof(out[i].summary) - len,
+			 has_gil(p) ? ", waiting for the GIL %.0f %%." : ".",
+			 pct(t.gil_wait, t.life));
 		n++;
 	}
 	return n;
@@ -355,13 +403,15 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 static void text_thread(FILE *out, const struct an_thread *t)
 {
 	uint64_t life = an_thread_lifetime(t);
+	bool gil = has_gil(t->proc);
 	char b[8][24];
 
+	/* no GIL figures: not zeros */
 	fprintf(out, "  %-8u %-16.16s %9s %9s %9s %9s %9s", t->tid,
 		t->name[0] ? t->name : "?", fmt_ns(b[0], 24, life),
 		fmt_ns(b[1], 24, t->on_cpu_ns),
-		fmt_ns(b[2], 24, t->gil_held_ns),
-		fmt_ns(b[3], 24, t->gil_wait_ns),
+		gil ? fmt_ns(b[2], 24, t->gil_held_ns) : "-",
+		gil ? fmt_ns(b[3], 24, t->gil_wait_ns) : "-",
 		fmt_ns(b[4], 24, t->runnable_ns));
 	fprintf(out, " %9s", fmt_ns(b[5], 24, an_blocked_total(t)));
 	fprintf(out, " %6llu %6llu %5llu %3d\n",
@@ -371,12 +421,14 @@ static void text_thread(FILE *out, const struct an_thread *t)
 	fprintf(out, "  %-25s blocked:", "");
 	for (int r = 0; r < GS_R_COUNT; r++)
 		if (t->blocked_ns[r])
-			fprintf(out, " %s %s", reason_name(r),
+			fprintf(out, " %s %s", reason_label(t->proc, r),
 				fmt_ns(b[6], 24, t->blocked_ns[r]));
 	if (!an_blocked_total(t))
 		fprintf(out, " never");
-	fprintf(out, "; on-CPU without the GIL %s%s\n",
-		fmt_ns(b[7], 24, t->on_cpu_ns - t->on_cpu_gil_ns),
+	if (gil)
+		fprintf(out, "; on-CPU without the GIL %s",
+			fmt_ns(b[7], 24, t->on_cpu_ns - t->on_cpu_gil_ns));
+	fprintf(out, "%s\n",
 		t->killed_at_exit ?
 			"; still running when the process exited (daemon)" :
 		t->exited ? "" :
@@ -386,8 +438,9 @@ static void text_thread(FILE *out, const struct an_thread *t)
 
 		if (w->wait_ns < 1000000)
 			continue;
-		fprintf(out, "  %-25s waited %s for lock 0x%llx (%llu time%s)",
+		fprintf(out, "  %-25s waited %s for %s 0x%llx (%llu time%s)",
 			"", fmt_ns(b[6], 24, w->wait_ns),
+			reason_label(t->proc, GS_R_LOCK),
 			(unsigned long long)w->lock,
 			(unsigned long long)w->count, w->count == 1 ? "" : "s");
 		if (w->holder == t->tid)
@@ -396,6 +449,9 @@ static void text_thread(FILE *out, const struct an_thread *t)
 		else if (w->holder)
 			fprintf(out, " while %u (%s) held it", w->holder,
 				thread_name(t->proc, w->holder));
+		else if (w->releaser)
+			fprintf(out, " until %u (%s) released it", w->releaser,
+				thread_name(t->proc, w->releaser));
 		fputc('\n', out);
 	}
 	if (t->ulock_held_ns || t->ulock_wait_ns)
@@ -410,7 +466,7 @@ static void text_gil(FILE *out, const struct an_process *p)
 	char b[4][24];
 
 	if (!has_gil(p)) {
-		fprintf(out, "  no Python interpreter found: no GIL figures\n");
+		fprintf(out, "  %s\n", no_gil_why(p));
 		return;
 	}
 	fprintf(out,
@@ -456,7 +512,24 @@ static void text_locks(FILE *out, const struct an_process *p)
 		if (!l->wait_ns)
 			break;
 		if (!shown++)
-			fprintf(out, "\n  locks waited for:\n");
+			fprintf(out, "\n  %s waited for:\n",
+				gil_untraced(p) ?
+					"futexes (the GIL's among them)" :
+					"locks");
+		if (gil_untraced(p)) {
+			fprintf(out, "  - 0x%llx: waited %s\n",
+				(unsigned long long)l->addr,
+				fmt_ns(b[0], 24, l->wait_ns));
+			continue;
+		}
+		if (!l->acquisitions) { /* 3.13+: a PyMutex, parked on */
+			fprintf(out,
+				"  - 0x%llx: waited %s, released to a waiter %llu times (acquisitions not traced)\n",
+				(unsigned long long)l->addr,
+				fmt_ns(b[0], 24, l->wait_ns),
+				(unsigned long long)l->releases);
+			continue;
+		}
 		fprintf(out,
 			"  - 0x%llx: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
 			(unsigned long long)l->addr,
@@ -490,9 +563,11 @@ static void text_process(FILE *out, const struct analysis *an,
 
 	fprintf(out, "\nprocess %u: %s\n", p->pid,
 		p->command[0] ? p->command : "?");
-	if (p->python[0])
+	if (p->python[0] && has_gil(p))
 		fprintf(out, "  Python %s, GIL found by %s\n", p->python,
 			p->gil_method);
+	else if (p->python[0])
+		fprintf(out, "  Python %s\n", p->python);
 	fprintf(out, "  wall %s, CPU time %s on %d CPU%s\n",
 		fmt_ns(b[0], 24, w), fmt_ns(b[1], 24, an_cpu_time(p)),
 		an_cpu_count(p->cpus), an_cpu_count(p->cpus) == 1 ? "" : "s");
@@ -586,6 +661,10 @@ static void json_thread(struct json *j, const struct an_thread *t)
 			json_null(j, "holder_tid");
 		json_string(j, "holder_name",
 			    w->holder ? thread_name(t->proc, w->holder) : "");
+		if (w->releaser)
+			json_u64(j, "released_by_tid", w->releaser);
+		else
+			json_null(j, "released_by_tid");
 		json_u64(j, "wait_ns", w->wait_ns);
 		json_u64(j, "count", w->count);
 		json_end_object(j);

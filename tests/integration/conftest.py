@@ -134,3 +134,34 @@ def chroot_command(root, *args):
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
             f"{mounts} && exec chroot {root} /opt/py/python3.11 /prog.py "
             + " ".join(args)]
+
+
+def fake_version(src, dst, hexversion=0x031000F0):
+    """A copy of interpreter SRC that says it is HEXVERSION (3.16.0): its
+    Py_Version and, 3.13+, its _Py_DebugOffsets' version. It runs as SRC;
+    gilscope cannot read it."""
+    data = bytearray(open(src, "rb").read())
+    secs = subprocess.run(["readelf", "-SW", src], capture_output=True, text=True).stdout
+    syms = subprocess.run(["readelf", "-sW", "--dyn-syms", src], capture_output=True,
+                          text=True).stdout
+
+    def offset(vaddr):
+        for line in secs.splitlines():
+            p = line.split("]", 1)[-1].split()
+            if len(p) >= 5 and p[1] == "PROGBITS":
+                addr, off, size = int(p[2], 16), int(p[3], 16), int(p[4], 16)
+                if addr <= vaddr < addr + size:
+                    return vaddr - addr + off
+        raise AssertionError(f"{vaddr:#x} not in a section of {src}")
+    for line in syms.splitlines():
+        p = line.split()
+        if len(p) >= 8 and p[7] == "Py_Version":
+            at = offset(int(p[1], 16))
+            data[at:at + 4] = hexversion.to_bytes(4, "little")
+        if len(p) >= 8 and p[7] == "_PyRuntime":
+            at = offset(int(p[1], 16))
+            if data[at:at + 8] == b"xdebugpy":
+                data[at + 8:at + 16] = hexversion.to_bytes(8, "little")
+    with open(dst, "wb") as f:
+        f.write(data)
+    os.chmod(dst, 0o755)

@@ -1,9 +1,11 @@
 """Bad input gets one clear line and a non-zero exit, never a crash or hang."""
+import os
 import shutil
 import struct
 import subprocess
+import time
 
-from conftest import GILSCOPE, PYTHON
+from conftest import GILSCOPE, PYTHON, fake_version, report
 
 
 def gs(*args, **kw):
@@ -76,3 +78,33 @@ def test_truncated_and_corrupted_real_session(tmp_path):
         run = gs("report", str(f))
         assert run.returncode in (0, 1), (off, run)
         assert "Traceback" not in run.stderr and "Sanitizer" not in run.stderr
+
+
+def test_a_python_gilscope_cannot_read_gets_one_line(tmp_path):
+    """Launched or attached, one line says so; the report says "GIL not
+    traced", never the GIL's futex as a lock and "held 0 %"."""
+    fake = str(tmp_path / "python3.16")
+    fake_version(os.path.realpath(PYTHON), fake)
+    script = "import threading, time\n" \
+             "t = threading.Thread(target=time.sleep, args=(0.3,)); t.start()\n" \
+             "time.sleep(1.0); t.join()\n"
+    for mode in ("launch", "attach"):
+        out = str(tmp_path / f"{mode}.data")
+        if mode == "launch":
+            run = gs("record", "-q", "-o", out, "--", fake, "-c", script)
+        else:
+            proc = subprocess.Popen([fake, "-c", script])
+            time.sleep(0.3)
+            run = gs("record", "-q", "-o", out, "-p", str(proc.pid))
+            proc.wait(timeout=30)
+        assert run.returncode == 0, run.stderr
+        said = [line for line in run.stderr.splitlines() if line.strip()]
+        assert len(said) == 1, said
+        assert "3.16.0" in said[0] and "GIL not traced" in said[0], said[0]
+        p = report(out)["processes"][0]
+        assert p["gil_method"] == "unsupported" and p["gil"] is None
+        assert p["python_version"] == "3.16.0"
+        assert p["diagnosis"][0]["kind"] == "gil-not-traced"
+        text = gs("report", out).stdout
+        assert "GIL not traced" in text and "held 0" not in text, text
+        assert "blocked: " in text and " lock " not in text, text

@@ -666,6 +666,54 @@ static void test_lock_wait_holder_and_handoff(void **state)
 	an_free(an);
 }
 
+/* 3.13+: B parks on L1 (a PyMutex) and sleeps on its own semaphore;
+ * A unparks it 8 ms later. The wait is for L1, until A released it. */
+#define SEM_B 0x7ffd1000ull
+
+static void park(struct analysis *an, uint64_t at, uint32_t tid, uint64_t lock,
+		 uint64_t sem, int type)
+{
+	struct gs_event e = ev(at, type, tid);
+
+	e.arg[0] = lock;
+	e.arg[2] = sem;
+	e.a32 = type == GS_EV_LOCK_ACQUIRE ? (uint32_t)-1 : 0;
+	feed(an, e);
+}
+
+static void test_parked_wait_is_for_the_lock(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *b;
+	struct an_lock *l;
+
+	(void)state;
+	park(an, 2 * MS, B, L1, SEM_B, GS_EV_LOCK_ACQUIRE);
+	sys_enter(an, 2 * MS, B, NR_FUTEX, SEM_B, 393, 0);
+	park(an, 9990 * US, A, L1, SEM_B, GS_EV_LOCK_RELEASE);
+	sys_exit(an, 10 * MS, B, NR_FUTEX, 0);
+	/* a later wait of B on another futex is not for L1 */
+	lock_sleep(an, 12 * MS, 13 * MS, B, L2);
+	an_finish(an, T0 + 20 * MS);
+
+	b = an_find_thread(an, B);
+	assert_int_equal(b->n_lock_waits, 2);
+	assert_int_equal(b->lock_waits[0].lock, L1);
+	assert_int_equal(b->lock_waits[0].holder, 0);
+	assert_int_equal(b->lock_waits[0].releaser, A);
+	assert_int_equal(b->lock_waits[0].wait_ns, 8 * MS);
+	assert_int_equal(b->lock_waits[1].lock, L2);
+	assert_int_equal(b->lock_waits[1].releaser, 0);
+	l = locks_find(&p->locks, L1);
+	assert_non_null(l);
+	assert_int_equal(l->wait_ns, 8 * MS);
+	assert_int_equal(l->acquisitions, 0);
+	assert_int_equal(l->releases, 1);
+	assert_null(locks_find(&p->locks, SEM_B));
+	an_free(an);
+}
+
 /* A holds L1 and waits for L2; B holds L2 and waits for L1. */
 static void test_deadlock_cycle(void **state)
 {
@@ -992,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_diagnosis_gil_contention),
 		cmocka_unit_test(test_slices_cover_life),
 		cmocka_unit_test(test_lock_wait_holder_and_handoff),
+		cmocka_unit_test(test_parked_wait_is_for_the_lock),
 		cmocka_unit_test(test_deadlock_cycle),
 		cmocka_unit_test(test_daemon_killed_at_exit),
 		cmocka_unit_test(test_gil_interleavings),
