@@ -80,7 +80,7 @@ test: gilscope unit-plain unit-san fuzz-replay
 	$(PYTHON) -m pytest -p no:cacheprovider -v tests
 
 format:
-	clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c
+	clang-format -i $(wildcard bpf/*.[ch] user/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/versions/*.[ch])
 
 clean:
 	rm -rf $(BUILD) gilscope

@@ -338,11 +338,20 @@ static const struct fl_point *frozen_stack(const struct fl_thread *t,
 	return before;
 }
 
-/* The stack of a GIL wait: take_gil's entry sends it only when it changed
- * (and the switch-outs of the wait send none), so the thread's last one. */
+/*
+ * The stack of a GIL wait [A, B): one taken inside it (a switch-out of the
+ * wait, or take_gil's entry), else the thread's last GIL_WAIT stack:
+ * take_gil's entry sends one only when it changed, and a switch-out asleep
+ * on the GIL after it sends none. A take that found the GIL free sends
+ * none either, so a wait that starts in the futex after such a take has
+ * its stack from its switch-out only.
+ */
 static const struct fl_point *wait_stack(const struct fl_thread *t, uint64_t a,
 					 uint64_t b)
 {
+	for (size_t i = 0; i < t->n_pts; i++)
+		if (t->pts[i].ts >= a && t->pts[i].ts <= b)
+			return &t->pts[i];
 	return t->has_gilwait ? &t->gilwait : frozen_stack(t, a, b);
 }
 

@@ -13,6 +13,9 @@ both for every thread of every run:
                            inside its own clock around acquire()
     hand-offs              equal to the interpreter's own counter
     joined threads         never flagged as killed at exit
+Five more runs trace the interpreter as if python3.11-dbg were absent
+(GILSCOPE_NO_DEBUGINFO=1, as most users run it): the GIL is found from the
+code alone and the same agreement must hold.
 """
 import os
 
@@ -22,6 +25,7 @@ from conftest import PROGS, check_accounting
 from truth import record_with_truth
 
 RUNS = 20
+STRIPPED_RUNS = 5
 PROG = os.path.join(PROGS, "mixed_threads.py")
 
 
@@ -39,12 +43,18 @@ def describe(t, name, th):
             f"session {t.path}")
 
 
-@pytest.mark.parametrize("run", range(RUNS))
-def test_every_thread_agrees_with_bpftrace_and_its_own_clocks(tmp_path, run):
+@pytest.mark.parametrize("run,stripped",
+                         [(r, False) for r in range(RUNS)] +
+                         [(r, True) for r in range(STRIPPED_RUNS)],
+                         ids=[f"dwarf-{r}" for r in range(RUNS)] +
+                         [f"stripped-{r}" for r in range(STRIPPED_RUNS)])
+def test_every_thread_agrees_with_bpftrace_and_its_own_clocks(tmp_path, run, stripped):
+    env = dict(os.environ, GILSCOPE_NO_DEBUGINFO="1") if stripped else None
     # -S: no site import, whose directory scans give the main thread a
     # thousand short holds, each stretched by the truth's own probes
-    t = record_with_truth(tmp_path, ["-S", PROG])
+    t = record_with_truth(tmp_path, ["-S", PROG], env=env)
     p = t.process()
+    assert p["gil_method"] == ("handoff" if stripped else "debuginfo"), p["gil_method"]
     check_accounting(p)
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"], p["gil"]
     threads = t.facts["threads"]

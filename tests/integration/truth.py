@@ -174,7 +174,7 @@ class Truth:
         return self.maps.get(name, {}).get(tid, 0)
 
 
-def record_with_truth(tmp_path, argv, record_args=(), python=PYTHON, timeout=120):
+def record_with_truth(tmp_path, argv, record_args=(), python=PYTHON, timeout=120, env=None):
     """Record PYTHON ARGV... with gilscope, measured by bpftrace."""
     out = str(tmp_path / "session.data")
     bt = tmp_path / "gil.bt"
@@ -182,6 +182,6 @@ def record_with_truth(tmp_path, argv, record_args=(), python=PYTHON, timeout=120
     bt.write_text(script(os.path.realpath(python)))
     cmd = " ".join([GILSCOPE, "record", "-q", "-o", out, *record_args, "--", python, *argv])
     run = subprocess.run(["bpftrace", "-c", cmd, str(bt)], capture_output=True, text=True,
-                         timeout=timeout)
+                         timeout=timeout, env=env)
     assert run.returncode == 0, run.stderr
     return Truth(run, report(out), out, parse_maps(run.stdout))

@@ -41,7 +41,7 @@ static inline void feed(struct analysis *an, struct gs_event e)
 }
 
 static inline void switch_out(struct analysis *an, uint64_t at, uint32_t tid,
-		       unsigned int state, bool preempt)
+			      unsigned int state, bool preempt)
 {
 	struct gs_event e = ev(at, GS_EV_SWITCH, tid);
 
@@ -51,7 +51,8 @@ static inline void switch_out(struct analysis *an, uint64_t at, uint32_t tid,
 	feed(an, e);
 }
 
-static inline void switch_in(struct analysis *an, uint64_t at, uint32_t tid, int cpu)
+static inline void switch_in(struct analysis *an, uint64_t at, uint32_t tid,
+			     int cpu)
 {
 	struct gs_event e = ev(at, GS_EV_SWITCH, 0);
 
@@ -67,8 +68,8 @@ static inline void wakeup(struct analysis *an, uint64_t at, uint32_t tid)
 	feed(an, ev(at, GS_EV_WAKEUP, tid));
 }
 
-static inline void sys_enter(struct analysis *an, uint64_t at, uint32_t tid, int nr,
-		      uint64_t a0, uint64_t a1, uint64_t a2)
+static inline void sys_enter(struct analysis *an, uint64_t at, uint32_t tid,
+			     int nr, uint64_t a0, uint64_t a1, uint64_t a2)
 {
 	struct gs_event e = ev(at, GS_EV_SYS_ENTER, tid);
 
@@ -79,8 +80,8 @@ static inline void sys_enter(struct analysis *an, uint64_t at, uint32_t tid, int
 	feed(an, e);
 }
 
-static inline void sys_exit(struct analysis *an, uint64_t at, uint32_t tid, int nr,
-		     uint64_t ret)
+static inline void sys_exit(struct analysis *an, uint64_t at, uint32_t tid,
+			    int nr, uint64_t ret)
 {
 	struct gs_event e = ev(at, GS_EV_SYS_EXIT, tid);
 
@@ -107,7 +108,7 @@ static inline void wake_on_cond(struct analysis *an, uint64_t at, uint32_t tid)
 }
 
 static inline void cond_signal(struct analysis *an, uint64_t at, uint32_t tid,
-			uint64_t cond)
+			       uint64_t cond)
 {
 	struct gs_event e = ev(at, GS_EV_COND_SIGNAL, tid);
 
@@ -115,8 +116,8 @@ static inline void cond_signal(struct analysis *an, uint64_t at, uint32_t tid,
 	feed(an, e);
 }
 
-static inline void fork_thread(struct analysis *an, uint64_t at, uint32_t parent,
-			uint32_t child)
+static inline void fork_thread(struct analysis *an, uint64_t at,
+			       uint32_t parent, uint32_t child)
 {
 	struct gs_event e = ev(at, GS_EV_FORK, parent);
 
@@ -126,7 +127,7 @@ static inline void fork_thread(struct analysis *an, uint64_t at, uint32_t parent
 }
 
 static inline void thread_exit(struct analysis *an, uint64_t at, uint32_t tid,
-			bool group)
+			       bool group)
 {
 	struct gs_event e = ev(at, GS_EV_EXIT, tid);
 
@@ -145,8 +146,9 @@ static inline struct analysis *setup_process(struct an_process **out)
 }
 
 /* A call entered without the GIL (hand-off probes: GS_F_GIL_FREE). */
-static inline void sys_enter_free(struct analysis *an, uint64_t at, uint32_t tid,
-			   int nr, uint64_t a0, uint64_t a1)
+static inline void sys_enter_free(struct analysis *an, uint64_t at,
+				  uint32_t tid, int nr, uint64_t a0,
+				  uint64_t a1)
 {
 	struct gs_event e = ev(at, GS_EV_SYS_ENTER, tid);
 
@@ -159,15 +161,16 @@ static inline void sys_enter_free(struct analysis *an, uint64_t at, uint32_t tid
 }
 
 /* A read(2) entered without the GIL at FROM, back at TO. */
-static inline void read_without_gil(struct analysis *an, uint64_t from, uint64_t to,
-			     uint32_t tid)
+static inline void read_without_gil(struct analysis *an, uint64_t from,
+				    uint64_t to, uint32_t tid)
 {
 	sys_enter_free(an, from, tid, NR_READ, 3, 0);
 	sys_exit(an, to, tid, NR_READ, 1);
 }
 
 /* drop_gil waking a thread asleep on the cond: the futex wake of TID. */
-static inline void wake_gil_waiter(struct analysis *an, uint64_t at, uint32_t tid)
+static inline void wake_gil_waiter(struct analysis *an, uint64_t at,
+				   uint32_t tid)
 {
 	sys_enter_free(an, at, tid, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE);
 	sys_exit(an, at + 5 * US, tid, NR_FUTEX, 1);
