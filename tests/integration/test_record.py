@@ -1,4 +1,5 @@
 """Record and report on the real kernel with Debian's python3.11 (issue 2)."""
+import json
 import os
 import signal
 import subprocess
@@ -170,10 +171,13 @@ def test_stripped_interpreter_without_debug_file(trace, method, all_sites):
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"]
     for tid, cpu_s in t.facts["thread_cpu_s"].items():
         th = t.thread(int(tid))
-        # a spinner runs Python only holding the GIL, and between its
-        # first take and its end it holds the GIL or waits for it
-        assert th["gil_held_ns"] >= 0.98 * cpu_s * 1e9 - 2e6, th
-        assert th["gil_held_ns"] + th["gil_wait_ns"] >= 0.95 * th["lifetime_ns"] - 2e6, th
+        # a spinner runs Python only holding the GIL; when it does not hold
+        # it, it mostly waits for it (the rest: asleep in drop_gil until the
+        # thread it forced the GIL to takes it, which bpftrace does not count
+        # as a wait either). test_accuracy checks waits against bpftrace.
+        assert th["gil_held_ns"] >= 0.98 * cpu_s * 1e9 - 2e6, (th, t.path)
+        assert th["gil_wait_ns"] >= 0.8 * (th["lifetime_ns"] - th["gil_held_ns"]), \
+            (json.dumps(th), t.path)
 
 
 READS = """
