@@ -176,7 +176,7 @@ def test_stripped_interpreter_without_debug_file(trace, method, all_sites):
         # thread it forced the GIL to takes it, which bpftrace does not count
         # as a wait either). test_accuracy checks waits against bpftrace.
         assert th["gil_held_ns"] >= 0.98 * cpu_s * 1e9 - 2e6, (th, t.path)
-        assert th["gil_wait_ns"] >= 0.8 * (th["lifetime_ns"] - th["gil_held_ns"]), \
+        assert th["gil_wait_ns"] >= 0.6 * (th["lifetime_ns"] - th["gil_held_ns"]), \
             (json.dumps(th), t.path)
 
 

@@ -27,7 +27,10 @@ def test_cpu_threads_are_not_faster(trace):
     assert cpu <= 1.15 * f["threaded_s"], (cpu, f["threaded_s"])
     for name, tid in f["tids"].items():
         th = t.thread(tid)
-        assert th["gil_wait_ns"] > 0.5 * th["lifetime_ns"], (name, th)
+        # when it does not hold the GIL it mostly waits for it (the rest:
+        # asleep in drop_gil until the thread it was forced to hand over to
+        # runs, longer on a loaded machine)
+        assert th["gil_wait_ns"] > 0.6 * (th["lifetime_ns"] - th["gil_held_ns"]), (name, th)
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"]
     assert kinds(p)[0] == "gil-contention"
 
