@@ -31,7 +31,7 @@ import re
 import subprocess
 import sys
 
-from conftest import GILSCOPE, PYTHON, ROOT, report
+from conftest import GILSCOPE, PYTHON, ROOT, Traced, report
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import gil_bpftrace  # noqa: E402
@@ -145,11 +145,10 @@ def parse_maps(text):
     return maps
 
 
-class Truth:
+class Truth(Traced):
+    """A traced run with bpftrace's maps of the same run."""
     def __init__(self, run, data, path, maps):
-        self.run = run
-        self.report = data
-        self.path = path
+        super().__init__(run, data, path)
         self.maps = maps
 
     @property
@@ -159,16 +158,6 @@ class Truth:
             if line.startswith("WORKLOAD-FACTS-PY "):
                 return ast.literal_eval(line[len("WORKLOAD-FACTS-PY "):])
         raise AssertionError("no WORKLOAD-FACTS-PY line in:\n" + self.run.stdout[-2000:])
-
-    def process(self):
-        return self.report["processes"][0]
-
-    def thread(self, tid):
-        for p in self.report["processes"]:
-            for t in p["threads"]:
-                if t["tid"] == tid:
-                    return t
-        raise AssertionError(f"thread {tid} not in the report")
 
     def truth(self, name, tid):
         return self.maps.get(name, {}).get(tid, 0)
