@@ -14,6 +14,7 @@
 #define GS_PY_MAX_FRAMES 128 /* deeper stacks keep their innermost frames */
 #define GS_NATIVE_MAX_FRAMES 32
 #define GS_OFF_NONE 0xffff
+#define GS_FRAME_HEAD 128 /* the head of a frame read at once: 3.9's f_lasti */
 
 /* a32 of GS_EV_STACK: the moment the stack was taken */
 enum gs_stack_why {
@@ -115,8 +116,13 @@ struct gs_pyconf {
 	unsigned short cframe_frame; /* -> current frame, GS_OFF_NONE: none */
 	unsigned short tstate_tid;   /* native_thread_id, GS_OFF_NONE */
 	unsigned short frame_code, frame_previous, frame_instr, frame_owner;
-	unsigned char owner_cstack; /* owner of C-stack shim frames, 0xff */
+	/* frames owned by owner_cstack or above are the interpreter's own
+	 * (no code), 0xff: none */
+	unsigned char owner_cstack;
 	unsigned char learn_tstate; /* no take_gil probe: learn at acquisitions */
+	unsigned char instr_size;   /* frame_instr: 8 a pointer, 4 f_lasti */
+	unsigned char ref_tag_bits; /* _PyStackRef tag bits of frame_code */
+	unsigned short frame_head; /* bytes of a frame read (<= GS_FRAME_HEAD) */
 	/* PyCodeObject fields, str and bytes layout (gs_code_rec) */
 	unsigned short code_qualname, code_filename, code_firstlineno;
 	unsigned short code_linetable, str_state, str_ascii_data;

@@ -76,7 +76,7 @@ struct {
 
 struct stk_scratch {
 	struct gs_stack_rec rec;
-	unsigned char frame[72]; /* the head of one _PyInterpreterFrame */
+	unsigned char frame[GS_FRAME_HEAD]; /* the head of one frame */
 	struct gs_code_rec code;
 };
 
@@ -219,7 +219,7 @@ static __always_inline void stk_intern(struct stk_scratch *s,
 
 static __always_inline u64 stk_field(const struct stk_scratch *s, u16 off)
 {
-	return *(const u64 *)(s->frame + (off & 0x38));
+	return *(const u64 *)(s->frame + (off & (GS_FRAME_HEAD - 8)));
 }
 
 /* The frame a PyThreadState is executing, 0 if none or unreadable. */
@@ -230,7 +230,7 @@ static __always_inline u64 stk_top_frame(const struct gs_pyconf *c, u64 tstate)
 	if (bpf_probe_read_user(&p, sizeof(p),
 				(void *)(tstate + c->tstate_frame)))
 		return 0;
-	if (p && c->cframe_frame != GS_OFF_NONE &&
+	if (p && c->cframe_frame != GS_OFF_NONE && /* 3.11, 3.12 */
 	    bpf_probe_read_user(&p, sizeof(p), (void *)(p + c->cframe_frame)))
 		return 0;
 	return p;
@@ -252,18 +252,22 @@ static long stk_walk_step(u32 i, void *arg)
 	const struct gs_pyconf *c = w->c;
 	u64 code, instr;
 	u32 n = w->n;
+	/* 1 to GS_FRAME_HEAD bytes, in a form the verifier follows */
+	u32 head = ((c->frame_head - 1) & (GS_FRAME_HEAD - 1)) + 1;
 
 	if (!w->frame)
 		return 1;
-	if (bpf_probe_read_user(s->frame, sizeof(s->frame), (void *)w->frame)) {
+	if (bpf_probe_read_user(s->frame, head, (void *)w->frame)) {
 		w->flags |= GS_STACKF_FAULT;
 		return 1;
 	}
-	code = stk_field(s, c->frame_code);
+	code = stk_field(s, c->frame_code) & ~(u64)c->ref_tag_bits;
 	instr = stk_field(s, c->frame_instr);
+	if (c->instr_size == 4) /* f_lasti, an int */
+		instr &= 0xffffffffULL;
 	w->frame = stk_field(s, c->frame_previous);
 	if (c->owner_cstack != 0xff &&
-	    s->frame[c->frame_owner & 0x47] == c->owner_cstack)
+	    s->frame[c->frame_owner & (GS_FRAME_HEAD - 1)] >= c->owner_cstack)
 		return 0;
 	if (n >= GS_PY_MAX_FRAMES)
 		return 1;

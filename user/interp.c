@@ -378,10 +378,6 @@ int interp_gil_at_runtime(const struct interp *in, pid_t pid, uint64_t bias,
 	return *gil ? 0 : -EAGAIN;
 }
 
-/* glibc's struct pthread (what a pthread_t points to): its tid, the same
- * in 2.31 (bullseye) and 2.36 (bookworm), measured */
-#define GLIBC_PTHREAD_TID 0x2d0
-
 uint32_t interp_tstate_tid(const struct interp *in, pid_t pid, uint64_t tstate)
 {
 	const struct py_facts *f = in->facts;

@@ -263,14 +263,71 @@ int pyobj_linetable_line(const unsigned char *lt, size_t len, int firstlineno,
 	return firstlineno;
 }
 
+/* 3.9 co_lnotab: (bytes, line) increments; the line of byte offset ADDR */
+static int lnotab_line(const unsigned char *lt, size_t len, int firstlineno,
+		       long addr)
+{
+	long long line = firstlineno;
+	long at = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		at += lt[i];
+		if (at > addr)
+			break;
+		line += (signed char)lt[i + 1];
+	}
+	return line >= 0 && line <= INT_MAX ? (int)line : firstlineno;
+}
+
+/* 3.10 co_linetable: (bytes, line) deltas of ranges, -128: no line; the
+ * line of byte offset ADDR, -1 for none */
+static int linetable310_line(const unsigned char *lt, size_t len,
+			     int firstlineno, long addr)
+{
+	long long line = firstlineno;
+	long start = 0;
+
+	for (size_t i = 0; i + 1 < len; i += 2) {
+		long end = start + lt[i];
+		int delta = (signed char)lt[i + 1];
+
+		if (delta != -128)
+			line += delta;
+		if (addr >= start && addr < end)
+			return delta == -128		    ? -1 :
+			       line >= 0 && line <= INT_MAX ? (int)line :
+							      firstlineno;
+		start = end;
+	}
+	return firstlineno;
+}
+
 int pyobj_code_line(const struct pyobj_code *c, const struct py_stack_facts *f,
 		    int format, uint64_t code, uint64_t instr)
 {
+	/* f_lasti (3.9, 3.10): an int, -1 before the first instruction */
+	long lasti = (int32_t)(uint32_t)instr;
 	long offset;
 	int line;
 
-	if (format != PY_LINETABLE_311 || !c->linetable)
+	if (!c->linetable)
 		return c->firstlineno;
+	switch (format) {
+	case PY_LINETABLE_39:
+		return lasti < 0 ? c->firstlineno :
+				   lnotab_line(c->linetable, c->linetable_len,
+					       c->firstlineno, lasti);
+	case PY_LINETABLE_310:
+		line = lasti < 0 ?
+			       c->firstlineno :
+			       linetable310_line(c->linetable, c->linetable_len,
+						 c->firstlineno, lasti * 2);
+		return line < 0 ? c->firstlineno : line;
+	case PY_LINETABLE_311:
+		break;
+	default:
+		return c->firstlineno;
+	}
 	/* prev_instr is a 2-byte code unit pointer; before the first
 	 * instruction it points one unit before the code */
 	if (instr < code + f->code_adaptive)
@@ -284,22 +341,90 @@ int pyobj_code_line(const struct pyobj_code *c, const struct py_stack_facts *f,
 
 /* ------------------------------------------------ frames and threads */
 
-uint64_t pyobj_bottom_frame(const struct pyobj_mem *m, uint64_t tstate)
+uint64_t pyobj_top_frame(const struct pyobj_mem *m, uint64_t tstate)
 {
 	const struct py_stack_facts *f = m->f;
-	uint64_t frame = 0, bottom = 0;
+	uint64_t frame = 0;
 
 	if (pyobj_u64(m, tstate + f->tstate_frame, &frame))
 		return 0;
-	if (frame && f->cframe_frame &&
+	if (frame && f->has_cframe &&
 	    pyobj_u64(m, frame + f->cframe_frame, &frame))
 		return 0;
+	return frame;
+}
+
+uint64_t pyobj_ref(const struct py_stack_facts *f, uint64_t ref)
+{
+	return ref & ~(uint64_t)f->ref_tag_bits;
+}
+
+int pyobj_frame(const struct pyobj_mem *m, uint64_t frame,
+		struct pyobj_frame *out)
+{
+	const struct py_stack_facts *f = m->f;
+	uint64_t instr = 0;
+	uint8_t owner = 0;
+	int err;
+
+	err = pyobj_u64(m, frame + f->frame_previous, &out->previous);
+	if (!err)
+		err = pyobj_u64(m, frame + f->frame_code, &out->code);
+	if (!err)
+		err = m->read(m->ctx, frame + f->frame_instr, &instr,
+			      f->instr_size == 4 ? 4 : 8);
+	if (!err && f->owner_cstack >= 0)
+		err = m->read(m->ctx, frame + f->frame_owner, &owner, 1);
+	if (err)
+		return err;
+	out->code = pyobj_ref(f, out->code);
+	out->instr = instr;
+	out->shim = f->owner_cstack >= 0 && owner >= f->owner_cstack;
+	return 0;
+}
+
+uint64_t pyobj_bottom_frame(const struct pyobj_mem *m, uint64_t tstate)
+{
+	uint64_t frame = pyobj_top_frame(m, tstate), bottom = 0;
+	struct pyobj_frame fr;
+
 	for (int i = 0; frame && i < MAX_FRAMES; i++) {
-		bottom = frame;
-		if (pyobj_u64(m, frame + f->frame_previous, &frame))
+		if (pyobj_frame(m, frame, &fr))
 			return 0;
+		if (!fr.shim)
+			bottom = frame;
+		frame = fr.previous;
 	}
 	return frame ? 0 : bottom;
+}
+
+/*
+ * A dict keys object's index table size (log2 of its bytes) and kind (0:
+ * (hash, key, value) entries, else (key, value)). 3.9 and 3.10 store only
+ * dk_size: an index is 1, 2, 4 or 8 bytes as dk_size needs, entries are
+ * all (hash, key, value).
+ */
+static int keys_layout(const struct pyobj_mem *m, uint64_t keys,
+		       uint8_t *log2_index, uint8_t *kind)
+{
+	const struct py_stack_facts *f = m->f;
+	uint64_t size = 0;
+
+	if (!f->keys_dk_size) {
+		if (m->read(m->ctx, keys + f->keys_log2_index_bytes, log2_index,
+			    1) ||
+		    m->read(m->ctx, keys + f->keys_kind, kind, 1))
+			return -EFAULT;
+		return *log2_index > MAX_DICT_LOG2_INDEX ? -EINVAL : 0;
+	}
+	if (pyobj_u64(m, keys + f->keys_dk_size, &size) || size < 8 ||
+	    size > (1ull << 26) || (size & (size - 1)))
+		return -EINVAL;
+	*kind = 0;
+	*log2_index = __builtin_ctzll(size) + (size <= 0xff   ? 0 :
+					       size <= 0xffff ? 1 :
+								2);
+	return 0;
 }
 
 /* Index of the str key NAME among the entries of a dict's keys, or -1. */
@@ -312,10 +437,8 @@ static long keys_index(const struct pyobj_mem *m, uint64_t keys,
 	size_t esize;
 	char buf[64];
 
-	if (m->read(m->ctx, keys + f->keys_log2_index_bytes, &log2_index, 1) ||
-	    m->read(m->ctx, keys + f->keys_kind, &kind, 1) ||
-	    pyobj_u64(m, keys + f->keys_nentries, &nentries) ||
-	    log2_index > MAX_DICT_LOG2_INDEX)
+	if (keys_layout(m, keys, &log2_index, &kind) ||
+	    pyobj_u64(m, keys + f->keys_nentries, &nentries))
 		return -1;
 	/* entries follow the index table: (hash, key, value) for general
 	 * keys, (key, value) for str-only keys */
@@ -343,13 +466,10 @@ static uint64_t dict_value(const struct pyobj_mem *m, uint64_t keys,
 	if (i < 0)
 		return 0;
 	if (values) {
-		pyobj_u64(m, values + 8 * i, &value);
+		pyobj_u64(m, values + m->f->values_data + 8 * i, &value);
 		return value;
 	}
-	if (m->read(m->ctx, keys + m->f->keys_kind, &kind, 1) ||
-	    m->read(m->ctx, keys + m->f->keys_log2_index_bytes, &log2_index,
-		    1) ||
-	    log2_index > MAX_DICT_LOG2_INDEX) /* read again: may have changed */
+	if (keys_layout(m, keys, &log2_index, &kind)) /* may have changed */
 		return 0;
 	pyobj_u64(m,
 		  keys + m->f->keys_indices + (1ull << log2_index) +
@@ -369,6 +489,33 @@ static uint64_t dict_get(const struct pyobj_mem *m, uint64_t dict,
 	return dict_value(m, keys, values, name);
 }
 
+/* The dict or values of an object whose type manages them (3.11+): DICT
+ * when it has one, else VALUES with the type's cached keys. */
+static void managed(const struct pyobj_mem *m, uint64_t obj, uint64_t type,
+		    uint64_t flags, uint64_t *dict, uint64_t *values)
+{
+	const struct py_stack_facts *f = m->f;
+	uint64_t basicsize = 0;
+	uint8_t valid = 0;
+
+	pyobj_u64(m, obj + f->managed_dict, dict);
+	if (f->managed_tagged && (*dict & 1)) {
+		/* 3.12: PyDictOrValues holds values, tagged */
+		*values = *dict - 1;
+		*dict = 0;
+	} else if (f->managed_values) {
+		pyobj_u64(m, obj + f->managed_values, values);
+	} else if (!*dict && f->inline_values_flag &&
+		   (flags & f->inline_values_flag) &&
+		   !pyobj_u64(m, type + f->type_basicsize, &basicsize) &&
+		   basicsize && basicsize < (1u << 20) &&
+		   !m->read(m->ctx, obj + basicsize + 3, &valid, 1) && valid) {
+		/* 3.13+: inline values, `valid` (byte 3) while no dict
+		 * took them over */
+		*values = obj + basicsize;
+	}
+}
+
 int pyobj_attr_str(const struct pyobj_mem *m, uint64_t obj, const char *name,
 		   char *out, size_t len)
 {
@@ -380,8 +527,7 @@ int pyobj_attr_str(const struct pyobj_mem *m, uint64_t obj, const char *name,
 	    pyobj_u64(m, type + f->type_flags, &flags))
 		return -EFAULT;
 	if (f->managed_dict_flag && (flags & f->managed_dict_flag)) {
-		pyobj_u64(m, obj + f->managed_dict, &dict);
-		pyobj_u64(m, obj + f->managed_values, &values);
+		managed(m, obj, type, flags, &dict, &values);
 		if (!dict && values &&
 		    !pyobj_u64(m, type + f->type_cached_keys, &keys))
 			value = dict_value(m, keys, values, name);

@@ -9,6 +9,7 @@
 #ifndef GS_PYOBJ_H
 #define GS_PYOBJ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "pyver.h"
@@ -49,7 +50,23 @@ int pyobj_code_line(const struct pyobj_code *c, const struct py_stack_facts *f,
  * instruction gives FIRSTLINENO); -1 for an instruction without a line. */
 int pyobj_linetable_line(const unsigned char *lt, size_t len, int firstlineno,
 			 long offset);
-/* The outermost frame of a thread (its first function), 0 if none. */
+/* The frame a thread is executing (its innermost), 0 if none. */
+uint64_t pyobj_top_frame(const struct pyobj_mem *m, uint64_t tstate);
+
+/* One frame as read: its code object (tag cleared), instruction (a
+ * pointer, or f_lasti), the frame it returns to; shim: the interpreter's
+ * own entry frame, no code of the program (3.12+), to be skipped. */
+struct pyobj_frame {
+	uint64_t code, instr, previous;
+	bool shim;
+};
+
+int pyobj_frame(const struct pyobj_mem *m, uint64_t frame,
+		struct pyobj_frame *out);
+/* An object reference as a frame holds it (a _PyStackRef from 3.14). */
+uint64_t pyobj_ref(const struct py_stack_facts *f, uint64_t ref);
+/* The outermost frame of a thread with code (its first function), 0 if
+ * none. */
 uint64_t pyobj_bottom_frame(const struct pyobj_mem *m, uint64_t tstate);
 /* Attribute NAME of instance OBJ when it is a str (instance dict only). */
 int pyobj_attr_str(const struct pyobj_mem *m, uint64_t obj, const char *name,

@@ -19,6 +19,10 @@
 
 struct elfimg;
 
+/* glibc's struct pthread (what a pthread_t points to): its tid, the same
+ * in 2.31 (bullseye) and 2.36 (bookworm), measured */
+#define GLIBC_PTHREAD_TID 0x2d0
+
 struct py_facts {
 	int major, minor;
 	/*
@@ -40,7 +44,8 @@ struct py_facts {
 	/* PyThreadState.native_thread_id, 0 if absent */
 	uint64_t tstate_native_thread_id;
 	/* without it (3.9, 3.10): PyThreadState.thread_id, the thread's
-	 * pthread_t, whose glibc struct pthread holds the tid */
+	 * pthread_t, whose glibc struct pthread holds the tid (at
+	 * GLIBC_PTHREAD_TID) */
 	uint64_t tstate_thread_id;
 	/* Py_GIL_DISABLED: a free-threaded build, no GIL (gil_in_runtime 0) */
 	bool free_threaded;
@@ -48,14 +53,28 @@ struct py_facts {
 	bool has_debug_offsets;
 	struct py_debug_offsets dbg;
 	/* Python stacks (user/stacks.c, bpf/stacks.bpf.h); stk_frame_code
-	 * 0: no stack facts for this version */
+	 * 0: no stack facts for this version. 3.13+: filled from the debug
+	 * offsets where they carry the fact (pyver_from_debug_offsets), the
+	 * rest from the version's row. */
 	struct py_stack_facts {
-		/* tstate -> cframe -> current frame (cframe_frame 0: the
-		 * tstate field is the frame itself) */
+		/* tstate -> cframe -> current frame (has_cframe, 3.11 and
+		 * 3.12), else the tstate field is the frame itself */
 		uint16_t tstate_frame, cframe_frame;
+		bool has_cframe;
+		/* a frame: _PyInterpreterFrame (3.11+) or PyFrameObject
+		 * (3.9, 3.10: previous is f_back, instr is f_lasti) */
 		uint16_t frame_code, frame_previous, frame_instr;
 		uint16_t frame_owner, frame_localsplus;
-		int owner_cstack; /* owner of C-stack shim frames, -1 none */
+		/* frames owned by owner_cstack or above are the
+		 * interpreter's own entry frames (3.12+), no code: skipped;
+		 * -1: none */
+		int owner_cstack;
+		/* low bits of f_executable and localsplus that tag a
+		 * _PyStackRef (3.14+), cleared to get the object */
+		uint8_t ref_tag_bits;
+		/* bytes of frame_instr: 8, a pointer to the instruction
+		 * (3.11+); 4, f_lasti, an int offset (3.9, 3.10) */
+		uint8_t instr_size;
 		/* PyCodeObject; instructions start at code_adaptive */
 		uint16_t code_firstlineno, code_filename, code_name;
 		uint16_t code_qualname, code_linetable, code_adaptive;
@@ -69,17 +88,31 @@ struct py_facts {
 		uint16_t tstate_next;
 		/* instance attributes, for threading.Thread's name */
 		uint16_t type_name, type_flags, type_dictoffset,
-			type_cached_keys;
+			type_cached_keys, type_basicsize;
 		uint64_t managed_dict_flag;	      /* 0: no managed dicts */
 		int16_t managed_dict, managed_values; /* from the object */
+		/* 3.12: one word at managed_dict, values when its low bit
+		 * is set (PyDictOrValues) */
+		bool managed_tagged;
+		/* 3.13+: values inline at the object's tp_basicsize */
+		uint64_t inline_values_flag;
 		uint16_t dict_keys, dict_values;
+		uint16_t values_data; /* values[] in PyDictValues */
 		uint16_t keys_log2_index_bytes, keys_kind, keys_nentries;
 		uint16_t keys_indices;
+		/* 3.9, 3.10: dk_size (index width follows from it, entries
+		 * are all (hash, key, value)); 0: 3.11+ keys */
+		uint16_t keys_dk_size;
 	} stk;
 };
 
-/* co_linetable formats */
-enum { PY_LINETABLE_NONE = 0, PY_LINETABLE_311 = 1 /* PEP 626 locations */ };
+/* line number tables, and what frame_instr means with each */
+enum {
+	PY_LINETABLE_NONE = 0,
+	PY_LINETABLE_311 = 1, /* 3.11+ location table; instr a pointer */
+	PY_LINETABLE_39 = 2,  /* co_lnotab; f_lasti in bytes */
+	PY_LINETABLE_310 = 3, /* 3.10 co_linetable; f_lasti in code units */
+};
 
 /* The table's row for MAJOR.MINOR, or NULL: facts that need no file. */
 const struct py_facts *pyver_facts(int major, int minor);

@@ -271,10 +271,33 @@ static struct stk_proc *proc_add(struct stk_recorder *st, pid_t pid)
 	return p;
 }
 
+/* Bytes of a frame BPF reads: up to its last field it needs */
+static uint16_t frame_head(const struct py_stack_facts *s)
+{
+	uint16_t end = s->frame_code + 8;
+
+	if (s->frame_previous + 8 > end)
+		end = s->frame_previous + 8;
+	if (s->frame_instr + 8 > end)
+		end = s->frame_instr + 8;
+	if (s->owner_cstack >= 0 && s->frame_owner + 1 > end)
+		end = s->frame_owner + 1;
+	return end;
+}
+
+/* Can BPF walk these frames? (every field it reads within its head) */
+static bool bpf_walkable(const struct py_stack_facts *s)
+{
+	return frame_head(s) <= GS_FRAME_HEAD && !(s->frame_code & 7) &&
+	       !(s->frame_previous & 7) && !(s->frame_instr & 7);
+}
+
 static void set_facts(struct stk_proc *p, uint64_t gil_addr,
 		      const struct py_facts *facts)
 {
-	p->facts = facts && facts->stk.frame_code ? facts : NULL;
+	p->facts = facts && facts->stk.instr_size && bpf_walkable(&facts->stk) ?
+			   facts :
+			   NULL;
 	p->gil_addr = gil_addr;
 	p->runtime = p->facts && gil_addr ? gil_addr - facts->gil_in_runtime :
 					    0;
@@ -293,7 +316,7 @@ static struct gs_pyconf conf_of(uint64_t gil_addr, const struct py_facts *f,
 		.gil_cond = f->gil_cond,
 		.gil_switch_cond = f->gil_switch_cond,
 		.tstate_frame = s->tstate_frame,
-		.cframe_frame = s->cframe_frame ? s->cframe_frame : GS_OFF_NONE,
+		.cframe_frame = s->has_cframe ? s->cframe_frame : GS_OFF_NONE,
 		.tstate_tid = f->tstate_native_thread_id ?
 				      f->tstate_native_thread_id :
 				      GS_OFF_NONE,
@@ -303,6 +326,9 @@ static struct gs_pyconf conf_of(uint64_t gil_addr, const struct py_facts *f,
 		.frame_owner = s->frame_owner,
 		.owner_cstack = s->owner_cstack < 0 ? 0xff : s->owner_cstack,
 		.learn_tstate = learn,
+		.instr_size = s->instr_size,
+		.ref_tag_bits = s->ref_tag_bits,
+		.frame_head = frame_head(s),
 		.code_qualname = s->code_qualname ? s->code_qualname :
 						    s->code_name,
 		.code_filename = s->code_filename,
@@ -585,12 +611,27 @@ static bool ends_with(const char *s, const char *suffix)
  * frame of every thread the threading module starts; its `self` (first
  * local) is the Thread object, whose `_name` is the name.
  */
+/* Is C threading.Thread._bootstrap? (3.9 and 3.10 have no qualname) */
+static bool is_bootstrap(const struct stk_proc *p, const struct pyobj_code *c)
+{
+	const char *want = p->mem.f->code_qualname ? "Thread._bootstrap" :
+						     "_bootstrap";
+
+	return !strcmp(c->qualname, want) && ends_with(c->file, "threading.py");
+}
+
+/*
+ * The Python name of a thread: threading.Thread._bootstrap is the first
+ * frame of every thread the threading module starts; its `self` (first
+ * local) is the Thread object, whose `_name` is the name.
+ */
 static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate)
 {
 	const struct py_stack_facts *f = p->mem.f;
 	struct named *nm = named_get(p, tid);
-	uint64_t bottom, code, self;
+	struct pyobj_frame fr;
 	struct code_ent *e;
+	uint64_t bottom, self;
 	char name[256];
 
 	if (!nm || nm->done || nm->tries++ >= NAME_TRIES)
@@ -601,17 +642,16 @@ static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate)
 		return;
 	}
 	bottom = pyobj_bottom_frame(&p->mem, tstate);
-	if (!bottom || pyobj_u64(&p->mem, bottom + f->frame_code, &code))
+	if (!bottom || pyobj_frame(&p->mem, bottom, &fr))
 		return;
-	e = code_get(p, code_word(p, code));
+	e = code_get(p, code_word(p, fr.code));
 	if (!e || !e->ok)
 		return;
 	nm->done = true; /* it has started: the bottom frame stays */
-	if (strcmp(e->c.qualname, "Thread._bootstrap") ||
-	    !ends_with(e->c.file, "threading.py"))
-		return;
-	if (pyobj_u64(&p->mem, bottom + f->frame_localsplus, &self) ||
-	    pyobj_attr_str(&p->mem, self, "_name", name, sizeof(name)))
+	if (!is_bootstrap(p, &e->c) ||
+	    pyobj_u64(&p->mem, bottom + f->frame_localsplus, &self) ||
+	    pyobj_attr_str(&p->mem, pyobj_ref(f, self), "_name", name,
+			   sizeof(name)))
 		return;
 	nm->name = strdup(name);
 }
@@ -644,7 +684,6 @@ static bool learn_tstate(struct stk_recorder *st, struct stk_proc *p,
 static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
 			 uint32_t tid, uint64_t tstate)
 {
-	const struct py_stack_facts *f = p->mem.f;
 	uint32_t fids[GS_PY_MAX_FRAMES], n = 0, flags = 0;
 	uint64_t frame = 0, id = 0x75736572ull ^ p->pid;
 	struct gs_event e = { .type = GS_EV_STACK,
@@ -653,25 +692,25 @@ static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
 			      .a32 = GS_STK_OFFCPU };
 	char state = proc_thread_state(p->pid, tid);
 
-	if ((state != 'S' && state != 'D') || !st->w ||
-	    pyobj_u64(&p->mem, tstate + f->tstate_frame, &frame) ||
-	    (frame && f->cframe_frame &&
-	     pyobj_u64(&p->mem, frame + f->cframe_frame, &frame)))
+	if ((state != 'S' && state != 'D') || !st->w)
 		return;
-	for (; frame && n < GS_PY_MAX_FRAMES; n++) {
-		uint64_t code, instr;
+	frame = pyobj_top_frame(&p->mem, tstate);
+	while (frame && n < GS_PY_MAX_FRAMES) {
+		struct pyobj_frame fr;
+		uint64_t code;
 		int64_t fid;
 
-		if (pyobj_u64(&p->mem, frame + f->frame_code, &code) ||
-		    pyobj_u64(&p->mem, frame + f->frame_instr, &instr) ||
-		    pyobj_u64(&p->mem, frame + f->frame_previous, &frame))
+		if (pyobj_frame(&p->mem, frame, &fr))
 			return;
-		code = code_word(p, code);
-		fid = python_frame(st, p, code, instr);
+		frame = fr.previous;
+		if (fr.shim)
+			continue;
+		code = code_word(p, fr.code);
+		fid = python_frame(st, p, code, fr.instr);
 		if (fid < 0)
 			return;
-		fids[n] = fid;
-		id = (id ^ code ^ instr << 1) * 0x100000001b3ull;
+		fids[n++] = fid;
+		id = (id ^ code ^ fr.instr << 1) * 0x100000001b3ull;
 	}
 	if (!n)
 		return;
@@ -690,13 +729,40 @@ static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
 		gs_writer_event(st->w, &e);
 }
 
+/* The native thread id of TSTATE, 0 if unknown: native_thread_id, or
+ * (3.9, 3.10) the tid in the glibc struct pthread of its thread_id */
+static uint32_t tstate_tid(struct stk_proc *p, uint64_t tstate)
+{
+	const struct py_facts *f = p->facts;
+	uint64_t tid = 0, pthread = 0;
+	int32_t ptid = 0;
+
+	if (f->tstate_native_thread_id)
+		return pyobj_u64(&p->mem, tstate + f->tstate_native_thread_id,
+				 &tid) ||
+				       tid >= (1u << 31) ?
+			       0 :
+			       (uint32_t)tid;
+	if (!f->tstate_thread_id ||
+	    pyobj_u64(&p->mem, tstate + f->tstate_thread_id, &pthread) ||
+	    !pthread ||
+	    p->mem.read(p->mem.ctx, pthread + GLIBC_PTHREAD_TID, &ptid,
+			sizeof(ptid)) ||
+	    ptid <= 0)
+		return 0;
+	/* a libc with another layout gives a number that is not one of the
+	 * process's threads */
+	return proc_thread_state(p->pid, ptid) ? (uint32_t)ptid : 0;
+}
+
 /* Walk _PyRuntime's interpreters and their thread lists. */
 static void scan_process(struct stk_recorder *st, struct stk_proc *p)
 {
 	const struct py_stack_facts *f = p->mem.f;
-	uint64_t interp = 0, tstate = 0, tid = 0;
+	uint64_t interp = 0, tstate = 0;
+	uint32_t tid;
 
-	if (!p->facts || !p->runtime || !p->facts->tstate_native_thread_id ||
+	if (!p->facts || !p->runtime ||
 	    pyobj_u64(&p->mem, p->runtime + f->runtime_interp_head, &interp))
 		return;
 	for (int i = 0; interp && i < MAX_INTERPS; i++) {
@@ -704,12 +770,8 @@ static void scan_process(struct stk_recorder *st, struct stk_proc *p)
 			      &tstate))
 			return;
 		for (int k = 0; tstate && k < MAX_SCAN_THREADS; k++) {
-			if (pyobj_u64(&p->mem,
-				      tstate +
-					      p->facts->tstate_native_thread_id,
-				      &tid))
-				return;
-			if (tid && tid < (1u << 31)) {
+			tid = tstate_tid(p, tstate);
+			if (tid) {
 				if (learn_tstate(st, p, tid, tstate))
 					walk_sleeper(st, p, tid, tstate);
 				name_thread(p, tid, tstate);

@@ -26,7 +26,7 @@ const struct py_facts *pymem_facts(int minor)
 {
 	const struct py_facts *f = pyver_facts(3, minor);
 
-	return f && f->stk.frame_code ? f : pyver_facts(3, 11);
+	return f && f->stk.instr_size ? f : pyver_facts(3, 11);
 }
 
 /* One code object, as python_frame() in stacks.c names it. */
@@ -52,19 +52,21 @@ static int name_frame(struct pyobj_mem *m, const struct py_facts *f,
 static void thread_name(struct pyobj_mem *m, const struct py_facts *f,
 			uint64_t tstate)
 {
-	uint64_t bottom = pyobj_bottom_frame(m, tstate), code, self;
+	uint64_t bottom = pyobj_bottom_frame(m, tstate), self;
+	struct pyobj_frame fr;
 	struct pyobj_code c;
 	char name[256];
 	bool bootstrap;
 
-	if (!bottom || pyobj_u64(m, bottom + f->stk.frame_code, &code) ||
-	    pyobj_code(m, code, &c))
+	if (!bottom || pyobj_frame(m, bottom, &fr) ||
+	    pyobj_code(m, fr.code, &c))
 		return;
 	bootstrap = !strcmp(c.qualname, "Thread._bootstrap");
 	pyobj_code_free(&c);
 	if (!bootstrap ||
 	    pyobj_u64(m, bottom + f->stk.frame_localsplus, &self) ||
-	    pyobj_attr_str(m, self, "_name", name, sizeof(name)))
+	    pyobj_attr_str(m, pyobj_ref(&f->stk, self), "_name", name,
+			   sizeof(name)))
 		return;
 	fuzz_use(name, strlen(name));
 	if (verbose())
@@ -75,20 +77,16 @@ static void thread_name(struct pyobj_mem *m, const struct py_facts *f,
 static int frames(struct pyobj_mem *m, const struct py_facts *f,
 		  uint64_t tstate)
 {
-	const struct py_stack_facts *s = &f->stk;
-	uint64_t frame = 0, code, instr;
+	uint64_t frame = pyobj_top_frame(m, tstate);
+	struct pyobj_frame fr;
 	int named = 0;
 
-	if (pyobj_u64(m, tstate + s->tstate_frame, &frame) ||
-	    (frame && s->cframe_frame &&
-	     pyobj_u64(m, frame + s->cframe_frame, &frame)))
-		return 0;
 	for (int n = 0; frame && n < WALK_FRAMES; n++) {
-		if (pyobj_u64(m, frame + s->frame_code, &code) ||
-		    pyobj_u64(m, frame + s->frame_instr, &instr) ||
-		    pyobj_u64(m, frame + s->frame_previous, &frame))
+		if (pyobj_frame(m, frame, &fr))
 			break;
-		named += name_frame(m, f, code, instr);
+		frame = fr.previous;
+		if (!fr.shim)
+			named += name_frame(m, f, fr.code, fr.instr);
 	}
 	return named;
 }
