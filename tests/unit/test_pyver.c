@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "debugoffs.h"
+#include "pyobj.h"
 #include "pyver.h"
 
 /* After the cookie, version and free_threaded words. */
@@ -208,6 +209,127 @@ static void test_facts_313(void **state)
 	assert_int_equal(f.dbg.code_object.name, 0x78);
 }
 
+/*
+ * Stack facts of 3.13 and 3.15 from their debug offsets and rows: the
+ * DWARF of Debian's 3.13.5 and 3.15.2 (ptype /o of _PyInterpreterFrame,
+ * PyCodeObject, PyASCIIObject, PyThreadState, PyHeapTypeObject).
+ */
+static void test_stack_facts_313(void **state)
+{
+	size_t len = table(0x030d05f0, 0, deb_313_5, 70);
+	struct py_debug_offsets d;
+	struct py_facts f;
+	const struct py_stack_facts *s = &f.stk;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(pydo_parse(buf, len, &d, err, sizeof(err)), 0);
+	assert_int_equal(pyver_from_debug_offsets(pyver_facts(3, 13), &d, &f,
+						  err, sizeof(err)),
+			 0);
+	assert_int_equal(s->instr_size, 8);
+	assert_false(s->has_cframe);
+	assert_int_equal(s->tstate_frame, 0x48);
+	assert_int_equal(s->frame_code, 0x00);
+	assert_int_equal(s->frame_previous, 0x08);
+	assert_int_equal(s->frame_instr, 0x38);
+	assert_int_equal(s->frame_owner, 0x46);
+	assert_int_equal(s->frame_localsplus, 0x48);
+	assert_int_equal(s->owner_cstack, 3);
+	assert_int_equal(s->ref_tag_bits, 0);
+	assert_int_equal(s->code_filename, 0x70);
+	assert_int_equal(s->code_name, 0x78);
+	assert_int_equal(s->code_qualname, 0x80);
+	assert_int_equal(s->code_linetable, 0x88);
+	assert_int_equal(s->code_firstlineno, 0x44);
+	assert_int_equal(s->code_adaptive, 0xc8);
+	assert_int_equal(s->str_length, 0x10);
+	assert_int_equal(s->str_state, 0x20);
+	assert_int_equal(s->str_ascii_data, 0x28);
+	assert_int_equal(s->str_compact_data, 0x38);
+	assert_int_equal(s->type_cached_keys, 0x370);
+	assert_int_equal(s->type_flags, 0xa8);
+	assert_int_equal(s->runtime_interp_head, 0x278);
+	assert_int_equal(s->tstate_next, 0x08);
+	/* no row: no stack facts */
+	assert_int_equal(
+		pyver_from_debug_offsets(NULL, &d, &f, err, sizeof(err)), 0);
+	assert_int_equal(f.stk.instr_size, 0);
+	assert_int_equal(f.stk.frame_code, 0);
+}
+
+static void test_stack_facts_315(void **state)
+{
+	size_t len = table(0x030f02f0, 0, deb_315_2,
+			   sizeof(deb_315_2) / sizeof(deb_315_2[0]));
+	struct py_debug_offsets d;
+	struct py_facts f;
+	const struct py_stack_facts *s = &f.stk;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(pydo_parse(buf, len, &d, err, sizeof(err)), 0);
+	assert_int_equal(pyver_from_debug_offsets(pyver_facts(3, 15), &d, &f,
+						  err, sizeof(err)),
+			 0);
+	assert_int_equal(s->frame_owner, 0x4a);
+	assert_int_equal(s->frame_localsplus, 0x50);
+	assert_int_equal(s->frame_instr, 0x38);
+	assert_int_equal(s->code_adaptive, 0xd0);
+	assert_int_equal(s->ref_tag_bits, 3);
+	assert_int_equal(s->type_cached_keys, 0x378);
+	assert_int_equal(s->type_basicsize, 0x20);
+	assert_int_equal(s->type_dictoffset, 0x120);
+	assert_int_equal(s->str_compact_data, 0x38);
+	assert_int_equal(s->bytes_size, 0x10);
+	assert_int_equal(s->bytes_data, 0x20);
+}
+
+/* 3.9 and 3.10 rows: PyFrameObject chains (DWARF of 3.9.2) */
+static void test_stack_facts_39(void **state)
+{
+	const struct py_stack_facts *s9 = &pyver_facts(3, 9)->stk;
+	const struct py_stack_facts *s10 = &pyver_facts(3, 10)->stk;
+
+	(void)state;
+	assert_int_equal(s9->instr_size, 4);
+	assert_int_equal(s9->frame_instr, 0x68);
+	assert_int_equal(s9->frame_localsplus, 0x168);
+	assert_int_equal(s9->linetable_format, PY_LINETABLE_39);
+	assert_int_equal(s10->frame_instr, 0x60);
+	assert_int_equal(s10->linetable_format, PY_LINETABLE_310);
+	assert_int_equal(s9->owner_cstack, -1);
+	assert_int_equal(s9->code_name, s9->code_filename + 8);
+}
+
+/* 3.9's co_lnotab (f_lasti in bytes) and 3.10's co_linetable (f_lasti
+ * in code units; -128: no line), as CPython's own PyCode_Addr2Line reads
+ * them */
+static void test_old_line_tables(void **state)
+{
+	unsigned char lnotab[] = { 0, 1, 6, 1, 8, 2 };
+	unsigned char lt310[] = { 6, 1, 8, 1, 4, (unsigned char)-128, 2, 2 };
+	const struct py_stack_facts *f9 = &pyver_facts(3, 9)->stk;
+	const struct py_stack_facts *f10 = &pyver_facts(3, 10)->stk;
+	struct pyobj_code c = { .firstlineno = 10,
+				.linetable = lnotab,
+				.linetable_len = sizeof(lnotab) };
+
+	(void)state;
+	assert_int_equal(pyobj_code_line(&c, f9, PY_LINETABLE_39, 0, 0), 11);
+	assert_int_equal(pyobj_code_line(&c, f9, PY_LINETABLE_39, 0, 5), 11);
+	assert_int_equal(pyobj_code_line(&c, f9, PY_LINETABLE_39, 0, 6), 12);
+	assert_int_equal(pyobj_code_line(&c, f9, PY_LINETABLE_39, 0, 14), 14);
+	assert_int_equal(
+		pyobj_code_line(&c, f9, PY_LINETABLE_39, 0, 0xffffffffu), 10);
+	c.linetable = lt310;
+	c.linetable_len = sizeof(lt310);
+	assert_int_equal(pyobj_code_line(&c, f10, PY_LINETABLE_310, 0, 2), 11);
+	assert_int_equal(pyobj_code_line(&c, f10, PY_LINETABLE_310, 0, 3), 12);
+	assert_int_equal(pyobj_code_line(&c, f10, PY_LINETABLE_310, 0, 7), 10);
+	assert_int_equal(pyobj_code_line(&c, f10, PY_LINETABLE_310, 0, 9), 14);
+}
+
 /* A free-threaded build (3.13t): no GIL, whatever its fields say. */
 static void test_free_threaded(void **state)
 {
@@ -247,6 +369,10 @@ int main(void)
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_facts_313),
 		cmocka_unit_test(test_free_threaded),
+		cmocka_unit_test(test_stack_facts_313),
+		cmocka_unit_test(test_stack_facts_315),
+		cmocka_unit_test(test_stack_facts_39),
+		cmocka_unit_test(test_old_line_tables),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,6 +22,7 @@ Workloads reach the chroots through a bind mount of a staging directory at
 the same path inside and out (MNT), removed at the end even on failure.
 Measured numbers go to build/versions-matrix.json (docs/versions.md).
 """
+import ast
 import atexit
 import json
 import os
@@ -499,24 +500,47 @@ def test_thread_names_are_the_python_names(interp, dbg, tmp_path_factory):
     assert all(a == b for a, b in names.items()), names
 
 
+def function_lines(script, name):
+    """The lines of function NAME's body in workloads/SCRIPT."""
+    with open(os.path.join(ROOT, "workloads", script)) as f:
+        tree = ast.parse(f.read())
+    fn = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == name)
+    return set(range(fn.body[0].lineno, fn.end_lineno + 1))
+
+
 @pytest.mark.parametrize("interp,dbg", CASES, ids=IDS)
 def test_stacks_name_the_workload_functions(interp, dbg, tmp_path_factory):
+    """Every worker's on-CPU time is under factorize, at lines of its body,
+    called from worker's line that calls it, under threading's
+    _bootstrap: the walk, the code objects and the line table of each
+    version."""
     run, _ = cpu_run(interp, dbg, tmp_path_factory)
     out = run.path + ".folded"
     subprocess.run([GILSCOPE, "flame", "--what", "oncpu", "-o", out, run.path], check=True,
                    capture_output=True)
+    body = function_lines("cpu_threads.py", "factorize")
+    call = [n for n in function_lines("cpu_threads.py", "run_factor_threads")
+            if "factorize(n)" in open(os.path.join(ROOT, "workloads", "cpu_threads.py"))
+            .read().splitlines()[n - 1]]
     tids = set(run.facts["tids"].values())
-    total = under = 0
+    total, under, lines, per_tid = 0, 0, set(), {}
     for line in open(out):
         stack, value = line.rstrip("\n").rsplit(" ", 1)
         m = re.search(r"\(tid (\d+)\)$", stack.split(";")[0])
         if not m or int(m.group(1)) not in tids:
             continue
         total += int(value)
-        if re.search(r"(^|;)factorize \(cpu_threads\.py:\d+\)", stack):
+        fm = re.search(r"(?:^|;)factorize \(cpu_threads\.py:(\d+)\)", stack)
+        if fm and re.search(r";(\S*\.)?worker \(cpu_threads\.py:%d\)" % call[0], stack) \
+                and re.search(r"_bootstrap \(threading\.py:\d+\)", stack):
             under += int(value)
+            lines.add(int(fm.group(1)))
+            per_tid[int(m.group(1))] = per_tid.get(int(m.group(1)), 0) + int(value)
     note(interp, dbg, "stacks_share", round(under / total, 3) if total else 0)
+    note(interp, dbg, "factorize_lines", sorted(lines))
     assert total and under >= 0.9 * total, (under, total)
+    assert lines and lines <= body, (lines, body)
+    assert set(per_tid) == tids, (per_tid, tids)
 
 
 # ------------------------------------------------------------ a version it cannot read
