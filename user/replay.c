@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include "replay.h"
+#include "stacktab.h"
 
 /* Fill a process's interpreter facts and names from one of its images. */
 static void image_kv(struct an_process *p, const struct kv_list *kv)
@@ -96,6 +98,49 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 	}
 }
 
+/*
+ * Threads the recorder named by their Python name (threading.Thread.name,
+ * read from the process: user/stacks.c) get it, in place of their comm or
+ * "thread-N": CPython names OS threads only from 3.14, and cuts the name
+ * to 15 bytes. The main thread stays "main", and so does a comm the
+ * program set itself (prctl).
+ */
+/* Is COMM (the analysis's name) a stand-in for PY, the Python name? */
+static bool unnamed(const char *comm, const char *py)
+{
+	return !strncmp(comm, "thread-", 7) ||
+	       (comm[0] && !strncmp(py, comm, strlen(comm)));
+}
+
+static void use_python_names(struct analysis *an, const struct gs_session *s)
+{
+	struct stacktab tab;
+
+	stacktab_init(&tab);
+	for (size_t i = 0; i < s->n_blobs; i++)
+		if (s->blobs[i].type == GS_CHUNK_STACKS)
+			stacktab_decode(&tab, s->blobs[i].data,
+					s->blobs[i].size);
+	/* the last name given to a tid wins (a tid reused later) */
+	for (size_t i = 0; i < tab.n_threads; i++) {
+		const struct st_thread *n = &tab.threads[i];
+
+		for (size_t k = 0; k < an->n_procs; k++) {
+			struct an_process *p = an->procs[k];
+
+			if (p->pid != n->pid || n->tid == n->pid)
+				continue;
+			for (size_t j = 0; j < p->n_threads; j++)
+				if (p->threads[j]->tid == n->tid &&
+				    unnamed(p->threads[j]->name, n->name))
+					snprintf(p->threads[j]->name,
+						 sizeof(p->threads[j]->name),
+						 "%s", n->name);
+		}
+	}
+	stacktab_free(&tab);
+}
+
 int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		char *err, size_t errlen)
 {
@@ -138,6 +183,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	if (!end)
 		end = last_ts > rp->an->t0 ? last_ts : rp->an->t0;
 	an_finish(rp->an, end);
+	use_python_names(rp->an, s);
 	rp->info.path = path;
 	rp->info.mode = kv_get(&s->host, "mode");
 	rp->info.command = kv_get(&s->host, "command");
