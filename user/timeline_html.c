@@ -271,10 +271,19 @@ static void write_data(FILE *out, const struct tl_model *m)
 
 /* ------------------------------------------------------------ the page */
 
+/* S as HTML text; a byte that is not valid UTF-8 (a thread's name is any
+ * bytes) as the Latin-1 character of its value, so the page stays UTF-8 */
 static void html_text(FILE *out, const char *s)
 {
 	for (; *s; s++) {
-		if (*s == '<')
+		int n = utf8_seq_len((const unsigned char *)s);
+
+		if (!n) {
+			fprintf(out, "&#x%x;", (unsigned char)*s);
+		} else if (n > 1) {
+			fwrite(s, 1, n, out);
+			s += n - 1;
+		} else if (*s == '<')
 			fputs("&lt;", out);
 		else if (*s == '>')
 			fputs("&gt;", out);
