@@ -116,12 +116,6 @@ void json_u64(struct json *j, const char *key, uint64_t val)
 	fprintf(j->out, "%llu", (unsigned long long)val);
 }
 
-void json_i64(struct json *j, const char *key, int64_t val)
-{
-	prefix(j, key);
-	fprintf(j->out, "%lld", (long long)val);
-}
-
 void json_double(struct json *j, const char *key, double val)
 {
 	prefix(j, key);

@@ -88,7 +88,7 @@ static void slice_args(FILE *out, const struct tl_model *m,
 			fprintf(out, ",\"syscall\":\"%s\"", sys);
 		else
 			fprintf(out, ",\"syscall\":\"syscall %d\"", s->sys_nr);
-		/* TODO: the lock's holder, once the analysis reports it */
+		/* the futex: its holders are in the report's lock_waits */
 		if (s->sys_nr == SYS_FUTEX || s->sys_nr == SYS_FUTEX_WAITV)
 			fprintf(out, ",\"futex\":\"0x%" PRIx64 "\"", s->detail);
 		else
