@@ -2,6 +2,8 @@
 #   make            build ./gilscope
 #   make test       unit tests (also under ASan/UBSan) and integration tests (root)
 #   make unit       unit tests only
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#                   bin/gilscope and share/man/man1/gilscope.1 under PREFIX
 #   make clean
 
 CC ?= gcc
@@ -29,11 +31,15 @@ PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg
 	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \
 	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
 	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c \
-	    user/cli.c user/tfile.c
+	    user/cli.c user/tfile.c user/utf8.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all test unit unit-plain unit-san integration clean format
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+
+.PHONY: all test unit unit-plain unit-san integration clean format install
 
 all: gilscope
 
@@ -78,6 +84,11 @@ integration: gilscope
 # All tests; the last line is pytest's summary.
 test: gilscope unit-plain unit-san fuzz-replay
 	$(PYTHON) -m pytest -p no:cacheprovider -v tests
+
+install: gilscope
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 gilscope $(DESTDIR)$(BINDIR)/gilscope
+	install -m 0644 docs/gilscope.1 $(DESTDIR)$(MANDIR)/man1/gilscope.1
 
 format:
 	clang-format -i $(wildcard bpf/*.[ch] user/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/versions/*.[ch])

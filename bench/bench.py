@@ -690,7 +690,7 @@ def print_costs(c):
 
 
 # A uprobe hit's trap and dispatch, on top of its program's run time
-# (shared/notes/machine.md: ~0.9 us a hit on a cheap instruction, of which
+# (measured on the test machine: ~0.9 us a hit on a cheap instruction, of which
 # the program is ~0.1-0.3 us).
 UPROBE_DISPATCH_NS = 600
 UPROBE_PROGS = {"on_take_gil", "on_cond_signal", "on_sem_call", "on_sem_result",

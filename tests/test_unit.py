@@ -1,6 +1,7 @@
 """Run the C unit tests (cmocka), plain and under ASan/UBSan, as pytest items."""
 import glob
 import os
+import re
 import subprocess
 
 import pytest
@@ -24,6 +25,11 @@ def test_cmocka(binary):
     print(run.stdout[-4000:], run.stderr[-4000:])
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "[  PASSED  ]" in run.stdout + run.stderr
+    # cmocka counts a skip() as passed: say it (the tests that need Debian's
+    # python3.11 build and its debug file skip without them)
+    skipped = re.findall(r"^\[  SKIPPED \] (?!\d+ test)(\S+)", run.stdout + run.stderr, re.M)
+    if skipped:
+        pytest.skip(f"cmocka skipped {len(skipped)}: {', '.join(sorted(set(skipped)))}")
 
 
 C_SOURCES = sorted(glob.glob(os.path.join(ROOT, d, pat))

@@ -743,14 +743,14 @@ static void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 	p->drop_request = false;
 }
 
-void an_set_gil_state(struct an_process *p, bool locked, uint32_t holder_tid,
+void an_set_gil_state(struct an_process *p, bool locked,
 		      uint32_t last_holder_tid)
 {
 	p->prev_acquirer = last_holder_tid;
 	for (size_t i = 0; locked && i < p->n_threads; i++) {
 		struct an_thread *t = p->threads[i];
 
-		if (t->tid == holder_tid && !t->exited) {
+		if (t->tid == last_holder_tid && !t->exited) {
 			p->holder = t;
 			t->gil_holding = true;
 		}

@@ -288,8 +288,11 @@ void an_gil_from_base(struct an_gil *gil, uint64_t base, uint64_t cond,
 struct an_thread *an_add_thread(struct analysis *an, struct an_process *p,
 				uint32_t tid, char state, int syscall_nr,
 				uint64_t arg0, uint64_t arg1);
-/* The GIL's state at t0, as read from the interpreter's memory. */
-void an_set_gil_state(struct an_process *p, bool locked, uint32_t holder_tid,
+/*
+ * The GIL's state at t0, as read from the interpreter's memory: its
+ * last_holder is the holder while it is locked.
+ */
+void an_set_gil_state(struct an_process *p, bool locked,
 		      uint32_t last_holder_tid);
 
 void an_event(struct analysis *an, const struct gs_event *e);

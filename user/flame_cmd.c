@@ -13,6 +13,7 @@
 #include "flame_out.h"
 #include "outfile.h"
 #include "replay.h"
+#include "utf8.h"
 
 enum fl_format { FMT_SVG, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PPROF, FMT_UNKNOWN };
 
@@ -57,7 +58,13 @@ static void usage(FILE *out)
 		"  .svg              an interactive flame graph (click, search)\n"
 		"  .folded           folded stacks in microseconds (flamegraph.pl, inferno)\n"
 		"  .speedscope.json  speedscope, one profile per thread\n"
-		"  .pb.gz            pprof (Pyroscope, Parca, Grafana, go tool pprof)\n");
+		"  .pb.gz            pprof (Pyroscope, Parca, Grafana, go tool pprof)\n"
+		"\n"
+		"  -o, --output OUT   the flame graph file (written whole or not at all)\n"
+		"  -w, --what WHAT    oncpu, gil-wait, offcpu or wall (default wall)\n"
+		"  -p, --pid P        process P only\n"
+		"  -t, --tid T        thread T only\n"
+		"  -h, --help         this help\n");
 }
 
 /* The stack table of the session, from its STACKS chunks. */
@@ -149,7 +156,7 @@ static int flame(const struct flame_args *a)
 	struct stacktab tab;
 	struct fl_model m;
 	struct replay rp;
-	char err[512], title[512];
+	char err[512], title[512], cmd[512];
 	struct fl_info info = { .title = title };
 	int ret, tables;
 
@@ -169,7 +176,7 @@ static int flame(const struct flame_args *a)
 	info.realtime_at_start_ns = kv_get_u64(
 		&gs_reader_session(rp.reader)->host, "realtime_at_start_ns", 0);
 	snprintf(title, sizeof(title), "%s: %s", fl_what_title(a->what),
-		 info.command);
+		 printable(cmd, sizeof(cmd), info.command));
 	ret = write_file(a->out, a->fmt, &prof, &info);
 	if (!ret)
 		summary(a->out, &prof, tables);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "flame_out.h"
+#include "json.h"
 
 const char *fl_what_title(enum fl_what w)
 {
@@ -60,24 +61,6 @@ int flame_write_folded(FILE *out, const struct fl_profile *p)
 
 /* ------------------------------------------------------------ speedscope */
 
-/* A JSON string, escaped (written compactly: a profile may hold 10^5
- * frames of samples). */
-static void jstr(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
 static void shared_frames(FILE *out, const struct fl_profile *p)
 {
 	char text[1024];
@@ -88,18 +71,18 @@ static void shared_frames(FILE *out, const struct fl_profile *p)
 
 		fputs(i ? ",\n{\"name\":" : "\n{\"name\":", out);
 		if (f->kind == ST_PYTHON) {
-			jstr(out, f->name);
+			json_put_string(out, f->name, 0);
 			fputs(",\"file\":", out);
-			jstr(out, f->file);
+			json_put_string(out, f->file, 0);
 			fprintf(out, ",\"line\":%d}",
 				f->line > 0 ? f->line : 0);
 			continue;
 		}
 		fl_frame_text(f, text, sizeof(text));
-		jstr(out, text);
+		json_put_string(out, text, 0);
 		if (f->kind == ST_NATIVE) {
 			fputs(",\"file\":", out);
-			jstr(out, f->file);
+			json_put_string(out, f->file, 0);
 		}
 		fputc('}', out);
 	}
@@ -128,7 +111,7 @@ static void thread_profile(FILE *out, const struct fl_profile *p, uint32_t t)
 	snprintf(name, sizeof(name), "%s: %s", th->label,
 		 fl_what_title(p->what));
 	fputs("{\"type\":\"sampled\",\"name\":", out);
-	jstr(out, name);
+	json_put_string(out, name, 0);
 	fprintf(out,
 		",\"unit\":\"nanoseconds\",\"startValue\":0,\"endValue\":%llu,\"samples\":[",
 		(unsigned long long)th->ns);
@@ -163,7 +146,7 @@ int flame_write_speedscope(FILE *out, const struct fl_profile *p,
 
 	fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema.json\",\"name\":",
 	      out);
-	jstr(out, info->title);
+	json_put_string(out, info->title, 0);
 	fputs(",\"exporter\":\"gilscope " GILSCOPE_VERSION
 	      "\",\"activeProfileIndex\":0,\n",
 	      out);

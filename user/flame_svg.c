@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "flame_out.h"
+#include "utf8.h"
 
 #define WIDTH 1200
 #define PAD 10
@@ -214,9 +215,28 @@ static void fill(const struct node *nd, const struct st_frame *f, char *out,
 
 /* ------------------------------------------------------------ output */
 
+/*
+ * At most MAX bytes of S, never half a character; a byte that is not valid
+ * UTF-8 (names are any bytes) as the Latin-1 character of its value, so
+ * that the SVG stays well-formed XML.
+ */
 static void xml_text(FILE *out, const char *s, size_t max)
 {
-	for (size_t i = 0; s[i] && i < max; i++) {
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0, n; s[i]; i += n) {
+		n = utf8_seq_len(u + i);
+		if (i + (n ? n : 1) > max)
+			break;
+		if (!n) {
+			fprintf(out, "&#x%x;", u[i]);
+			n = 1;
+			continue;
+		}
+		if (n > 1) {
+			fwrite(s + i, 1, n, out);
+			continue;
+		}
 		switch (s[i]) {
 		case '&':
 			fputs("&amp;", out);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <math.h>
 #include "json.h"
+#include "utf8.h"
 
 void json_init(struct json *j, FILE *out)
 {
@@ -9,46 +10,19 @@ void json_init(struct json *j, FILE *out)
 	j->need_comma[0] = false;
 }
 
-/*
- * Length of the valid UTF-8 sequence at P, or 0 (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF).
- */
-static int utf8_len(const unsigned char *p)
+static bool needs_unicode_escape(unsigned char c, unsigned int flags)
 {
-	unsigned char lo = 0x80, hi = 0xbf;
-	int n;
-
-	if (*p >= 0xc2 && *p <= 0xdf)
-		n = 2;
-	else if (*p >= 0xe0 && *p <= 0xef)
-		n = 3;
-	else if (*p >= 0xf0 && *p <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	/* the second byte's range is narrower after these leads */
-	if (*p == 0xe0)
-		lo = 0xa0;
-	else if (*p == 0xed)
-		hi = 0x9f;
-	else if (*p == 0xf0)
-		lo = 0x90;
-	else if (*p == 0xf4)
-		hi = 0x8f;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (int i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
+	if (c < 0x20 || c == 0x7f)
+		return true;
+	return (flags & JSON_HTML_SAFE) && (c == '<' || c == '>' || c == '&');
 }
 
-static void put_string(FILE *out, const char *s)
+void json_put_string(FILE *out, const char *s, unsigned int flags)
 {
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p >= 0x80) {
-			int n = utf8_len(p);
+			int n = utf8_seq_len(p);
 
 			/* JSON is UTF-8: a stray byte (a comm is any bytes)
 			 * becomes the Latin-1 character of the same value */
@@ -66,7 +40,7 @@ static void put_string(FILE *out, const char *s)
 			fputs("\\n", out);
 		else if (*p == '\t')
 			fputs("\\t", out);
-		else if (*p < 0x20 || *p == 0x7f)
+		else if (needs_unicode_escape(*p, flags))
 			fprintf(out, "\\u%04x", *p);
 		else
 			fputc(*p, out);
@@ -83,7 +57,7 @@ static void prefix(struct json *j, const char *key)
 		fprintf(j->out, "\n%*s", 2 * j->depth, "");
 	j->need_comma[j->depth] = true;
 	if (key) {
-		put_string(j->out, key);
+		json_put_string(j->out, key, 0);
 		fputs(": ", j->out);
 	}
 }
@@ -133,19 +107,13 @@ void json_end_array(struct json *j)
 void json_string(struct json *j, const char *key, const char *val)
 {
 	prefix(j, key);
-	put_string(j->out, val ? val : "");
+	json_put_string(j->out, val ? val : "", 0);
 }
 
 void json_u64(struct json *j, const char *key, uint64_t val)
 {
 	prefix(j, key);
 	fprintf(j->out, "%llu", (unsigned long long)val);
-}
-
-void json_i64(struct json *j, const char *key, int64_t val)
-{
-	prefix(j, key);
-	fprintf(j->out, "%lld", (long long)val);
 }
 
 void json_double(struct json *j, const char *key, double val)

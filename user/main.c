@@ -16,15 +16,16 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: gilscope record [-o FILE] [-d SECONDS] [-b MB] [--lock ACQ:REL] [--light]\n"
-		"                       [--sample-hz N] [--no-stacks] [--no-debuginfo] [-v]\n"
+		"                       [--sample-hz N] [--no-stacks] [--no-debuginfo] [-v] [-q]\n"
 		"                       (-p PID | -a | -- COMMAND [ARGS...])\n"
-		"       gilscope top [-p PID | -a] [-i SECONDS] [--light] [--once [--json]]\n"
+		"       gilscope top [-p PID | -a] [-i SECONDS] [--light] [--once [--json]] [-v]\n"
 		"       gilscope report [--json] [FILE]\n"
 		"       gilscope timeline -o OUT[.pftrace|.json|.html] [FILE]\n"
 		"       gilscope flame [--what oncpu|gil-wait|offcpu|wall] [--pid P] [--tid T]\n"
 		"                      -o OUT[.svg|.folded|.speedscope.json|.pb.gz] [FILE]\n"
-		"       gilscope dump FILE\n"
+		"       gilscope dump [FILE]\n"
 		"       gilscope version\n"
+		"       gilscope help [COMMAND]\n"
 		"\n"
 		"record  trace a command from its first instruction, or attach to a running\n"
 		"        process, with its threads and child processes; write FILE\n"
@@ -36,7 +37,63 @@ static void usage(FILE *out)
 		"flame   where on-CPU, GIL wait and blocked time went, by Python stack:\n"
 		"        SVG, folded stacks, speedscope or pprof\n"
 		"top     a live view: GIL held, waited, hand-offs per process and thread\n"
-		"dump    the raw events, one per line\n");
+		"dump    the raw events, one per line\n"
+		"\n"
+		"'gilscope help COMMAND' or 'gilscope COMMAND --help' shows a command's\n"
+		"options; man gilscope tells more.\n");
+}
+
+static void record_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope record [OPTIONS] (-p PID | -a | -- COMMAND [ARGS...])\n"
+		"\n"
+		"Trace a command from its first instruction, a running process (with its\n"
+		"threads and child processes) or every Python process of the machine, and\n"
+		"write a session file for report, timeline, flame and dump. Needs root\n"
+		"(or CAP_BPF and CAP_PERFMON).\n"
+		"\n"
+		"  -- COMMAND [ARGS...]   start COMMAND with the probes in place; its stdin,\n"
+		"                         stdout and exit status pass through\n"
+		"  -p, --pid PID          attach to process PID until -d, Ctrl-C or its end\n"
+		"  -a, --all              every Python process, running and started later\n"
+		"  -o, --output FILE      the session file (default gilscope.data), mode 0600\n"
+		"  -d, --duration SECONDS stop recording after SECONDS\n"
+		"  -b, --buffer-mb MB     the event ring buffer, 1-4096 MB (default 64)\n"
+		"      --light            no uprobes and no syscall tracepoints: cheaper,\n"
+		"                         GIL waits from its futex, holds from the scheduler\n"
+		"      --lock ACQ:REL     follow a native lock: the functions that take and\n"
+		"                         release it, by symbol in the command's file\n"
+		"      --sample-hz N      on-CPU stack samples per second, 0-10000 (default 99)\n"
+		"      --no-stacks        record no stacks\n"
+		"      --no-debuginfo     use no debug file even where one is installed\n"
+		"  -v, --verbose          say what was probed, and libbpf's messages\n"
+		"  -q, --quiet            no status line on stderr\n"
+		"  -h, --help             this help\n");
+}
+
+static void report_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope report [--json] [FILE]\n"
+		"\n"
+		"Where every thread's time went in the session FILE (default\n"
+		"gilscope.data): GIL held and waited for, hand-offs and their latency,\n"
+		"on-CPU, runnable and blocked by reason, locks, and a diagnosis.\n"
+		"\n"
+		"  -j, --json   the same as JSON (docs/report-json.md)\n"
+		"  -h, --help   this help\n");
+}
+
+static void dump_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope dump [FILE]\n"
+		"\n"
+		"The process records and every event of the session FILE (default\n"
+		"gilscope.data) as text, one event per line (docs/session-format.md).\n"
+		"\n"
+		"  -h, --help   this help\n");
 }
 
 static int parse_number(const char *s, double *out)
@@ -138,7 +195,7 @@ static int cmd_record(int argc, char **argv)
 	};
 	static const struct cli_command cmd = { .shortopts = "+o:d:p:ab:vqh",
 						.longopts = longopts,
-						.usage = usage,
+						.usage = record_usage,
 						.take = take_record_option };
 	struct record_opts o = { .output = GS_DEFAULT_SESSION,
 				 .ringbuf_bytes = 64u << 20,
@@ -176,7 +233,7 @@ static int cmd_report(int argc, char **argv)
 	};
 	static const struct cli_command cmd = { .shortopts = "jh",
 						.longopts = longopts,
-						.usage = usage,
+						.usage = report_usage,
 						.take = take_report_option };
 	bool json = false;
 	struct replay rp;
@@ -198,41 +255,123 @@ static int cmd_report(int argc, char **argv)
 	return 0;
 }
 
+static bool take_no_option(int opt, const char *arg, void *ctx)
+{
+	(void)opt, (void)arg, (void)ctx;
+	return true;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' }, {}
+	};
+	static const struct cli_command cmd = { .shortopts = "h",
+						.longopts = longopts,
+						.usage = dump_usage,
+						.take = take_no_option };
+	const char *in;
+	char err[512];
+	int ret = cli_options(&cmd, argc, argv, NULL);
+
+	if (ret != CLI_GO_ON)
+		return ret;
+	in = cli_session_file(argc, argv);
+	if (optind < argc) {
+		dump_usage(stderr);
+		return 2;
+	}
+	if (dump_session(stdout, in, err, sizeof(err))) {
+		fprintf(stderr, "gilscope: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc > 1 &&
+	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("usage: gilscope version\n\nPrints gilscope's version.\n");
+		return 0;
+	}
+	printf("gilscope %s\n", GILSCOPE_VERSION);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "record", cmd_record },     { "report", cmd_report },
+	{ "timeline", cmd_timeline }, { "flame", cmd_flame },
+	{ "top", cmd_top },	      { "dump", cmd_dump },
+	{ "version", cmd_version },   { "--version", cmd_version },
+	{ "help", cmd_help },	      { "--help", cmd_help },
+	{ "-h", cmd_help },
+};
+
+static int (*command_named(const char *name))(int, char **)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return commands[i].run;
+	return NULL;
+}
+
+/* `help` alone: the overview; `help CMD`: CMD's own options (CMD --help). */
+static int cmd_help(int argc, char **argv)
+{
+	char help[] = "--help";
+	char *args[] = { argc > 1 ? argv[1] : NULL, help, NULL };
+	int (*run)(int, char **);
+
+	if (argc < 2 || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	run = command_named(argv[1]);
+	if (!run) {
+		fprintf(stderr, "gilscope: no help on '%s'\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
+	return run(2, args);
+}
+
+/*
+ * Output that could not be written (a full disk, /dev/full, a closed pipe)
+ * is a failure, said in one line, as every Unix tool does.
+ */
+static int close_stdout(int ret)
+{
+	bool failed = ferror(stdout);
+
+	errno = 0;
+	if (fclose(stdout))
+		failed = true;
+	if (!failed)
+		return ret;
+	fprintf(stderr, "gilscope: cannot write the output: %s\n",
+		errno ? strerror(errno) : "write error");
+	return ret ? ret : 1;
+}
+
 int main(int argc, char **argv)
 {
+	int (*run)(int, char **);
+
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "record"))
-		return cmd_record(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "report"))
-		return cmd_report(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "timeline"))
-		return cmd_timeline(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "flame"))
-		return cmd_flame(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "top"))
-		return cmd_top(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "dump") && argc == 3) {
-		char err[512];
-
-		if (dump_session(stdout, argv[2], err, sizeof(err))) {
-			fprintf(stderr, "gilscope: %s\n", err);
-			return 1;
-		}
-		return 0;
+	run = command_named(argv[1]);
+	if (!run) {
+		fprintf(stderr, "gilscope: unknown command '%s'\n", argv[1]);
+		usage(stderr);
+		return 2;
 	}
-	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
-		printf("gilscope %s\n", GILSCOPE_VERSION);
-		return 0;
-	}
-	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "-h")) {
-		usage(stdout);
-		return 0;
-	}
-	fprintf(stderr, "gilscope: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+	return close_stdout(run(argc - 1, argv + 1));
 }

@@ -391,7 +391,7 @@ static void annotate_slice(struct writer *w, const struct tl_slice *s)
 			snprintf(nr, sizeof(nr), "syscall %d", s->sys_nr);
 			annotate_string(b, DN_SYSCALL, nr);
 		}
-		/* TODO: the lock's holder, once the analysis reports it */
+		/* the futex: its holders are in the report's lock_waits */
 		if (s->sys_nr == SYS_FUTEX || s->sys_nr == SYS_FUTEX_WAITV)
 			annotate_uint(b, DN_FUTEX, DA_POINTER_VALUE, s->detail);
 		else

@@ -709,8 +709,10 @@ static int attach_tracepoints(struct recorder *r)
 			return err;
 		}
 		links = realloc(r->links, (r->n_links + 1) * sizeof(*links));
-		if (!links)
+		if (!links) {
+			bpf_link__destroy(link);
 			return -ENOMEM;
+		}
 		r->links = links;
 		r->links[r->n_links++] = link;
 		r->cap_links = r->n_links;

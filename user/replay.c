@@ -93,7 +93,6 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 		if (img && kv_has(&img->kv, "gil_locked"))
 			an_set_gil_state(
 				p, kv_get_u64(&img->kv, "gil_locked", 0),
-				kv_get_u64(&img->kv, "gil_last_holder_tid", 0),
 				kv_get_u64(&img->kv, "gil_last_holder_tid", 0));
 	}
 }

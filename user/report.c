@@ -4,6 +4,7 @@
 #include <string.h>
 #include "json.h"
 #include "report.h"
+#include "utf8.h"
 
 /* ------------------------------------------------------------ numbers */
 
@@ -558,11 +559,11 @@ static void text_process(FILE *out, const struct analysis *an,
 {
 	struct diagnosis d[MAX_DIAGNOSES];
 	uint64_t w = wall(p);
-	char b[2][24];
+	char b[2][24], cmd[4 * sizeof(p->command)];
 	int n;
 
 	fprintf(out, "\nprocess %u: %s\n", p->pid,
-		p->command[0] ? p->command : "?");
+		p->command[0] ? printable(cmd, sizeof(cmd), p->command) : "?");
 	if (p->python[0] && has_gil(p))
 		fprintf(out, "  Python %s, GIL found by %s\n", p->python,
 			p->gil_method);
@@ -587,11 +588,12 @@ static void text_process(FILE *out, const struct analysis *an,
 void report_text(FILE *out, const struct report_session *s,
 		 const struct analysis *an)
 {
-	char b[24];
+	char b[24], cmd[4096];
 
 	fprintf(out, "gilscope report: %s\n", s->path ? s->path : "-");
 	if (s->command && s->command[0])
-		fprintf(out, "recorded: %s\n", s->command);
+		fprintf(out, "recorded: %s\n",
+			printable(cmd, sizeof(cmd), s->command));
 	fprintf(out, "session: %s, %llu events, %llu lost, mode %s\n",
 		fmt_ns(b, sizeof(b), s->duration_ns),
 		(unsigned long long)s->events, (unsigned long long)s->lost,

@@ -94,6 +94,29 @@ static int write_chunk(struct gs_writer *w, uint16_t type, uint16_t flags,
 	return write_all(w, payload, size);
 }
 
+/*
+ * PATH for writing, readable by its owner only: a session holds the command
+ * lines and stacks of processes traced as root (perf.data is 0600 too). A
+ * file that existed is made 0600 as well; a device (/dev/null) is left as
+ * it is. Returns the descriptor or -errno.
+ */
+static int open_private(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 07777) != 0600 && fchmod(fd, 0600)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int gs_writer_open(const char *path, struct gs_writer **out)
 {
 	struct gs_file_header h = { .version = GS_SESSION_VERSION,
@@ -111,9 +134,9 @@ int gs_writer_open(const char *path, struct gs_writer **out)
 		err = -ENOMEM;
 		goto fail;
 	}
-	w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	w->fd = open_private(path);
 	if (w->fd < 0) {
-		err = -errno;
+		err = w->fd;
 		goto fail;
 	}
 	memcpy(h.magic, GS_SESSION_MAGIC, sizeof(h.magic));

@@ -50,7 +50,10 @@ static void usage(FILE *out)
 		"chooses the format:\n"
 		"  .pftrace  Perfetto trace: open it at ui.perfetto.dev\n"
 		"  .json     Chrome trace events: chrome://tracing or Perfetto\n"
-		"  .html     one self-contained page: open it in any browser\n");
+		"  .html     one self-contained page: open it in any browser\n"
+		"\n"
+		"  -o, --output OUT   the timeline file (written whole or not at all)\n"
+		"  -h, --help         this help\n");
 }
 
 static const char *host_value(const struct replay *rp, const char *key)

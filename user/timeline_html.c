@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include "json.h"
 #include "syscalls.h"
 #include "timeline_html.h"
 #include "timeline_json.h"
 #include "timeline_page.h"
+#include "utf8.h"
 
 /* syscall numbers the page may name */
 #define MAX_SYSCALL_NR 1024
@@ -206,7 +208,7 @@ static void write_names(FILE *out, const struct tl_model *m)
 	fputs(",\"kinds\":[", out);
 	for (int c = 0; c < TL_CODES; c++) {
 		fputs(c ? "," : "", out);
-		tl_json_string(out, tl_code_name(c));
+		json_put_string(out, tl_code_name(c), JSON_HTML_SAFE);
 	}
 	fputs("],\"syscalls\":{", out);
 	for (size_t i = 0; i < m->slices.n; i++) {
@@ -231,9 +233,9 @@ static void write_procs(FILE *out, const struct tl_model *m)
 
 		fprintf(out, "%s{\"pid\":%u,\"command\":", i ? "," : "",
 			p->p->pid);
-		tl_json_string(out, p->p->command);
+		json_put_string(out, p->p->command, JSON_HTML_SAFE);
 		fputs(",\"python\":", out);
-		tl_json_string(out, p->p->python);
+		json_put_string(out, p->p->python, JSON_HTML_SAFE);
 		fprintf(out, ",\"lanes\":[%zu,%zu]}", p->first_lane,
 			p->n_lanes);
 	}
@@ -242,7 +244,7 @@ static void write_procs(FILE *out, const struct tl_model *m)
 		const struct an_thread *t = m->lanes[l].t;
 
 		fputs(l ? ",{\"name\":" : "{\"name\":", out);
-		tl_json_string(out, t->name);
+		json_put_string(out, t->name, JSON_HTML_SAFE);
 		fprintf(out,
 			",\"tid\":%u,\"pid\":%u,\"start\":%" PRId64
 			",\"end\":%" PRId64 "}",
@@ -269,10 +271,19 @@ static void write_data(FILE *out, const struct tl_model *m)
 
 /* ------------------------------------------------------------ the page */
 
+/* S as HTML text; a byte that is not valid UTF-8 (a thread's name is any
+ * bytes) as the Latin-1 character of its value, so the page stays UTF-8 */
 static void html_text(FILE *out, const char *s)
 {
 	for (; *s; s++) {
-		if (*s == '<')
+		int n = utf8_seq_len((const unsigned char *)s);
+
+		if (!n) {
+			fprintf(out, "&#x%x;", (unsigned char)*s);
+		} else if (n > 1) {
+			fwrite(s, 1, n, out);
+			s += n - 1;
+		} else if (*s == '<')
 			fputs("&lt;", out);
 		else if (*s == '>')
 			fputs("&gt;", out);
@@ -294,18 +305,22 @@ static void lines(FILE *out, const char *const *l)
 static void write_header(FILE *out, const struct tl_model *m,
 			 const struct tl_info *info)
 {
+	char cmd[4096];
+
+	/* the command as the text report shows it (utf8.h) */
+	printable(cmd, sizeof(cmd), info->command);
 	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 	      "<meta name=\"generator\" content=\"gilscope " GILSCOPE_VERSION
 	      "\">\n"
 	      "<title>gilscope timeline: ",
 	      out);
-	html_text(out, info->command);
+	html_text(out, cmd);
 	fputs("</title>\n<style>\n", out);
 	lines(out, tl_page_css);
 	fputs("</style>\n</head>\n<body>\n<header><h1>gilscope timeline</h1>\n"
 	      "<div class=\"sub\">",
 	      out);
-	html_text(out, info->command);
+	html_text(out, cmd);
 	fprintf(out,
 		" &middot; %.3f s &middot; %zu threads &middot; %zu GIL hand-offs",
 		info->duration_ns / 1e9, m->n_lanes, m->handoffs.n);

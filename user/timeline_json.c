@@ -1,23 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <inttypes.h>
+#include "json.h"
 #include "syscalls.h"
 #include "timeline_json.h"
-
-void tl_json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>' ||
-			 *p == '&')
-			fprintf(out, "\\u%04x", *p);
-		else
-			fputc(*p, out);
-	}
-	fputc('"', out);
-}
 
 void tl_json_us(FILE *out, uint64_t ns)
 {
@@ -40,7 +26,7 @@ static void meta(FILE *out, bool *first, uint32_t pid, uint32_t tid,
 
 	begin_event(out, first, "M", pid, tid);
 	fprintf(out, ",\"name\":\"%s_name\",\"args\":{\"name\":", what);
-	tl_json_string(out, name);
+	json_put_string(out, name, JSON_HTML_SAFE);
 	fputs("}}", out);
 	snprintf(key, sizeof(key), "%s_sort_index", what);
 	begin_event(out, first, "M", pid, tid);
@@ -86,7 +72,7 @@ static void thread_arg(FILE *out, const struct tl_model *m, const char *key,
 		snprintf(who, sizeof(who), "%s (%u)", tl_lane_name(m, lane),
 			 m->lanes[lane].t->tid);
 	fprintf(out, ",\"%s\":", key);
-	tl_json_string(out, who);
+	json_put_string(out, who, JSON_HTML_SAFE);
 }
 
 static void slice_args(FILE *out, const struct tl_model *m,
@@ -102,7 +88,7 @@ static void slice_args(FILE *out, const struct tl_model *m,
 			fprintf(out, ",\"syscall\":\"%s\"", sys);
 		else
 			fprintf(out, ",\"syscall\":\"syscall %d\"", s->sys_nr);
-		/* TODO: the lock's holder, once the analysis reports it */
+		/* the futex: its holders are in the report's lock_waits */
 		if (s->sys_nr == SYS_FUTEX || s->sys_nr == SYS_FUTEX_WAITV)
 			fprintf(out, ",\"futex\":\"0x%" PRIx64 "\"", s->detail);
 		else
@@ -209,9 +195,10 @@ static void write_cpus(FILE *out, const struct tl_model *m, bool *first)
 		begin_event(out, first, "X", TL_JSON_CPU_PID,
 			    TL_JSON_CPU_PID + 1 + c->cpu);
 		fputs(",\"cat\":\"cpu\",\"name\":", out);
-		tl_json_string(out, c->lane == TL_NONE ?
-					    "other task" :
-					    tl_lane_name(m, c->lane));
+		json_put_string(out,
+				c->lane == TL_NONE ? "other task" :
+						     tl_lane_name(m, c->lane),
+				JSON_HTML_SAFE);
 		fputs(",\"ts\":", out);
 		tl_json_us(out, c->start);
 		fputs(",\"dur\":", out);
@@ -231,7 +218,7 @@ int timeline_json_write(FILE *out, const struct tl_model *m,
 	      out);
 	if (info->kernel[0]) {
 		fputs(",\"kernel\":", out);
-		tl_json_string(out, info->kernel);
+		json_put_string(out, info->kernel, JSON_HTML_SAFE);
 	}
 	fputs("},\"traceEvents\":[", out);
 	write_metadata(out, m, &first);

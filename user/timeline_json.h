@@ -20,9 +20,6 @@
 int timeline_json_write(FILE *out, const struct tl_model *m,
 			const struct tl_info *info);
 
-/* S as a JSON string, with <, > and & escaped too, so that the text is
- * also safe inside an HTML <script> element. */
-void tl_json_string(FILE *out, const char *s);
 /* NS as microseconds with three decimals, exactly. */
 void tl_json_us(FILE *out, uint64_t ns);
 

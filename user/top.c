@@ -247,7 +247,16 @@ static void usage(FILE *out)
 		"Python stack most waited on. -p one process (with its threads and\n"
 		"children), -a (the default) every Python process, also those started\n"
 		"later. Keys on the screen: w h c r b o t n sort, j/k scroll, q quits.\n"
-		"--once prints one interval and exits (--json: as JSON, docs/top.md).\n");
+		"--once prints one interval and exits (--json: as JSON, docs/top.md).\n"
+		"\n"
+		"  -p, --pid PID          one process (with its threads and children)\n"
+		"  -a, --all              every Python process (the default)\n"
+		"  -i, --interval SECONDS refresh every SECONDS, 0.1-3600 (default 1)\n"
+		"      --light            no uprobes and no syscall tracepoints (cheaper)\n"
+		"      --once             print one interval and exit\n"
+		"      --json             with --once: as JSON\n"
+		"  -v, --verbose          say what was probed\n"
+		"  -h, --help             this help\n");
 }
 
 static bool take_option(int opt, const char *arg, void *ctx)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "top_view.h"
+#include "utf8.h"
 
 #define KEYS_HELP                                                             \
 	"keys: w GIL wait  h held  c cpu  r runnable  b blocked  o hand-offs" \
@@ -263,15 +264,16 @@ static void row(char *out, size_t len, int width, const bool shown[C_N],
 static void process_line(char *out, size_t len, const struct tm_process *p,
 			 double secs)
 {
-	char p99[32], py[64] = "";
+	char p99[32], py[64] = "", cmd[4 * sizeof(p->command)];
 
 	fmt_ns(p99, sizeof(p99), p->handoff_p99_ns);
+	printable(cmd, sizeof(cmd), p->command);
 	if (p->python[0])
 		snprintf(py, sizeof(py), " (Python %s)", p->python);
 	if (!p->has_gil) {
 		snprintf(out, len, "PID %u  no GIL known  CPU %.2f  %s%s%s",
-			 p->pid, secs > 0 ? p->cpu_ns / 1e9 / secs : 0,
-			 p->command, py, p->exited ? "  [exited]" : "");
+			 p->pid, secs > 0 ? p->cpu_ns / 1e9 / secs : 0, cmd, py,
+			 p->exited ? "  [exited]" : "");
 		return;
 	}
 	snprintf(
@@ -280,7 +282,7 @@ static void process_line(char *out, size_t len, const struct tm_process *p,
 		p->pid, tm_pct(p->gil_held_ns, p->life_ns),
 		tm_pct(p->waiter_ns, p->life_ns),
 		secs > 0 ? p->handoffs / secs : 0, p99,
-		secs > 0 ? p->cpu_ns / 1e9 / secs : 0, p->command, py,
+		secs > 0 ? p->cpu_ns / 1e9 / secs : 0, cmd, py,
 		p->exited ? "  [exited]" : "");
 }
 

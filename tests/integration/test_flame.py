@@ -435,8 +435,9 @@ def test_readers_asleep_on_the_gil_keep_their_stack(tmp_path, mode):
     check_totals(data, tmp_path, threads)
     readers = [t for t in threads.values() if t["name"].lower().startswith("thread-")]
     assert len(readers) == 3
-    if sum(t["gil_wait_ns"] for t in readers) < 5e6:
-        pytest.skip("the readers hardly waited for the GIL in this run")
+    # three readers on two CPUs take turns at the GIL at every read: they
+    # wait for it, or the test below would test nothing
+    assert sum(t["gil_wait_ns"] for t in readers) >= 5e6, readers
     if mode == "light":
         # light readers sleep on the GIL at every contended read (in exact
         # mode a reader seldom sleeps: it finds the GIL free at its return)
@@ -467,8 +468,9 @@ def test_a_code_object_at_a_reused_address_keeps_its_own_name(tmp_path):
                           PYTHON, os.path.join(PROGS, "code_reuse.py")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    if "not reused" in run.stdout:
-        pytest.skip("the interpreter did not reuse the address this time")
+    # the premise: the allocator hands the freed block out again at once
+    # (20 of 20 runs of python3.11 did); a run where it did not tests nothing
+    assert run.stdout.strip() == "reused", run.stdout
     rows = folded(data, tmp_path, "oncpu")
     tid = tid_of(rows[0][0][0])
     first = time_under(rows, tid, "spin_first (first.py:")

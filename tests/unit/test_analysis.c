@@ -402,7 +402,7 @@ static void test_attach_holder(void **state)
 	an_add_thread(an, p, A, 'R', -1, 0, 0);
 	an_add_thread(an, p, B, 'S', NR_FUTEX, COND + 0x28,
 		      FUTEX_WAIT_BITSET_PRIVATE);
-	an_set_gil_state(p, true, A, A);
+	an_set_gil_state(p, true, A);
 	cond_signal(an, 3 * MS, A, COND);
 	cond_signal(an, 3 * MS + 40 * US, B, SWITCH_COND);
 	an_finish(an, T0 + 4 * MS);

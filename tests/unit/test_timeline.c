@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "json.h"
 #include "pftrace.h"
 #include "pftrace_pb.h"
 #include "timeline_json.h"
@@ -338,11 +339,11 @@ static void test_json_string_is_script_safe(void **state)
 	FILE *out = open_memstream(&buf, &len);
 
 	(void)state;
-	tl_json_string(out, "</script>\"\\\n");
+	json_put_string(out, "</script>\"\\\n", JSON_HTML_SAFE);
 	tl_json_us(out, 1234567);
 	fclose(out);
 	assert_string_equal(buf,
-			    "\"\\u003c/script\\u003e\\\"\\\\\\u000a\"1234.567");
+			    "\"\\u003c/script\\u003e\\\"\\\\\\n\"1234.567");
 	free(buf);
 }
 
