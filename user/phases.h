@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Phases of a process's life: stretches where the number of threads that
+ * want the GIL (hold it or wait for it) is steady, each with its own
+ * figures, diagnosis and what-if estimate. Pure: fed the analysis's
+ * accounted intervals (struct an_sink.account) as it makes them.
+ *
+ *   ph_log_init(&log, ncpus);
+ *   sink.account = ph_account; sink.ctx = &log;   ... run the analysis ...
+ *   ph_compute(&log, p, &phases);   ... read phases.v[0 .. n) ...
+ *   ph_phases_free(&phases); ph_log_free(&log);
+ */
+#ifndef GS_PHASES_H
+#define GS_PHASES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "analysis.h"
+
+/*
+ * The shortest phase: 20 ms, four GIL switch intervals (5 ms each). The
+ * number of threads that want the GIL changes on the scale of one turn
+ * (a thread's I/O, a hand-off, threads starting one after another and
+ * ending a turn apart), so a change shorter than a few turns is a blip of
+ * the phase around it, not a phase of its own.
+ */
+#define PH_MIN_PHASE_NS 20000000ull
+
+/*
+ * A thread counts in a phase when it wanted the GIL a fifth of the phase
+ * or more (the rule the whole-life diagnosis uses for contending threads);
+ * a threaded phase is contended when those threads waited 40 % or more of
+ * their time in it for the GIL.
+ */
+#define PH_MEMBER_SHARE 5
+#define PH_CONTENDED_PCT 40
+
+enum ph_kind {
+	PH_IDLE,     /* no thread wanted the GIL or ran */
+	PH_NATIVE,   /* threads ran, none wanted the GIL */
+	PH_SERIAL,   /* one thread at a time wanted the GIL */
+	PH_THREADED, /* two or more threads wanted it at once */
+	PH_KINDS
+};
+
+/* One accounted interval of one thread. */
+struct ph_span {
+	const struct an_thread *t;
+	uint64_t start, end;
+	uint8_t state, reason;
+	bool holding, waiting;
+};
+
+struct ph_proc_log {
+	const struct an_process *p;
+	struct ph_span *v;
+	size_t n, cap;
+};
+
+struct ph_log {
+	int ncpus; /* the machine's online CPUs, 0 when unknown */
+	struct ph_proc_log *procs;
+	size_t n, cap;
+	bool oom; /* a span could not be kept: no phases */
+};
+
+struct phase {
+	enum ph_kind kind;
+	uint64_t start, end;
+	/* threads that wanted the GIL a fifth of the phase or more */
+	int members;
+	/* sums over the members, within the phase */
+	uint64_t member_time, member_gil_wait;
+	/* sums over every thread of the process, within the phase */
+	uint64_t on_cpu, gil_held;
+	/* the member with the longest own path: its on-CPU time plus its
+	 * waits that other threads do not cause (sleep, I/O, network, input,
+	 * other), and that path */
+	uint32_t longest_tid;
+	uint64_t longest_cpu, longest_path;
+	bool contended;
+	/* if the GIL were not the bottleneck: max(longest_path, on-CPU of
+	 * the members / ncpus); 0 unless contended */
+	uint64_t whatif_ns;
+};
+
+struct ph_phases {
+	struct phase *v;
+	size_t n;
+	int ncpus;
+};
+
+void ph_log_init(struct ph_log *log, int ncpus);
+void ph_log_free(struct ph_log *log);
+/* An an_sink.account callback: CTX is the struct ph_log. */
+void ph_account(void *ctx, const struct an_thread *t, enum an_sched state,
+		enum gs_reason reason, bool gil_holding, bool gil_waiting,
+		uint64_t start, uint64_t end);
+
+/* The phases of P, in time order, covering its accounted life. Returns 0
+ * (OUT->n is 0 when nothing was logged for P), or -ENOMEM. */
+int ph_compute(const struct ph_log *log, const struct an_process *p,
+	       struct ph_phases *out);
+void ph_phases_free(struct ph_phases *ph);
+
+const char *ph_kind_name(enum ph_kind k);
+
+/* A sink that logs the accounted intervals into LOG and passes every
+ * callback on to NEXT (NULL: none). Returns &TEE->sink. */
+struct ph_tee {
+	struct an_sink sink;
+	struct ph_log *log;
+	const struct an_sink *next;
+};
+const struct an_sink *ph_tee(struct ph_tee *tee, struct ph_log *log,
+			     const struct an_sink *next);
+
+#endif /* GS_PHASES_H */
