@@ -462,7 +462,7 @@ static void make_phases(struct segs *s, const struct by_thread *bt,
 /* ------------------------------------------------------- 5. the figures */
 
 struct thread_in_phase {
-	uint64_t present, on_cpu, held, wait, want, own_wait;
+	uint64_t present, on_cpu, work, held, wait, want, own_wait;
 };
 
 /* Waits a thread has for its own sake: not for the GIL, not for a lock or
@@ -479,6 +479,8 @@ static void add_span(struct thread_in_phase *x, const struct ph_span *s,
 	x->present += d;
 	if (s->state == AN_RUNNING)
 		x->on_cpu += d;
+	if (s->state == AN_RUNNING && !s->waiting)
+		x->work += d;
 	if (s->holding)
 		x->held += d;
 	if (s->waiting)
@@ -492,9 +494,10 @@ static void add_span(struct thread_in_phase *x, const struct ph_span *s,
 static void fold(struct phase *ph, const struct thread_in_phase *x,
 		 const struct an_thread *t)
 {
-	uint64_t path = x->on_cpu + x->own_wait;
+	uint64_t path = x->work + x->own_wait;
 
 	ph->on_cpu += x->on_cpu;
+	ph->work += x->work;
 	ph->gil_held += x->held;
 	if (!x->want || x->want * PH_MEMBER_SHARE < ph->end - ph->start)
 		return;
@@ -503,7 +506,7 @@ static void fold(struct phase *ph, const struct thread_in_phase *x,
 	ph->member_gil_wait += x->wait;
 	if (path > ph->longest_path) {
 		ph->longest_path = path;
-		ph->longest_cpu = x->on_cpu;
+		ph->longest_cpu = x->work;
 		ph->longest_tid = t->tid;
 	}
 }
@@ -544,7 +547,7 @@ static void judge(struct phase *ph, int ncpus)
 				ph->member_time * PH_CONTENDED_PCT;
 	if (!ph->contended)
 		return;
-	spread = (ph->on_cpu + ncpus - 1) / ncpus;
+	spread = (ph->work + ncpus - 1) / ncpus;
 	ph->whatif_ns = spread > ph->longest_path ? spread : ph->longest_path;
 }
 

@@ -71,16 +71,17 @@ struct phase {
 	int members;
 	/* sums over the members, within the phase */
 	uint64_t member_time, member_gil_wait;
-	/* sums over every thread of the process, within the phase */
-	uint64_t on_cpu, gil_held;
-	/* the member with the longest own path: its on-CPU time plus its
-	 * waits that other threads do not cause (sleep, I/O, network, input,
+	/* sums over every thread of the process, within the phase; work is
+	 * on-CPU time not spent waiting for the GIL (take_gil's own run) */
+	uint64_t on_cpu, work, gil_held;
+	/* the member with the longest own path: its work plus its waits
+	 * that other threads do not cause (sleep, I/O, network, input,
 	 * other), and that path */
 	uint32_t longest_tid;
 	uint64_t longest_cpu, longest_path;
 	bool contended;
-	/* if the GIL were not the bottleneck: max(longest_path, on-CPU of
-	 * the members / ncpus); 0 unless contended */
+	/* if the GIL were not the bottleneck: max(longest_path, work /
+	 * ncpus); 0 unless contended */
 	uint64_t whatif_ns;
 };
 
