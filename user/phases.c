@@ -290,9 +290,9 @@ static uint64_t overlap(const struct ph_span *s, uint64_t a, uint64_t b)
 	return hi > lo ? hi - lo : 0;
 }
 
-/* Did T want the GIL a member's share of [A, B)? */
-static bool member_in(const struct by_thread *bt, const struct an_thread *t,
-		      uint64_t a, uint64_t b)
+/* Did T want the GIL a 1/SHARE of [A, B)? */
+static bool wanted_in(const struct by_thread *bt, const struct an_thread *t,
+		      uint64_t a, uint64_t b, unsigned int share)
 {
 	const struct thread_spans *ts = spans_of(bt, t);
 	size_t lo, hi;
@@ -313,7 +313,7 @@ static bool member_in(const struct by_thread *bt, const struct an_thread *t,
 	for (size_t i = lo; i < ts->hi && bt->v[i].start < b; i++)
 		if (wants_gil(&bt->v[i]))
 			want += overlap(&bt->v[i], a, b);
-	return want * PH_MEMBER_SHARE >= b - a;
+	return want * share >= b - a;
 }
 
 /* ---------------------------------------------------- 2, 3. threaded runs */
@@ -359,7 +359,7 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 
 		if (g->taken || g->kind != PH_SERIAL ||
 		    added + (g->end - g->start) >= PH_MIN_PHASE_NS ||
-		    !member_in(bt, g->t, a, b))
+		    !wanted_in(bt, g->t, a, b, PH_WIDEN_SHARE))
 			break;
 		added += g->end - g->start;
 		r->a--;
@@ -370,7 +370,7 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 
 		if (g->kind != PH_SERIAL ||
 		    added + (g->end - g->start) >= PH_MIN_PHASE_NS ||
-		    !member_in(bt, g->t, a, b))
+		    !wanted_in(bt, g->t, a, b, PH_WIDEN_SHARE))
 			break;
 		added += g->end - g->start;
 		r->b++;

@@ -34,6 +34,14 @@
  */
 #define PH_MEMBER_SHARE 5
 #define PH_CONTENDED_PCT 40
+/*
+ * A threaded phase takes in a short stretch where one of its threads wants
+ * the GIL alone (the first worker before the others start, the last one
+ * finishing) when that thread wanted the GIL half the phase or more: a
+ * worker, not the thread that started them (it wants the GIL a moment for
+ * each start) and goes on with serial work of its own.
+ */
+#define PH_WIDEN_SHARE 2
 
 enum ph_kind {
 	PH_IDLE,     /* no thread wanted the GIL or ran */

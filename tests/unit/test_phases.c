@@ -206,6 +206,33 @@ static void test_tail_of_the_threaded_phase(void **state)
 	ph_log_free(&w.log);
 }
 
+/* The thread that started the workers wanted the GIL 30 % of the
+ * threaded phase (a moment for each start); its own 15 ms of work after
+ * the workers end is serial, not the phase's tail (PH_WIDEN_SHARE). */
+static void test_starter_not_taken_in(void **state)
+{
+	struct world w;
+	struct ph_phases ph;
+
+	(void)state;
+	world_init(&w, 2);
+	turns(&w, 0, 1, 0, 30);
+	span(&w, 0, JOIN, 30, 100);
+	turns(&w, 1, 2, 30, 100);
+	span(&w, 2, WAIT, 0, 30);
+	span(&w, 0, HOLD, 100, 115);
+	span(&w, 0, SLEEP, 115, 125);
+	compute(&w, &ph);
+	assert_int_equal(ph.n, 2);
+	assert_phase(&ph.v[0], PH_THREADED, 0, 100);
+	assert_int_equal(ph.v[0].members, 3);
+	/* 15 ms serial, 10 ms asleep: no stretch of a minimum phase, so
+	 * one phase of the kind it was most */
+	assert_phase(&ph.v[1], PH_SERIAL, 100, 125);
+	ph_phases_free(&ph);
+	ph_log_free(&w.log);
+}
+
 /* Idle and native stretches: a thread sleeps 50 ms, runs 30 ms without
  * the GIL, then holds it 40 ms. */
 static void test_idle_native_serial(void **state)
@@ -272,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_whatif_keeps_own_waits),
 		cmocka_unit_test(test_blips_smoothed),
 		cmocka_unit_test(test_tail_of_the_threaded_phase),
+		cmocka_unit_test(test_starter_not_taken_in),
 		cmocka_unit_test(test_idle_native_serial),
 		cmocka_unit_test(test_diagnosis_of_a_phase),
 	};
