@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "phases_report.h"
 
@@ -48,21 +49,40 @@ static void contention_summary(char *buf, size_t len, const struct phase *ph,
 		d > ph->whatif_ns ? (d - ph->whatif_ns) / 1e9 : 0.0);
 }
 
+/* The longest contended phase not chosen yet, or -1. */
+static int longest_contended(const struct ph_phases *ph, const bool *chosen)
+{
+	int best = -1;
+
+	for (size_t k = 0; k < ph->n; k++)
+		if (ph->v[k].contended && !chosen[k] &&
+		    (best < 0 || len_of(&ph->v[k]) > len_of(&ph->v[best])))
+			best = (int)k;
+	return best;
+}
+
 int ph_diagnose(const struct ph_log *log, const struct an_process *p,
 		uint64_t t0, struct diagnosis *out, int n, int max)
 {
 	struct ph_phases ph;
+	bool *chosen;
+	int k;
 
 	if (phases_of(log, p, &ph))
 		return n;
-	for (size_t k = 0; k < ph.n && n < max; k++) {
-		if (!ph.v[k].contended)
+	chosen = calloc(ph.n + 1, sizeof(*chosen));
+	for (int i = 0; chosen && i < PH_MAX_FINDINGS; i++)
+		if ((k = longest_contended(&ph, chosen)) >= 0)
+			chosen[k] = true;
+	for (size_t i = 0; chosen && i < ph.n && n < max; i++) {
+		if (!chosen[i])
 			continue;
 		out[n].kind = "gil-contention";
 		contention_summary(out[n].summary, sizeof(out[n].summary),
-				   &ph.v[k], ph.ncpus, t0);
+				   &ph.v[i], ph.ncpus, t0);
 		n++;
 	}
+	free(chosen);
 	ph_phases_free(&ph);
 	return n;
 }

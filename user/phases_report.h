@@ -9,10 +9,15 @@
 #include "phases.h"
 #include "report.h"
 
+/* Findings for the longest contended phases at most: the others are in
+ * the phases section, and the diagnosis keeps room for other kinds. */
+#define PH_MAX_FINDINGS 2
+
 /*
- * Add a gil-contention finding for every contended phase of P to OUT[N ..
- * MAX) (times from the session's start T0). Returns the new count: N when
- * no phase was contended, or no phases were logged.
+ * Add a gil-contention finding for each of the PH_MAX_FINDINGS longest
+ * contended phases of P (in time order) to OUT[N .. MAX), times from the
+ * session's start T0. Returns the new count: N when no phase was
+ * contended, or no phases were logged.
  */
 int ph_diagnose(const struct ph_log *log, const struct an_process *p,
 		uint64_t t0, struct diagnosis *out, int n, int max);
