@@ -8,8 +8,8 @@
  * 2. Threaded segments closer than PH_MIN_PHASE_NS to each other make one
  *    threaded run; runs shorter than that are blips of the phase around.
  * 3. A run takes in the short serial segments next to it whose thread
- *    wanted the GIL in the run: the first worker alone before the others
- *    started, the last one finishing alone.
+ *    wanted the GIL half the run: the first worker alone before the others
+ *    started, the last one finishing alone (PH_WIDEN_SHARE, PH_TAIL_SHARE).
  * 4. Between runs, a new phase starts where a stretch of another kind
  *    lasts PH_MIN_PHASE_NS or more; shorter stretches stay in the phase.
  * 5. Per phase and thread, the time in each state gives the figures.
@@ -353,12 +353,16 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 		  struct run *r)
 {
 	uint64_t a = s->v[r->a].start, b = s->v[r->b].end, added = 0;
+	uint64_t most = (b - a) / PH_TAIL_SHARE;
+
+	if (most < PH_MIN_PHASE_NS)
+		most = PH_MIN_PHASE_NS;
 
 	while (r->a > 0) {
 		const struct seg *g = &s->v[r->a - 1];
 
 		if (g->taken || g->kind != PH_SERIAL ||
-		    added + (g->end - g->start) >= PH_MIN_PHASE_NS ||
+		    added + (g->end - g->start) >= most ||
 		    !wanted_in(bt, g->t, a, b, PH_WIDEN_SHARE))
 			break;
 		added += g->end - g->start;
@@ -369,7 +373,7 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 		const struct seg *g = &s->v[r->b + 1];
 
 		if (g->kind != PH_SERIAL ||
-		    added + (g->end - g->start) >= PH_MIN_PHASE_NS ||
+		    added + (g->end - g->start) >= most ||
 		    !wanted_in(bt, g->t, a, b, PH_WIDEN_SHARE))
 			break;
 		added += g->end - g->start;

@@ -35,13 +35,17 @@
 #define PH_MEMBER_SHARE 5
 #define PH_CONTENDED_PCT 40
 /*
- * A threaded phase takes in a short stretch where one of its threads wants
+ * A threaded phase takes in the stretches where one of its threads wants
  * the GIL alone (the first worker before the others start, the last one
  * finishing) when that thread wanted the GIL half the phase or more: a
  * worker, not the thread that started them (it wants the GIL a moment for
- * each start) and goes on with serial work of its own.
+ * each start) and goes on with serial work of its own. Up to a quarter of
+ * the phase (a minimum phase at least): taking turns, a thread can lag
+ * the others by several turns (25 ms in a 140 ms phase seen on a loaded
+ * machine); longer, the lone thread is serial work of its own.
  */
 #define PH_WIDEN_SHARE 2
+#define PH_TAIL_SHARE 4
 
 enum ph_kind {
 	PH_IDLE,     /* no thread wanted the GIL or ran */

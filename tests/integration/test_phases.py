@@ -3,6 +3,7 @@ its threaded phase is found where the program says it was, diagnosed
 gil-contention however short it is against the process's life, and its
 what-if estimate matches the same work run by processes."""
 import os
+import shutil
 import subprocess
 
 from conftest import PYTHON, WORKLOADS, facts_of
@@ -41,6 +42,7 @@ def test_threaded_phase_found_and_contended_ten_of_ten(trace):
         if (ph["diagnosis"] != "gil-contention" or "gil-contention" not in kinds
                 or abs(d_start) > BOUND_NS or abs(d_end) > BOUND_NS):
             misses.append((run, ph, kinds, d_start, d_end))
+            shutil.copy(t.path, t.path + f".miss{run}")  # to look at it
         # the serial work is a phase of its own, ended by the threaded one
         serial = [p for p in proc["phases"] if p["end_ns"] == ph["start_ns"]]
         assert serial and serial[0]["kind"] == "serial", proc["phases"]

@@ -172,9 +172,10 @@ static void test_blips_smoothed(void **state)
 	ph_log_free(&w.log);
 }
 
-/* The last worker finishing alone for 15 ms belongs to the threaded
- * phase; the main thread after it does not, and a worker alone for 30 ms
- * (a minimum phase or more) is serial work of its own. */
+/* The last worker finishing alone for 22 ms belongs to the 100 ms
+ * threaded phase (up to a quarter of it); the main thread after it does
+ * not, and a worker alone for 30 ms (more than a quarter and than a
+ * minimum phase) is serial work of its own. */
 static void test_tail_of_the_threaded_phase(void **state)
 {
 	struct world w;
@@ -182,14 +183,14 @@ static void test_tail_of_the_threaded_phase(void **state)
 
 	(void)state;
 	world_init(&w, 2);
-	span(&w, 0, JOIN, 0, 115);
+	span(&w, 0, JOIN, 0, 122);
 	turns(&w, 1, 2, 0, 100);
-	span(&w, 1, HOLD, 100, 115);
-	span(&w, 0, HOLD, 115, 200);
+	span(&w, 1, HOLD, 100, 122);
+	span(&w, 0, HOLD, 122, 200);
 	compute(&w, &ph);
 	assert_int_equal(ph.n, 2);
-	assert_phase(&ph.v[0], PH_THREADED, 0, 115);
-	assert_phase(&ph.v[1], PH_SERIAL, 115, 200);
+	assert_phase(&ph.v[0], PH_THREADED, 0, 122);
+	assert_phase(&ph.v[1], PH_SERIAL, 122, 200);
 	ph_phases_free(&ph);
 	ph_log_free(&w.log);
 
