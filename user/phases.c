@@ -105,9 +105,12 @@ const char *ph_kind_name(enum ph_kind k)
 	return k < PH_KINDS ? names[k] : "?";
 }
 
+/* Holding the GIL or waiting for it, or waiting for a CPU: a thread just
+ * started or woken is runnable before it asks for the GIL (milliseconds
+ * on a loaded machine), and it wants to run all the same. */
 static bool wants_gil(const struct ph_span *s)
 {
-	return s->holding || s->waiting;
+	return s->holding || s->waiting || s->state == AN_RUNNABLE;
 }
 
 static bool runs_native(const struct ph_span *s)
@@ -374,7 +377,8 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 
 		if (g->kind != PH_SERIAL ||
 		    added + (g->end - g->start) >= most ||
-		    !wanted_in(bt, g->t, a, b, PH_WIDEN_SHARE))
+		    !wanted_in(bt, g->t, b - PH_MIN_PHASE_NS, b,
+			       PH_WIDEN_SHARE))
 			break;
 		added += g->end - g->start;
 		r->b++;

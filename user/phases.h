@@ -36,10 +36,12 @@
 #define PH_CONTENDED_PCT 40
 /*
  * A threaded phase takes in the stretches where one of its threads wants
- * the GIL alone (the first worker before the others start, the last one
- * finishing) when that thread wanted the GIL half the phase or more: a
- * worker, not the thread that started them (it wants the GIL a moment for
- * each start) and goes on with serial work of its own. Up to a quarter of
+ * the GIL alone: before it, the first worker before the others start, when
+ * it wanted the GIL half the phase or more (not the thread that started
+ * them: it wants the GIL a moment for each start, then waits in join());
+ * after it, the last worker finishing, when it wanted the GIL half the
+ * phase's last minimum phase (a worker that started late on a loaded
+ * machine, not the thread that joined them). Up to a quarter of
  * the phase (a minimum phase at least): taking turns, a thread can lag
  * the others by several turns (25 ms in a 140 ms phase seen on a loaded
  * machine); longer, the lone thread is serial work of its own.
