@@ -351,38 +351,54 @@ static uint64_t run_len(const struct segs *s, const struct run *r)
 	return s->v[r->b].end - s->v[r->a].start;
 }
 
-/* Step 3: take in the short serial segments of the run's own threads. */
+/* A lone stretch of a worker: not the process's main thread (the one that
+ * starts and joins them, and goes on alone after), wanting the GIL a 1/SHARE
+ * of [A, B). Short threaded blips (the joining thread woken a moment while
+ * the last worker runs) come along. */
+static bool tail_of(const struct seg *g, const struct by_thread *bt, uint64_t a,
+		    uint64_t b, unsigned int share)
+{
+	if (g->kind == PH_THREADED)
+		return true;
+	return g->kind == PH_SERIAL && g->t->tid != g->t->tgid &&
+	       wanted_in(bt, g->t, a, b, share);
+}
+
+/* Step 3: take in the short lone stretches of the run's own workers:
+ * before it, one that wanted the GIL half the run; after it, one that
+ * wanted it half the run's last minimum phase (started late, it may have
+ * wanted it less of the whole run). */
 static void widen(const struct segs *s, const struct by_thread *bt,
 		  struct run *r)
 {
 	uint64_t a = s->v[r->a].start, b = s->v[r->b].end, added = 0;
 	uint64_t most = (b - a) / PH_TAIL_SHARE;
+	size_t last = r->b;
 
 	if (most < PH_MIN_PHASE_NS)
 		most = PH_MIN_PHASE_NS;
-
 	while (r->a > 0) {
 		const struct seg *g = &s->v[r->a - 1];
 
-		if (g->taken || g->kind != PH_SERIAL ||
-		    added + (g->end - g->start) >= most ||
-		    !wanted_in(bt, g->t, a, b, PH_WIDEN_SHARE))
+		if (g->taken || added + (g->end - g->start) >= most ||
+		    g->kind != PH_SERIAL ||
+		    !tail_of(g, bt, a, b, PH_WIDEN_SHARE))
 			break;
 		added += g->end - g->start;
 		r->a--;
 	}
 	added = 0;
-	while (r->b + 1 < s->n) {
-		const struct seg *g = &s->v[r->b + 1];
+	for (size_t i = r->b + 1; i < s->n; i++) {
+		const struct seg *g = &s->v[i];
 
-		if (g->kind != PH_SERIAL ||
-		    added + (g->end - g->start) >= most ||
-		    !wanted_in(bt, g->t, b - PH_MIN_PHASE_NS, b,
-			       PH_WIDEN_SHARE))
+		if (added + (g->end - g->start) >= most ||
+		    !tail_of(g, bt, b - PH_MIN_PHASE_NS, b, PH_WIDEN_SHARE))
 			break;
 		added += g->end - g->start;
-		r->b++;
+		if (g->kind == PH_SERIAL) /* end on a worker's stretch */
+			last = i;
 	}
+	r->b = last;
 }
 
 /* ------------------------------------------------------- 4. the phases */

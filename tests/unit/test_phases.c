@@ -27,9 +27,11 @@ static void world_init(struct world *w, int ncpus)
 {
 	memset(w, 0, sizeof(*w));
 	ph_log_init(&w->log, ncpus);
+	w->p.pid = 201; /* thread 0 is the main thread */
 	for (int i = 0; i < 4; i++) {
 		w->t[i].proc = &w->p;
 		w->t[i].tid = 201 + i;
+		w->t[i].tgid = 201;
 	}
 }
 
