@@ -105,12 +105,12 @@ const char *ph_kind_name(enum ph_kind k)
 	return k < PH_KINDS ? names[k] : "?";
 }
 
-/* Holding the GIL or waiting for it, or waiting for a CPU: a thread just
- * started or woken is runnable before it asks for the GIL (milliseconds
- * on a loaded machine), and it wants to run all the same. */
+/* Holding the GIL or waiting for it, or a new thread waiting for a CPU
+ * before its first request (milliseconds on a loaded machine): it wants
+ * to run Python all the same. */
 static bool wants_gil(const struct ph_span *s)
 {
-	return s->holding || s->waiting || s->state == AN_RUNNABLE;
+	return s->holding || s->waiting || s->starting;
 }
 
 static bool runs_native(const struct ph_span *s)
@@ -243,6 +243,18 @@ static int span_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* A thread's runnable spans before it first holds or waits for the GIL
+ * (none for a thread that never does: it does not run Python). */
+static void mark_start(struct ph_span *v, size_t n)
+{
+	size_t first = 0;
+
+	while (first < n && !v[first].holding && !v[first].waiting)
+		first++;
+	for (size_t i = 0; first < n && i < first; i++)
+		v[i].starting = v[i].state == AN_RUNNABLE;
+}
+
 static int by_thread_make(const struct ph_proc_log *pl, struct by_thread *bt)
 {
 	memset(bt, 0, sizeof(*bt));
@@ -259,6 +271,8 @@ static int by_thread_make(const struct ph_proc_log *pl, struct by_thread *bt)
 				(struct thread_spans){ bt->v[i].t, i, i };
 		bt->th[bt->n_th - 1].hi = i + 1;
 	}
+	for (size_t k = 0; k < bt->n_th; k++)
+		mark_start(bt->v + bt->th[k].lo, bt->th[k].hi - bt->th[k].lo);
 	return 0;
 }
 
@@ -592,7 +606,7 @@ int ph_compute(const struct ph_log *log, const struct an_process *p,
 		return 0;
 	ret = by_thread_make(pl, &bt);
 	if (!ret)
-		ret = sweep(pl->v, pl->n, &s);
+		ret = sweep(bt.v, bt.n, &s);
 	/* every segment is at most one phase, and every phase ends one */
 	acc.v = ret ? NULL : calloc(s.n + 1, sizeof(*acc.v));
 	if (!ret && !acc.v)

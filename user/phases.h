@@ -63,6 +63,7 @@ struct ph_span {
 	uint64_t start, end;
 	uint8_t state, reason;
 	bool holding, waiting;
+	bool starting; /* runnable before its first GIL request */
 };
 
 struct ph_proc_log {

@@ -35,12 +35,13 @@ static void world_init(struct world *w, int ncpus)
 	}
 }
 
-enum { HOLD, WAIT, RUN, SLEEP, JOIN };
+enum { HOLD, WAIT, RUN, SLEEP, JOIN, RUNQ };
 
 /* Thread I does WHAT from FROM to TO (ms after T0). */
 static void span(struct world *w, int i, int what, uint64_t from, uint64_t to)
 {
 	enum an_sched st = what == HOLD || what == RUN ? AN_RUNNING :
+			   what == RUNQ		       ? AN_RUNNABLE :
 							 AN_BLOCKED;
 	enum gs_reason r = what == WAIT	 ? GS_R_GIL :
 			   what == SLEEP ? GS_R_SLEEP :
@@ -236,6 +237,30 @@ static void test_starter_not_taken_in(void **state)
 	ph_log_free(&w.log);
 }
 
+/* A new thread waits 4 ms for a CPU before its first GIL request: the
+ * threaded phase starts when it became runnable. A thread that never asks
+ * for the GIL (native) does not count, runnable or not. */
+static void test_new_thread_runnable_wants(void **state)
+{
+	struct world w;
+	struct ph_phases ph;
+
+	(void)state;
+	world_init(&w, 2);
+	span(&w, 0, HOLD, 0, 100);
+	span(&w, 1, RUNQ, 100, 104);
+	span(&w, 0, HOLD, 100, 104);
+	turns(&w, 0, 1, 104, 204);
+	span(&w, 3, RUNQ, 0, 50);
+	span(&w, 3, RUN, 50, 204);
+	compute(&w, &ph);
+	assert_int_equal(ph.n, 2);
+	assert_phase(&ph.v[0], PH_SERIAL, 0, 100);
+	assert_phase(&ph.v[1], PH_THREADED, 100, 204);
+	ph_phases_free(&ph);
+	ph_log_free(&w.log);
+}
+
 /* Idle and native stretches: a thread sleeps 50 ms, runs 30 ms without
  * the GIL, then holds it 40 ms. */
 static void test_idle_native_serial(void **state)
@@ -303,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_blips_smoothed),
 		cmocka_unit_test(test_tail_of_the_threaded_phase),
 		cmocka_unit_test(test_starter_not_taken_in),
+		cmocka_unit_test(test_new_thread_runnable_wants),
 		cmocka_unit_test(test_idle_native_serial),
 		cmocka_unit_test(test_diagnosis_of_a_phase),
 	};
