@@ -404,12 +404,16 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 	added = 0;
 	for (size_t i = r->b + 1; i < s->n; i++) {
 		const struct seg *g = &s->v[i];
+		bool worker =
+			tail_of(g, bt, b - PH_MIN_PHASE_NS, b, PH_WIDEN_SHARE);
 
+		/* the joiner's moment with the GIL between two joins, or
+		 * nobody's, is crossed when a worker's stretch follows */
 		if (added + (g->end - g->start) >= most ||
-		    !tail_of(g, bt, b - PH_MIN_PHASE_NS, b, PH_WIDEN_SHARE))
+		    (!worker && g->end - g->start >= PH_TAIL_GAP_NS))
 			break;
 		added += g->end - g->start;
-		if (g->kind == PH_SERIAL) /* end on a worker's stretch */
+		if (worker && g->kind == PH_SERIAL) /* end on a worker's */
 			last = i;
 	}
 	r->b = last;

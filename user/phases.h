@@ -48,6 +48,9 @@
  */
 #define PH_WIDEN_SHARE 2
 #define PH_TAIL_SHARE 4
+/* In the tail, another thread's moment shorter than one switch interval
+ * (the joiner taking the GIL between two joins) does not end it. */
+#define PH_TAIL_GAP_NS 5000000ull
 
 enum ph_kind {
 	PH_IDLE,     /* no thread wanted the GIL or ran */

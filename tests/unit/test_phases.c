@@ -197,6 +197,23 @@ static void test_tail_of_the_threaded_phase(void **state)
 	ph_phases_free(&ph);
 	ph_log_free(&w.log);
 
+	/* the main thread takes the GIL 1 ms between two joins in the tail */
+	world_init(&w, 2);
+	span(&w, 0, JOIN, 0, 105);
+	span(&w, 0, HOLD, 105, 106);
+	span(&w, 0, JOIN, 106, 122);
+	turns(&w, 1, 2, 0, 100);
+	span(&w, 1, HOLD, 100, 105);
+	span(&w, 1, WAIT, 105, 106);
+	span(&w, 1, HOLD, 106, 122);
+	span(&w, 0, HOLD, 122, 200);
+	compute(&w, &ph);
+	assert_int_equal(ph.n, 2);
+	assert_phase(&ph.v[0], PH_THREADED, 0, 122);
+	assert_phase(&ph.v[1], PH_SERIAL, 122, 200);
+	ph_phases_free(&ph);
+	ph_log_free(&w.log);
+
 	world_init(&w, 2);
 	span(&w, 0, JOIN, 0, 130);
 	turns(&w, 1, 2, 0, 100);
