@@ -378,10 +378,18 @@ static bool tail_of(const struct seg *g, const struct by_thread *bt, uint64_t a,
 	       wanted_in(bt, g->t, a, b, share);
 }
 
+/* A lone stretch of a worker started during [A, B): the last of a batch,
+ * started late (its starter waited for the GIL), may run mostly alone. */
+static bool started_in(const struct seg *g, uint64_t a, uint64_t b)
+{
+	return g->kind == PH_SERIAL && g->t->tid != g->t->tgid &&
+	       g->t->start_ns >= a && g->t->start_ns < b;
+}
+
 /* Step 3: take in the short lone stretches of the run's own workers:
- * before it, one that wanted the GIL half the run; after it, one that
- * wanted it half the run's last minimum phase (started late, it may have
- * wanted it less of the whole run). */
+ * before it, one that wanted the GIL half the run; after it, a member of
+ * the run, one that wanted it half the run's last minimum phase, or one
+ * started in the run (started late, it wanted it less of the run). */
 static void widen(const struct segs *s, const struct by_thread *bt,
 		  struct run *r)
 {
@@ -404,8 +412,10 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 	added = 0;
 	for (size_t i = r->b + 1; i < s->n; i++) {
 		const struct seg *g = &s->v[i];
-		bool worker =
-			tail_of(g, bt, b - PH_MIN_PHASE_NS, b, PH_WIDEN_SHARE);
+		bool worker = tail_of(g, bt, a, b, PH_MEMBER_SHARE) ||
+			      tail_of(g, bt, b - PH_MIN_PHASE_NS, b,
+				      PH_WIDEN_SHARE) ||
+			      started_in(g, a, b);
 
 		/* the joiner's moment with the GIL between two joins, or
 		 * nobody's, is crossed when a worker's stretch follows */

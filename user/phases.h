@@ -39,15 +39,17 @@
  * the GIL alone: before it, the first worker before the others start, when
  * it wanted the GIL half the phase or more (not the thread that started
  * them: it wants the GIL a moment for each start, then waits in join());
- * after it, the last worker finishing, when it wanted the GIL half the
- * phase's last minimum phase (a worker that started late on a loaded
- * machine, not the thread that joined them). Up to a quarter of
- * the phase (a minimum phase at least): taking turns, a thread can lag
- * the others by several turns (25 ms in a 140 ms phase seen on a loaded
- * machine); longer, the lone thread is serial work of its own.
+ * after it, the last worker finishing, when it is a member of the phase,
+ * wanted the GIL half the phase's last minimum phase, or was started in
+ * the phase (the last of a batch, started late on a loaded machine: its
+ * starter waited for the GIL); never the process's main thread, which
+ * joined them. Up to half the phase (a
+ * minimum phase at least): taking turns, a thread can lag the others by
+ * several turns (26 ms after a 106 ms phase, 60 ms after 274 ms, seen on a
+ * loaded machine); longer, the lone thread is serial work of its own.
  */
 #define PH_WIDEN_SHARE 2
-#define PH_TAIL_SHARE 4
+#define PH_TAIL_SHARE 2
 /* In the tail, another thread's moment shorter than one switch interval
  * (the joiner taking the GIL between two joins) does not end it. */
 #define PH_TAIL_GAP_NS 5000000ull

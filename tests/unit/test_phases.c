@@ -176,9 +176,9 @@ static void test_blips_smoothed(void **state)
 }
 
 /* The last worker finishing alone for 22 ms belongs to the 100 ms
- * threaded phase (up to a quarter of it); the main thread after it does
- * not, and a worker alone for 30 ms (more than a quarter and than a
- * minimum phase) is serial work of its own. */
+ * threaded phase (up to half of it); the main thread after it does not,
+ * and a worker alone for 60 ms (more than half) is serial work of its
+ * own. */
 static void test_tail_of_the_threaded_phase(void **state)
 {
 	struct world w;
@@ -215,10 +215,10 @@ static void test_tail_of_the_threaded_phase(void **state)
 	ph_log_free(&w.log);
 
 	world_init(&w, 2);
-	span(&w, 0, JOIN, 0, 130);
+	span(&w, 0, JOIN, 0, 160);
 	turns(&w, 1, 2, 0, 100);
-	span(&w, 1, HOLD, 100, 130);
-	span(&w, 0, HOLD, 130, 200);
+	span(&w, 1, HOLD, 100, 160);
+	span(&w, 0, HOLD, 160, 200);
 	compute(&w, &ph);
 	assert_int_equal(ph.n, 2);
 	assert_phase(&ph.v[0], PH_THREADED, 0, 100);
