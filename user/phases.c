@@ -556,6 +556,7 @@ static void fold(struct phase *ph, const struct thread_in_phase *x,
 	ph->members++;
 	ph->member_time += x->present;
 	ph->member_gil_wait += x->wait;
+	ph->member_want += x->want;
 	if (path > ph->longest_path) {
 		ph->longest_path = path;
 		ph->longest_cpu = x->work;
@@ -594,9 +595,11 @@ static void judge(struct phase *ph, int ncpus)
 {
 	uint64_t spread;
 
-	ph->contended = ph->kind == PH_THREADED && ph->members >= 2 &&
-			ph->member_gil_wait * 100 >=
-				ph->member_time * PH_CONTENDED_PCT;
+	ph->contended =
+		ph->kind == PH_THREADED && ph->members >= 2 &&
+		(ph->member_gil_wait * 100 >=
+			 ph->member_time * PH_CONTENDED_PCT ||
+		 ph->member_want >= ph->gil_held + (ph->end - ph->start));
 	if (!ph->contended)
 		return;
 	spread = (ph->work + ncpus - 1) / ncpus;

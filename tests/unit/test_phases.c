@@ -278,6 +278,36 @@ static void test_new_thread_runnable_wants(void **state)
 	ph_log_free(&w.log);
 }
 
+/* Contended by the second rule: thread 1 holds the GIL 100 ms while
+ * thread 2, new, waits 90 ms for a CPU and 10 ms for the GIL: GIL waits
+ * are 5 % of their time, but one thread wanted the GIL beyond the holder
+ * the whole phase (200 ms wanting - 100 ms held >= 100 ms). With thread 2
+ * waiting for a CPU only 70 ms (asleep 20 ms before), it is not. */
+static void test_contended_by_wanting(void **state)
+{
+	struct world w;
+	struct ph_phases ph;
+
+	(void)state;
+	for (int sleep = 0; sleep <= 20; sleep += 20) {
+		world_init(&w, 2);
+		span(&w, 0, JOIN, 0, 100);
+		span(&w, 1, HOLD, 0, 100);
+		if (sleep)
+			span(&w, 2, SLEEP, 0, sleep);
+		span(&w, 2, RUNQ, sleep, 90);
+		span(&w, 2, WAIT, 90, 100);
+		compute(&w, &ph);
+		assert_int_equal(ph.n, 1);
+		assert_string_equal(ph_kind_name(ph.v[0].kind), "threaded");
+		assert_int_equal(ph.v[0].members, 2);
+		assert_int_equal(ph.v[0].member_want, (200 - sleep) * MS);
+		assert_int_equal(ph.v[0].contended, !sleep);
+		ph_phases_free(&ph);
+		ph_log_free(&w.log);
+	}
+}
+
 /* Idle and native stretches: a thread sleeps 50 ms, runs 30 ms without
  * the GIL, then holds it 40 ms. */
 static void test_idle_native_serial(void **state)
@@ -346,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_tail_of_the_threaded_phase),
 		cmocka_unit_test(test_starter_not_taken_in),
 		cmocka_unit_test(test_new_thread_runnable_wants),
+		cmocka_unit_test(test_contended_by_wanting),
 		cmocka_unit_test(test_idle_native_serial),
 		cmocka_unit_test(test_diagnosis_of_a_phase),
 	};
