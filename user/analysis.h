@@ -256,6 +256,8 @@ struct an_process {
 
 typedef void (*an_image_cb)(struct an_process *p, uint64_t ts, void *ctx);
 
+struct ph_log;
+
 struct analysis {
 	uint64_t t0; /* session start: time before it is not counted */
 	uint64_t events;
@@ -272,6 +274,9 @@ struct analysis {
 	const struct an_sink *sink;
 	/* recorded without uprobes: GIL holds are derived from syscalls */
 	bool light;
+	/* the accounted intervals, for phases (user/phases.h): set by the
+	 * replay that logged them, NULL when not logged */
+	const struct ph_log *phases;
 };
 
 struct analysis *an_new(uint64_t t0);

@@ -168,7 +168,9 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		return -ENOMEM;
 	}
 	replay_use_images(rp->an, s);
-	an_set_sink(rp->an, sink);
+	ph_log_init(&rp->phases, (int)kv_get_u64(&s->host, "cpus", 0));
+	an_set_sink(rp->an, ph_tee(&rp->tee, &rp->phases, sink));
+	rp->an->phases = &rp->phases;
 	rp->an->light = !strcmp(
 		kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "",
 		"light");
@@ -203,6 +205,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 void replay_close(struct replay *rp)
 {
 	an_free(rp->an);
+	ph_log_free(&rp->phases);
 	gs_reader_close(rp->reader);
 	memset(rp, 0, sizeof(*rp));
 }

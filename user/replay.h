@@ -4,6 +4,7 @@
 #define GS_REPLAY_H
 
 #include "analysis.h"
+#include "phases.h"
 #include "report.h"
 #include "session.h"
 
@@ -11,6 +12,9 @@ struct replay {
 	struct gs_reader *reader;
 	struct analysis *an;
 	struct report_session info;
+	/* the accounted intervals, for the report's phases */
+	struct ph_log phases;
+	struct ph_tee tee;
 };
 
 /*

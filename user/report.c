@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "json.h"
+#include "phases_report.h"
 #include "report.h"
 #include "utf8.h"
 
@@ -297,9 +298,8 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 {
 	uint64_t w = wall(p), blocking;
 	struct totals t;
-	int n = 0, i;
+	int n = 0, i, phased;
 
-	(void)an; /* other processes: an_finish summed the children */
 	sum_threads(p, &t);
 	n = diagnose_deadlocks(p, out, n, max);
 	blocking = t.waits[GS_R_SLEEP] + t.waits[GS_R_NETWORK] +
@@ -324,7 +324,12 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 			"No Python interpreter was found in this process: its scheduling and blocking are shown, GIL figures are not available.");
 		n++;
 	}
-	if (has_gil(p) && t.gil_threads >= 2 &&
+	/* contended phases, however short against the whole life; the
+	 * whole life when there are none (or no phases were logged) */
+	phased = n;
+	if (has_gil(p))
+		n = ph_diagnose(an->phases, p, an->t0, out, n, max);
+	if (has_gil(p) && n == phased && t.gil_threads >= 2 &&
 	    pct(t.gil_wait, t.gil_life) >= 40 &&
 	    (i = add(out, n, max, "gil-contention")) >= 0) {
 		snprintf(
@@ -579,6 +584,7 @@ static void text_process(FILE *out, const struct analysis *an,
 	for (size_t i = 0; i < p->n_threads; i++)
 		text_thread(out, p->threads[i]);
 	text_locks(out, p);
+	ph_text(out, an->phases, p, an->t0);
 	n = diagnose(an, p, d, MAX_DIAGNOSES);
 	fprintf(out, "\n  diagnosis:\n");
 	for (int i = 0; i < n; i++)
@@ -818,6 +824,7 @@ static void json_process(struct json *j, const struct analysis *an,
 		json_thread(j, p->threads[i]);
 	json_end_array(j);
 	json_locks(j, p);
+	ph_json(j, an->phases, p, an->t0);
 	json_begin_array(j, "diagnosis");
 	for (int i = 0; i < n; i++) {
 		json_begin_object(j, NULL);

@@ -27,6 +27,7 @@ run() {   # run NAME 'SHELL COMMAND'
 
 run cpu_threads              "$PY cpu_threads.py 0.3"
 run cpu_threads-threads-only "$PY cpu_threads.py 0.3 --threads-only"
+run factorize                "$PY factorize.py 0.3 --processes"
 run sleepy_threads           "$PY sleepy_threads.py 0.5"
 run input_wait               "(sleep 0.5; echo hi) | $PY input_wait.py 0.5"
 run input_wait-eof           "$PY input_wait.py 0.3 < /dev/null"
