@@ -364,7 +364,7 @@ static void thread_label(const struct tl_model *m, uint32_t lane, char *buf,
 static void annotate_handoff_in(struct writer *w, const struct tl_slice *s)
 {
 	const struct tl_handoff *h = TL_HANDOFF(w->m, s->flow_in - 1);
-	char who[64];
+	char who[96];
 
 	thread_label(w->m, h->from_lane, who, sizeof(who));
 	annotate_string(&w->b, DN_GIL_FROM, who);
@@ -400,7 +400,7 @@ static void annotate_slice(struct writer *w, const struct tl_slice *s)
 	if (s->flow_in)
 		annotate_handoff_in(w, s);
 	if (s->flow_out) {
-		char who[64];
+		char who[96];
 
 		thread_label(w->m, TL_HANDOFF(w->m, s->flow_out - 1)->to_lane,
 			     who, sizeof(who));

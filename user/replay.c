@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "names.h"
 #include "replay.h"
 
 /* Fill a process's interpreter facts and names from one of its images. */
@@ -96,6 +97,23 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 	}
 }
 
+/* The stack table of the session, from its STACKS chunks: their count,
+ * or -ENOMEM. */
+static int load_stacks(const struct gs_session *s, struct stacktab *tab)
+{
+	int loaded = 0;
+
+	for (size_t i = 0; i < s->n_blobs; i++) {
+		if (s->blobs[i].type != GS_CHUNK_STACKS)
+			continue;
+		if (stacktab_decode(tab, s->blobs[i].data, s->blobs[i].size) ==
+		    -ENOMEM)
+			return -ENOMEM;
+		loaded++;
+	}
+	return loaded;
+}
+
 int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		char *err, size_t errlen)
 {
@@ -105,10 +123,17 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	int ret;
 
 	memset(rp, 0, sizeof(*rp));
+	stacktab_init(&rp->tab);
 	ret = gs_reader_open(path, &rp->reader, err, errlen);
 	if (ret)
 		return ret;
 	s = gs_reader_session(rp->reader);
+	rp->stack_tables = load_stacks(s, &rp->tab);
+	if (rp->stack_tables < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		replay_close(rp);
+		return -ENOMEM;
+	}
 	if (!kv_has(&s->host, "start_ns")) {
 		snprintf(err, errlen,
 			 "%s: the session has no readable header record%s",
@@ -125,6 +150,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	}
 	replay_use_images(rp->an, s);
 	an_set_sink(rp->an, sink);
+	an_set_lock_site(rp->an, names_lock_key, &rp->tab);
 	rp->an->light = !strcmp(
 		kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "",
 		"light");
@@ -138,6 +164,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	if (!end)
 		end = last_ts > rp->an->t0 ? last_ts : rp->an->t0;
 	an_finish(rp->an, end);
+	names_apply(rp->an, &rp->tab);
 	rp->info.path = path;
 	rp->info.mode = kv_get(&s->host, "mode");
 	rp->info.command = kv_get(&s->host, "command");
@@ -157,6 +184,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 
 void replay_close(struct replay *rp)
 {
+	stacktab_free(&rp->tab);
 	an_free(rp->an);
 	gs_reader_close(rp->reader);
 	memset(rp, 0, sizeof(*rp));

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "json.h"
+#include "names.h"
 #include "report.h"
+#include "report_groups.h"
 
 /* ------------------------------------------------------------ numbers */
 
@@ -13,7 +15,7 @@ static double pct(uint64_t part, uint64_t whole)
 }
 
 /* "1.234 s", "12.3 ms", "45 us" */
-static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
+const char *report_ns(char *buf, size_t len, uint64_t ns)
 {
 	if (ns >= 1000000000ull)
 		snprintf(buf, len, "%.3f s", ns / 1e9);
@@ -25,6 +27,8 @@ static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
 		snprintf(buf, len, "%llu ns", (unsigned long long)ns);
 	return buf;
 }
+
+#define fmt_ns report_ns
 
 static uint64_t wall(const struct an_process *p)
 {
@@ -57,6 +61,12 @@ static const char *no_gil_why(const struct an_process *p)
 static const char *reason_label(const struct an_process *p, int r)
 {
 	return r == GS_R_LOCK && gil_untraced(p) ? "futex" : reason_name(r);
+}
+
+static const char *lock_label(const struct an_lock *l, char *buf, size_t len)
+{
+	names_lock_label(l, buf, len);
+	return buf;
 }
 
 static const char *thread_name(const struct an_process *p, uint32_t tid)
@@ -155,6 +165,7 @@ static const struct an_lock *most_contended(const struct an_process *p)
 			continue;
 		for (int k = 0; k < t->n_lock_waits; k++) {
 			uint64_t lock = t->lock_waits[k].lock, ns = 0;
+			uint32_t gen = t->lock_waits[k].gen;
 
 			if (!t->lock_waits[k].holder ||
 			    t->lock_waits[k].holder == t->tid)
@@ -166,12 +177,13 @@ static const struct an_lock *most_contended(const struct an_process *p)
 				for (int q = 0;
 				     u->tid != p->pid && q < u->n_lock_waits;
 				     q++)
-					if (u->lock_waits[q].lock == lock)
+					if (u->lock_waits[q].lock == lock &&
+					    u->lock_waits[q].gen == gen)
 						ns += u->lock_waits[q].wait_ns;
 			}
 			if (ns > best_ns) {
 				best_ns = ns;
-				best = locks_find(&p->locks, lock);
+				best = locks_find_gen(&p->locks, lock, gen);
 			}
 		}
 	}
@@ -363,6 +375,7 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 	if (t.lock_life && pct(t.lock, t.lock_life) >= 30 &&
 	    (i = add(out, n, max, "lock-contention")) >= 0) {
 		const struct an_lock *top = most_contended(p);
+		char label[160];
 		size_t len;
 
 		len = snprintf(
@@ -373,8 +386,8 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 			snprintf(
 				out[i].summary + len,
 				sizeof(out[i].summary) - len,
-				" Most waited-for: lock 0x%llx, %.2f s of waits over %llu acquisitions, %llu hand-offs from a releasing thread to a waiting one.",
-				(unsigned long long)top->addr,
+				" Most waited-for: %s, %.2f s of waits over %llu acquisitions, %llu hand-offs from a releasing thread to a waiting one.",
+				lock_label(top, label, sizeof(label)),
 				top->wait_ns / 1e9,
 				(unsigned long long)top->acquisitions,
 				(unsigned long long)top->handoffs);
@@ -435,17 +448,28 @@ static void text_thread(FILE *out, const struct an_thread *t)
 			    "; still running at the end");
 	for (int i = 0; i < t->n_lock_waits; i++) {
 		const struct an_lockwait *w = &t->lock_waits[i];
+		const struct an_lock *l = names_waited_lock(t, w);
+		char label[160];
 
 		if (w->wait_ns < 1000000)
 			continue;
-		fprintf(out, "  %-25s waited %s for %s 0x%llx (%llu time%s)",
-			"", fmt_ns(b[6], 24, w->wait_ns),
-			reason_label(t->proc, GS_R_LOCK),
-			(unsigned long long)w->lock,
+		if (l && l->kind[0] && !gil_untraced(t->proc))
+			lock_label(l, label, sizeof(label));
+		else
+			snprintf(label, sizeof(label), "%s 0x%llx",
+				 reason_label(t->proc, GS_R_LOCK),
+				 (unsigned long long)w->lock);
+		fprintf(out, "  %-25s waited %s for %s (%llu time%s)", "",
+			fmt_ns(b[6], 24, w->wait_ns), label,
 			(unsigned long long)w->count, w->count == 1 ? "" : "s");
-		if (w->holder == t->tid)
+		if (w->holder == t->tid && !(l && l->kind[0]))
 			fprintf(out,
 				" to be notified (a Condition, Event or Queue)");
+		else if (w->holder == t->tid && w->releaser)
+			fprintf(out, " until %u (%s) notified it", w->releaser,
+				thread_name(t->proc, w->releaser));
+		else if (w->holder == t->tid)
+			fprintf(out, " to be notified");
 		else if (w->holder)
 			fprintf(out, " while %u (%s) held it", w->holder,
 				thread_name(t->proc, w->holder));
@@ -458,6 +482,129 @@ static void text_thread(FILE *out, const struct an_thread *t)
 		fprintf(out, "  %-25s --lock held %s, waited %s\n", "",
 			fmt_ns(b[6], 24, t->ulock_held_ns),
 			fmt_ns(b[7], 24, t->ulock_wait_ns));
+}
+
+/* Threads of one pattern and entry function as one row: their sums, then
+ * how their lives and GIL waits spread, then their blocking summed. */
+static void text_group(FILE *out, const struct an_process *p,
+		       const struct name_group *g)
+{
+	struct group_spread life, wait;
+	struct group_sum s;
+	bool gil = has_gil(p);
+	char b[8][24], count[24];
+
+	group_sum(p, g, &s);
+	group_spread(p, g, group_life, &life);
+	group_spread(p, g, group_gil_wait, &wait);
+	snprintf(count, sizeof(count), "x%zu", g->n);
+	fprintf(out, "  %-8s %-16.16s %9s %9s %9s %9s %9s %9s", count,
+		g->pattern, fmt_ns(b[0], 24, s.life),
+		fmt_ns(b[1], 24, s.on_cpu),
+		gil ? fmt_ns(b[2], 24, s.gil_held) : "-",
+		gil ? fmt_ns(b[3], 24, s.gil_wait) : "-",
+		fmt_ns(b[4], 24, s.runnable), fmt_ns(b[5], 24, s.blocked));
+	fprintf(out, " %6llu %6llu %5llu %3d\n", (unsigned long long)s.vol,
+		(unsigned long long)s.invol, (unsigned long long)s.migrations,
+		an_cpu_count(s.cpus));
+	fprintf(out,
+		"  %-25s %zu threads \"%s\"%s%s: life p50 %s p90 %s max %s", "",
+		g->n, g->pattern, g->entry[0] ? " in " : "", g->entry,
+		fmt_ns(b[0], 24, life.p50), fmt_ns(b[1], 24, life.p90),
+		fmt_ns(b[2], 24, life.max));
+	if (gil)
+		fprintf(out, "; GIL wait p50 %s p90 %s max %s",
+			fmt_ns(b[3], 24, wait.p50), fmt_ns(b[4], 24, wait.p90),
+			fmt_ns(b[5], 24, wait.max));
+	fprintf(out, "\n  %-25s blocked:", "");
+	for (int r = 0; r < GS_R_COUNT; r++)
+		if (s.blocked_by[r])
+			fprintf(out, " %s %s", reason_label(p, r),
+				fmt_ns(b[6], 24, s.blocked_by[r]));
+	if (!s.blocked)
+		fprintf(out, " never");
+	if (gil)
+		fprintf(out, "; on-CPU without the GIL %s",
+			fmt_ns(b[7], 24, s.on_cpu - s.on_cpu_gil));
+	fputc('\n', out);
+}
+
+static const uint64_t *row_life;
+
+static int by_row_life(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	if (row_life[x] != row_life[y])
+		return row_life[x] < row_life[y] ? 1 : -1;
+	return (x > y) - (x < y);
+}
+
+/* Which of N rows to show: the REPORT_MAX_ROWS that lived longest. */
+static bool *rows_shown(const struct an_process *p, const struct name_group *g,
+			size_t n)
+{
+	uint64_t *life = calloc(n + 1, sizeof(*life));
+	size_t *order = calloc(n + 1, sizeof(*order));
+	bool *show = calloc(n + 1, sizeof(*show));
+
+	if (!life || !order || !show) {
+		free(show);
+		show = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct group_sum s;
+
+		group_sum(p, &g[i], &s);
+		life[i] = s.life;
+		order[i] = i;
+	}
+	row_life = life;
+	qsort(order, n, sizeof(*order), by_row_life);
+	for (size_t i = 0; i < n && i < REPORT_MAX_ROWS; i++)
+		show[order[i]] = true;
+out:
+	free(life);
+	free(order);
+	return show;
+}
+
+/* Many threads: one row per group (user/names.h), the longest-lived rows. */
+static void text_groups(FILE *out, const struct an_process *p)
+{
+	size_t n = 0, folded = 0, rows = 0, hidden = 0;
+	struct name_group *g = NULL;
+	bool *show;
+
+	if (names_groups(p, &g, &n) || !(show = rows_shown(p, g, n))) {
+		names_groups_free(g, n);
+		for (size_t i = 0; i < p->n_threads; i++)
+			text_thread(out, p->threads[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!show[i]) {
+			hidden += g[i].n;
+			continue;
+		}
+		if (g[i].n == 1) {
+			text_thread(out, p->threads[g[i].members[0]]);
+			continue;
+		}
+		text_group(out, p, &g[i]);
+		folded += g[i].n;
+		rows++;
+	}
+	fprintf(out,
+		"  (%zu threads: %zu folded into %zu rows by name and entry function",
+		p->n_threads, folded, rows);
+	if (hidden)
+		fprintf(out, ", %zu more in %zu rows not shown", hidden,
+			n > REPORT_MAX_ROWS ? n - REPORT_MAX_ROWS : 0);
+	fprintf(out, "; report --json lists each)\n");
+	free(show);
+	names_groups_free(g, n);
 }
 
 static void text_gil(FILE *out, const struct an_process *p)
@@ -508,6 +655,7 @@ static void text_locks(FILE *out, const struct an_process *p)
 
 	for (size_t i = 0; locks && i < n && shown < 5; i++) {
 		const struct an_lock *l = locks[i];
+		char label[160];
 
 		if (!l->wait_ns)
 			break;
@@ -522,18 +670,17 @@ static void text_locks(FILE *out, const struct an_process *p)
 				fmt_ns(b[0], 24, l->wait_ns));
 			continue;
 		}
+		lock_label(l, label, sizeof(label));
 		if (!l->acquisitions) { /* 3.13+: a PyMutex, parked on */
 			fprintf(out,
-				"  - 0x%llx: waited %s, released to a waiter %llu times (acquisitions not traced)\n",
-				(unsigned long long)l->addr,
-				fmt_ns(b[0], 24, l->wait_ns),
+				"  - %s: waited %s, released to a waiter %llu times (acquisitions not traced)\n",
+				label, fmt_ns(b[0], 24, l->wait_ns),
 				(unsigned long long)l->releases);
 			continue;
 		}
 		fprintf(out,
-			"  - 0x%llx: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
-			(unsigned long long)l->addr,
-			fmt_ns(b[0], 24, l->wait_ns),
+			"  - %s: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
+			label, fmt_ns(b[0], 24, l->wait_ns),
 			fmt_ns(b[1], 24, l->held_ns),
 			(unsigned long long)l->acquisitions,
 			(unsigned long long)l->contended,
@@ -575,8 +722,11 @@ static void text_process(FILE *out, const struct analysis *an,
 	fprintf(out, "\n  %-8s %-16s %9s %9s %9s %9s %9s %9s %6s %6s %5s %3s\n",
 		"TID", "NAME", "LIFE", "ON-CPU", "GIL-HELD", "GIL-WAIT",
 		"RUNNABLE", "BLOCKED", "VOL", "INVOL", "MIGR", "CPU");
-	for (size_t i = 0; i < p->n_threads; i++)
-		text_thread(out, p->threads[i]);
+	if (report_folds(p))
+		text_groups(out, p);
+	else
+		for (size_t i = 0; i < p->n_threads; i++)
+			text_thread(out, p->threads[i]);
 	text_locks(out, p);
 	n = diagnose(an, p, d, MAX_DIAGNOSES);
 	fprintf(out, "\n  diagnosis:\n");
@@ -622,6 +772,11 @@ static void json_thread(struct json *j, const struct an_thread *t)
 	json_begin_object(j, NULL);
 	json_u64(j, "tid", t->tid);
 	json_string(j, "name", t->name);
+	if (t->os_name[0] && strcmp(t->os_name, t->name))
+		json_string(j, "os_name", t->os_name);
+	else
+		json_null(j, "os_name");
+	json_string(j, "entry", t->entry);
 	json_u64(j, "start_ns", t->start_ns);
 	json_u64(j, "end_ns", t->end_ns);
 	json_bool(j, "exited", t->exited);
@@ -649,12 +804,16 @@ static void json_thread(struct json *j, const struct an_thread *t)
 	json_begin_array(j, "lock_waits");
 	for (int i = 0; i < t->n_lock_waits; i++) {
 		const struct an_lockwait *w = &t->lock_waits[i];
-		char addr[24];
+		const struct an_lock *l = names_waited_lock(t, w);
+		char addr[24], label[160];
 
 		snprintf(addr, sizeof(addr), "0x%llx",
 			 (unsigned long long)w->lock);
 		json_begin_object(j, NULL);
 		json_string(j, "lock", addr);
+		json_u64(j, "lock_lifetime", w->gen);
+		json_string(j, "lock_name",
+			    l ? lock_label(l, label, sizeof(label)) : "");
 		if (w->holder)
 			json_u64(j, "holder_tid", w->holder);
 		else
@@ -698,7 +857,7 @@ static void json_locks(struct json *j, const struct an_process *p)
 	json_begin_array(j, "locks");
 	for (size_t i = 0; locks && i < n && i < 20; i++) {
 		const struct an_lock *l = locks[i];
-		char addr[24];
+		char addr[24], label[160];
 
 		if (!l->wait_ns && i >= 5)
 			break;
@@ -706,6 +865,14 @@ static void json_locks(struct json *j, const struct an_process *p)
 			 (unsigned long long)l->addr);
 		json_begin_object(j, NULL);
 		json_string(j, "address", addr);
+		json_u64(j, "lifetime", l->gen);
+		json_string(j, "name", lock_label(l, label, sizeof(label)));
+		json_string(j, "kind", l->kind);
+		json_string(j, "site", l->site);
+		if (l->owner)
+			json_u64(j, "owner_tid", l->owner);
+		else
+			json_null(j, "owner_tid");
 		json_u64(j, "acquisitions", l->acquisitions);
 		json_u64(j, "contended", l->contended);
 		json_u64(j, "handoffs", l->handoffs);
@@ -815,6 +982,7 @@ static void json_process(struct json *j, const struct analysis *an,
 	for (size_t i = 0; i < p->n_threads; i++)
 		json_thread(j, p->threads[i]);
 	json_end_array(j);
+	report_json_groups(j, p);
 	json_locks(j, p);
 	json_begin_array(j, "diagnosis");
 	for (int i = 0; i < n; i++) {

@@ -78,7 +78,7 @@ static void write_metadata(FILE *out, const struct tl_model *m, bool *first)
 static void thread_arg(FILE *out, const struct tl_model *m, const char *key,
 		       uint32_t lane)
 {
-	char who[64];
+	char who[96];
 
 	if (lane == TL_NONE)
 		snprintf(who, sizeof(who), "?");

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "flame_model.h"
+#include "names.h"
+#include "stackrec.h"
+
+/* ------------------------------------------------------------ lock kinds */
+
+enum lock_kind {
+	K_NONE,
+	K_LOCK,
+	K_JOIN,
+	K_QUEUE,
+	K_EVENT,
+	K_CONDITION,
+	K_SEMAPHORE,
+	K_BARRIER,
+	K_RLOCK,
+	K_FUTURE
+};
+
+static const char *const kind_names[] = {
+	[K_LOCK] = "Lock",	     [K_JOIN] = "join",
+	[K_QUEUE] = "Queue",	     [K_EVENT] = "Event",
+	[K_CONDITION] = "Condition", [K_SEMAPHORE] = "Semaphore",
+	[K_BARRIER] = "Barrier",     [K_RLOCK] = "RLock",
+	[K_FUTURE] = "Future",
+};
+
+/*
+ * The frames of the standard library that wait on a lock for the program:
+ * the outermost one of them under the program's own frame says what the
+ * program waited for. A function name ending in '.' matches a class's
+ * methods.
+ */
+static const struct {
+	const char *file; /* how the path ends */
+	const char *function;
+	enum lock_kind kind;
+} waiters[] = {
+	{ "/threading.py", "Thread.join", K_JOIN },
+	{ "/threading.py", "Thread._wait_for_tstate_lock", K_JOIN },
+	{ "/threading.py", "_shutdown", K_JOIN },
+	{ "/threading.py", "Thread.start", K_EVENT },
+	{ "/threading.py", "Event.", K_EVENT },
+	{ "/threading.py", "Condition.", K_CONDITION },
+	{ "/threading.py", "Semaphore.", K_SEMAPHORE },
+	{ "/threading.py", "BoundedSemaphore.", K_SEMAPHORE },
+	{ "/threading.py", "Barrier.", K_BARRIER },
+	{ "/threading.py", "_RLock.", K_RLOCK },
+	{ "/queue.py", "Queue.", K_QUEUE },
+	{ "/queue.py", "_PySimpleQueue.", K_QUEUE },
+	{ "/concurrent/futures/_base.py", "Future.", K_FUTURE },
+	{ "/concurrent/futures/_base.py", "wait", K_FUTURE },
+	{ "/concurrent/futures/_base.py", "as_completed", K_FUTURE },
+	/* a pool worker waits on its SimpleQueue (C) in _worker itself */
+	{ "/concurrent/futures/thread.py", "_worker", K_QUEUE },
+};
+
+static bool ends_with(const char *s, const char *end)
+{
+	size_t n = strlen(s), k = strlen(end);
+
+	return n >= k && !strcmp(s + n - k, end);
+}
+
+static enum lock_kind waiter_kind(const struct st_frame *f)
+{
+	if (f->kind != ST_PYTHON || !f->file || !f->name)
+		return K_NONE;
+	for (size_t i = 0; i < sizeof(waiters) / sizeof(waiters[0]); i++) {
+		const char *fn = waiters[i].function;
+		size_t k = strlen(fn);
+		bool match = fn[k - 1] == '.' ? !strncmp(f->name, fn, k) :
+						!strcmp(f->name, fn);
+
+		if (match && ends_with(f->file, waiters[i].file))
+			return waiters[i].kind;
+	}
+	return K_NONE;
+}
+
+static bool in_bootstrap(const struct st_frame *f)
+{
+	return f->kind == ST_PYTHON && f->file &&
+	       ends_with(f->file, "/threading.py") &&
+	       (!strcmp(f->name, "Thread._bootstrap") ||
+		!strcmp(f->name, "Thread._bootstrap_inner") ||
+		!strcmp(f->name, "Thread.run"));
+}
+
+struct lock_site {
+	enum lock_kind kind;
+	int64_t site; /* frame id where the program waited, -1 */
+};
+
+/* From the leaf up: the library frames that wait, then the program's. */
+static struct lock_site classify(const struct stacktab *tab,
+				 const struct st_stack *s)
+{
+	struct lock_site out = { K_NONE, -1 };
+	uint32_t i = s->n;
+
+	while (i > 0) {
+		enum lock_kind k = waiter_kind(&tab->frames[s->fids[i - 1]]);
+
+		if (k == K_NONE)
+			break;
+		out.kind = k;
+		out.site = s->fids[--i];
+	}
+	if (out.kind == K_NONE)
+		out.kind = K_LOCK; /* acquired in C: Lock or a C RLock */
+	/* the program's frame, unless only the bootstrap called it */
+	if (i > 0 && !in_bootstrap(&tab->frames[s->fids[i - 1]]))
+		out.site = s->fids[i - 1];
+	return out;
+}
+
+static bool site_of(const struct stacktab *tab, uint32_t pid, uint64_t stack,
+		    struct lock_site *out)
+{
+	const struct st_stack *s =
+		tab && stack ? stacktab_find(tab, GS_SREC_PYTHON, stack) : NULL;
+
+	if (!s || !s->n || (s->pid && s->pid != pid))
+		return false;
+	*out = classify(tab, s);
+	return out->site >= 0;
+}
+
+uint64_t names_lock_key(void *ctx, uint32_t pid, uint64_t stack)
+{
+	struct lock_site ls;
+
+	if (!site_of(ctx, pid, stack, &ls))
+		return 0;
+	return ((uint64_t)ls.kind << 32 | (uint64_t)ls.site) + 1;
+}
+
+static const char *thread_name(const struct an_process *p, uint32_t tid)
+{
+	for (size_t i = 0; i < p->n_threads; i++)
+		if (p->threads[i]->tid == tid)
+			return p->threads[i]->name;
+	return NULL;
+}
+
+static void name_lock(const struct stacktab *tab, const struct an_process *p,
+		      struct an_lock *l)
+{
+	struct lock_site ls;
+	const char *owner;
+
+	if (!site_of(tab, p->pid, l->site_stack, &ls))
+		return;
+	fl_frame_text(&tab->frames[ls.site], l->site, sizeof(l->site));
+	owner = l->owner ? thread_name(p, l->owner) : NULL;
+	if (ls.kind == K_JOIN && owner)
+		snprintf(l->kind, sizeof(l->kind), "join(%.40s)", owner);
+	else
+		snprintf(l->kind, sizeof(l->kind), "%s", kind_names[ls.kind]);
+}
+
+static void name_locks(const struct stacktab *tab, struct an_process *p)
+{
+	struct lock_table *t = &p->locks;
+
+	for (size_t i = 0; i < t->cap; i++)
+		if (t->slots[i].addr)
+			name_lock(tab, p, &t->slots[i]);
+	for (size_t i = 0; i < t->n_retired; i++)
+		name_lock(tab, p, &t->retired[i]);
+}
+
+void names_lock_label(const struct an_lock *l, char *buf, size_t len)
+{
+	if (l->kind[0])
+		snprintf(buf, len, "%s at %s", l->kind, l->site);
+	else
+		snprintf(buf, len, "lock 0x%llx", (unsigned long long)l->addr);
+}
+
+const struct an_lock *names_waited_lock(const struct an_thread *t,
+					const struct an_lockwait *w)
+{
+	return t->proc ? locks_find_gen(&t->proc->locks, w->lock, w->gen) :
+			 NULL;
+}
+
+/* ------------------------------------------------------------ threads */
+
+static const char *base_name(const char *file)
+{
+	const char *b = strrchr(file, '/');
+
+	return b ? b + 1 : file;
+}
+
+/* The first frame of T's first stack that is the program's own. */
+static void entry_of(const struct stacktab *tab, struct an_thread *t)
+{
+	const struct st_stack *s =
+		t->py_stack ? stacktab_find(tab, GS_SREC_PYTHON, t->py_stack) :
+			      NULL;
+
+	for (uint32_t i = 0; s && i < s->n; i++) {
+		const struct st_frame *f = &tab->frames[s->fids[i]];
+
+		if (in_bootstrap(f))
+			continue;
+		if (f->kind == ST_PYTHON)
+			snprintf(t->entry, sizeof(t->entry), "%.60s (%.32s)",
+				 f->name, base_name(f->file ? f->file : ""));
+		return;
+	}
+}
+
+void names_apply(struct analysis *an, const struct stacktab *tab)
+{
+	for (size_t i = 0; i < an->n_procs; i++) {
+		struct an_process *p = an->procs[i];
+
+		for (size_t k = 0; k < p->n_threads; k++) {
+			struct an_thread *t = p->threads[k];
+			const char *py =
+				stacktab_thread_name(tab, p->pid, t->tid);
+
+			if (py && py[0])
+				snprintf(t->name, sizeof(t->name), "%s", py);
+			entry_of(tab, t);
+		}
+		/* after the threads: join(name) names the joined thread */
+		name_locks(tab, p);
+	}
+}
+
+/* ------------------------------------------------------------ groups */
+
+/* NAME with every run of digits (a counter, an id) as one '*'. */
+static void pattern_of(const char *name, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *name && n + 1 < len; name++) {
+		if (!isdigit((unsigned char)*name))
+			out[n++] = *name;
+		else if (!n || out[n - 1] != '*')
+			out[n++] = '*';
+	}
+	out[n] = '\0';
+}
+
+static struct name_group *group_find(struct name_group *g, size_t n,
+				     const char *pattern, const char *entry)
+{
+	for (size_t i = n; i-- > 0;)
+		if (!strcmp(g[i].pattern, pattern) &&
+		    !strcmp(g[i].entry, entry))
+			return &g[i];
+	return NULL;
+}
+
+static int group_add(struct name_group *g, uint32_t member)
+{
+	uint32_t *v = realloc(g->members, (g->n + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	g->members = v;
+	g->members[g->n++] = member;
+	return 0;
+}
+
+int names_groups(const struct an_process *p, struct name_group **out, size_t *n)
+{
+	struct name_group *g = calloc(p->n_threads + 1, sizeof(*g));
+	size_t ng = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!g)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->n_threads; i++) {
+		const struct an_thread *t = p->threads[i];
+		char pattern[64];
+		struct name_group *to;
+
+		pattern_of(t->name, pattern, sizeof(pattern));
+		to = group_find(g, ng, pattern, t->entry);
+		if (!to) {
+			to = &g[ng++];
+			snprintf(to->pattern, sizeof(to->pattern), "%s",
+				 pattern);
+			snprintf(to->entry, sizeof(to->entry), "%s", t->entry);
+		}
+		if (group_add(to, i)) {
+			names_groups_free(g, ng);
+			return -ENOMEM;
+		}
+	}
+	*out = g;
+	*n = ng;
+	return 0;
+}
+
+void names_groups_free(struct name_group *g, size_t n)
+{
+	for (size_t i = 0; g && i < n; i++)
+		free(g[i].members);
+	free(g);
+}
