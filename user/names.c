@@ -98,7 +98,23 @@ struct lock_site {
 	int64_t site; /* frame id where the program waited, -1 */
 };
 
-/* From the leaf up: the library frames that wait, then the program's. */
+/* Python's own library (not site- or dist-packages): not the program. */
+static bool in_stdlib(const struct st_frame *f)
+{
+	if (f->kind != ST_PYTHON || !f->file)
+		return false;
+	if (!strncmp(f->file, "<frozen ", 8))
+		return true;
+	return strstr(f->file, "/lib/python3") &&
+	       !strstr(f->file, "-packages/");
+}
+
+/*
+ * From the leaf up: the library frames that wait say the kind, and the
+ * first frame of the program's own under them is where it waited. A wait
+ * the library does on its own (a server's loop starting a thread) is
+ * placed at the outermost library frame under the thread's bootstrap.
+ */
 static struct lock_site classify(const struct stacktab *tab,
 				 const struct st_stack *s)
 {
@@ -115,9 +131,15 @@ static struct lock_site classify(const struct stacktab *tab,
 	}
 	if (out.kind == K_NONE)
 		out.kind = K_LOCK; /* acquired in C: Lock or a C RLock */
-	/* the program's frame, unless only the bootstrap called it */
-	if (i > 0 && !in_bootstrap(&tab->frames[s->fids[i - 1]]))
+	for (; i > 0; i--) {
+		const struct st_frame *f = &tab->frames[s->fids[i - 1]];
+
+		if (in_bootstrap(f))
+			break;
 		out.site = s->fids[i - 1];
+		if (!in_stdlib(f))
+			break;
+	}
 	return out;
 }
 

@@ -152,6 +152,7 @@ enum da_name {
 	DN_GIL_HANDOFF,
 	DN_GIL_LATENCY,
 	DN_GIL_TO,
+	DN_LOCK_HOLDER,
 };
 
 static const char *const da_names[] = {
@@ -163,6 +164,7 @@ static const char *const da_names[] = {
 	[DN_GIL_HANDOFF] = "gil_handoff",
 	[DN_GIL_LATENCY] = "gil_handoff_latency_us",
 	[DN_GIL_TO] = "gil_given_to",
+	[DN_LOCK_HOLDER] = "lock_holder",
 };
 
 struct writer {
@@ -391,11 +393,19 @@ static void annotate_slice(struct writer *w, const struct tl_slice *s)
 			snprintf(nr, sizeof(nr), "syscall %d", s->sys_nr);
 			annotate_string(b, DN_SYSCALL, nr);
 		}
-		/* TODO: the lock's holder, once the analysis reports it */
 		if (s->sys_nr == SYS_FUTEX || s->sys_nr == SYS_FUTEX_WAITV)
 			annotate_uint(b, DN_FUTEX, DA_POINTER_VALUE, s->detail);
 		else
 			annotate_uint(b, DN_ARG0, DA_UINT_VALUE, s->detail);
+	}
+	if (s->lock_holder) {
+		char who[96];
+
+		thread_label(w->m,
+			     tl_find_lane(w->m, w->m->lanes[s->lane].t->tgid,
+					  s->lock_holder, s->start),
+			     who, sizeof(who));
+		annotate_string(b, DN_LOCK_HOLDER, who);
 	}
 	if (s->flow_in)
 		annotate_handoff_in(w, s);

@@ -102,12 +102,15 @@ static void slice_args(FILE *out, const struct tl_model *m,
 			fprintf(out, ",\"syscall\":\"%s\"", sys);
 		else
 			fprintf(out, ",\"syscall\":\"syscall %d\"", s->sys_nr);
-		/* TODO: the lock's holder, once the analysis reports it */
 		if (s->sys_nr == SYS_FUTEX || s->sys_nr == SYS_FUTEX_WAITV)
 			fprintf(out, ",\"futex\":\"0x%" PRIx64 "\"", s->detail);
 		else
 			fprintf(out, ",\"arg0\":%" PRIu64, s->detail);
 	}
+	if (s->lock_holder)
+		thread_arg(out, m, "lock_holder",
+			   tl_find_lane(m, m->lanes[s->lane].t->tgid,
+					s->lock_holder, s->start));
 	if (s->flow_in) {
 		const struct tl_handoff *h = TL_HANDOFF(m, s->flow_in - 1);
 
