@@ -200,15 +200,17 @@ out:
 static void label_thread(struct builder *b, const struct fl_thread *t,
 			 int64_t entry, struct fl_pthread *pt)
 {
-	/* the name the report gives it (user/names.c) */
-	const char *name = t->at && t->at->name[0] ? t->at->name : NULL;
+	/* its Python name, as the report gives it (user/names.c); a thread
+	 * without one by the function it started with, then the report's */
+	const char *name =
+		b->tab ? stacktab_thread_name(b->tab, t->tgid, t->tid) : NULL;
 
 	pt->pid = t->tgid;
 	pt->tid = t->tid;
-	if (!name && b->tab)
-		name = stacktab_thread_name(b->tab, t->tgid, t->tid);
 	if (!name && entry >= 0)
 		name = b->tab->frames[entry].name;
+	if (!name && t->at && t->at->name[0])
+		name = t->at->name;
 	snprintf(pt->label, sizeof(pt->label), "%s (tid %u)",
 		 name ? name : "thread", t->tid);
 	sanitize(pt->label);
