@@ -60,7 +60,7 @@ def main():
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="pool") as pool:  # waits: join
-        futures = [pool.submit(task, kind, amount) for kind, amount in jobs]
+        futures = [pool.submit(task, kind, amount) for kind, amount in jobs]  # waits: Event
         tasks = [f.result() for f in futures]  # waits: Future
     elapsed = time.perf_counter() - start
 

@@ -28,7 +28,10 @@ def named_tids(facts):
         if isinstance(v, dict):
             ints = {k: x for k, x in v.items() if isinstance(x, int) and not isinstance(x, bool)}
             if ints and len(ints) == len(v) and all(not k.endswith(("_s", "_ns")) for k in v):
-                out.update(ints)
+                out.update(ints)  # {"worker-0": 1234}
+            per = {k: x["tid"] for k, x in v.items() if isinstance(x, dict) and "tid" in x}
+            if per and len(per) == len(v):
+                out.update(per)  # {"alice": {"tid": 1234, ...}}
             for x in v.values():
                 walk(x)
         elif isinstance(v, list):
@@ -69,7 +72,14 @@ def test_workload_threads_and_locks_by_their_python_names(trace, name, args, mus
     tids = named_tids(t.facts)
     assert tids
     for thread, tid in tids.items():
-        if tid in names:
+        if tid not in names:
+            continue
+        th = t.thread(tid)
+        if names[tid] != thread and th["lifetime_ns"] < 250_000_000:
+            # read at its first stack and every 0.1 s: a short thread
+            # that renamed itself (web_fetch's handlers) keeps its first
+            assert re.match(r"(Thread|thread)-\d+", names[tid]), (thread, th)
+        else:
             assert names[tid] == thread, (thread, tid, names)
             assert t.thread(tid)["os_name"] != thread  # null when the same
     # every waited lock named by kind and where the program waited: what
