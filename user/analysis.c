@@ -950,8 +950,11 @@ static void on_stack(struct analysis *an, const struct gs_event *e)
 	struct an_lock *l;
 	uint64_t key;
 
-	if (t && !t->py_stack && !(e->flags & GS_STKF_STALE))
-		t->py_stack = e->arg[0];
+	if (t && e->arg[0] && !(e->flags & GS_STKF_STALE)) {
+		if (!t->py_stack)
+			t->py_stack = e->arg[0];
+		t->py_stack_last = e->arg[0];
+	}
 	if (!t || !p || !t->lock_waiting || !e->arg[0] || !an->lock_site ||
 	    e->a32 != GS_STK_OFFCPU)
 		return;

@@ -135,8 +135,10 @@ struct an_thread {
 	 * once user/names.c gave it, else main, thread-N or its comm */
 	char name[64];
 	char os_name[16];  /* its comm (OS thread name), set by an_finish */
-	uint64_t py_stack; /* its first Python stack (id), 0 */
-	char entry[96];	   /* its entry function, "" unknown (names.c) */
+	uint64_t py_stack, py_stack_last; /* its first and last Python
+					    * stacks (ids), 0 */
+	char entry[96]; /* its entry function, "" unknown (names.c) */
+	bool py_named;	/* name is its Python name (names.c) */
 	uint64_t start_ns, end_ns;
 	bool exited;
 

@@ -223,22 +223,53 @@ static const char *base_name(const char *file)
 	return b ? b + 1 : file;
 }
 
-/* The first frame of T's first stack that is the program's own. */
+/*
+ * The function a thread was started with, from one of its stacks: under
+ * threading's bootstrap, what Thread.run called (or a subclass's run); the
+ * main thread's first frame. A stack taken while the bootstrap itself runs
+ * (Event.set as the thread starts) says nothing: -1.
+ */
+static int64_t entry_frame(const struct stacktab *tab, const struct st_stack *s,
+			   bool main_thread)
+{
+	uint32_t i = 0;
+
+	if (main_thread)
+		return s->n ? (int64_t)s->fids[0] : -1;
+	while (i < s->n && in_bootstrap(&tab->frames[s->fids[i]]) &&
+	       strcmp(tab->frames[s->fids[i]].name, "Thread.run"))
+		i++;
+	if (i < s->n && !strcmp(tab->frames[s->fids[i]].name, "Thread.run"))
+		i++;
+	if (i == 0 || i >= s->n)
+		return -1;
+	if (!strcmp(tab->frames[s->fids[i - 1]].name,
+		    "Thread._bootstrap_inner") &&
+	    ends_with(tab->frames[s->fids[i]].file ?
+			      tab->frames[s->fids[i]].file :
+			      "",
+		      "/threading.py"))
+		return -1; /* the bootstrap's own work */
+	return s->fids[i];
+}
+
 static void entry_of(const struct stacktab *tab, struct an_thread *t)
 {
-	const struct st_stack *s =
-		t->py_stack ? stacktab_find(tab, GS_SREC_PYTHON, t->py_stack) :
-			      NULL;
+	uint64_t ids[2] = { t->py_stack_last, t->py_stack };
 
-	for (uint32_t i = 0; s && i < s->n; i++) {
-		const struct st_frame *f = &tab->frames[s->fids[i]];
+	for (int k = 0; k < 2; k++) {
+		const struct st_stack *s =
+			ids[k] ? stacktab_find(tab, GS_SREC_PYTHON, ids[k]) :
+				 NULL;
+		int64_t fid =
+			s ? entry_frame(tab, s, t->tid == t->tgid) : -1;
+		const struct st_frame *f = fid >= 0 ? &tab->frames[fid] : NULL;
 
-		if (in_bootstrap(f))
-			continue;
-		if (f->kind == ST_PYTHON)
+		if (f && f->kind == ST_PYTHON) {
 			snprintf(t->entry, sizeof(t->entry), "%.60s (%.32s)",
 				 f->name, base_name(f->file ? f->file : ""));
-		return;
+			return;
+		}
 	}
 }
 
@@ -252,7 +283,8 @@ void names_apply(struct analysis *an, const struct stacktab *tab)
 			const char *py =
 				stacktab_thread_name(tab, p->pid, t->tid);
 
-			if (py && py[0])
+			t->py_named = py && py[0];
+			if (t->py_named)
 				snprintf(t->name, sizeof(t->name), "%s", py);
 			entry_of(tab, t);
 		}
@@ -287,6 +319,17 @@ static struct name_group *group_find(struct name_group *g, size_t n,
 	return NULL;
 }
 
+static struct name_group *group_by_entry(const struct an_process *p,
+					 struct name_group *g, size_t n,
+					 const char *entry)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(g[i].entry, entry) &&
+		    p->threads[g[i].members[0]]->py_named)
+			return &g[i];
+	return NULL;
+}
+
 static int group_add(struct name_group *g, uint32_t member)
 {
 	uint32_t *v = realloc(g->members, (g->n + 1) * sizeof(*v));
@@ -314,6 +357,11 @@ int names_groups(const struct an_process *p, struct name_group **out, size_t *n)
 
 		pattern_of(t->name, pattern, sizeof(pattern));
 		to = group_find(g, ng, pattern, t->entry);
+		/* a thread whose Python name was not read (it lived less than
+		 * the recorder took to read it) goes with the named threads
+		 * that started in the same function */
+		if (!to && !t->py_named && t->entry[0])
+			to = group_by_entry(p, g, ng, t->entry);
 		if (!to) {
 			to = &g[ng++];
 			snprintf(to->pattern, sizeof(to->pattern), "%s",

@@ -413,6 +413,79 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 
 /* ------------------------------------------------------------ text */
 
+/* The lock of a wait as the text names it. */
+static void wait_label(const struct an_thread *t, const struct an_lockwait *w,
+		       char *buf, size_t len)
+{
+	const struct an_lock *l = names_waited_lock(t, w);
+
+	if (l && l->kind[0] && !gil_untraced(t->proc))
+		lock_label(l, buf, len);
+	else
+		snprintf(buf, len, "%s 0x%llx",
+			 reason_label(t->proc, GS_R_LOCK),
+			 (unsigned long long)w->lock);
+}
+
+/* Two entries print as one line: the same name, held or let go by the
+ * same threads (a Condition's waiter locks at one site, say). */
+static bool same_line(const struct an_thread *t, int a, int b)
+{
+	const struct an_lockwait *x = &t->lock_waits[a], *y = &t->lock_waits[b];
+	char la[160], lb[160];
+
+	if (x->holder != y->holder || x->releaser != y->releaser)
+		return false;
+	wait_label(t, x, la, sizeof(la));
+	wait_label(t, y, lb, sizeof(lb));
+	return !strcmp(la, lb) && strncmp(la, "lock 0x", 7) &&
+	       strncmp(la, "futex 0x", 8);
+}
+
+static void text_lock_waits(FILE *out, const struct an_thread *t)
+{
+	for (int i = 0; i < t->n_lock_waits; i++) {
+		const struct an_lockwait *w = &t->lock_waits[i];
+		uint64_t ns = 0, count = 0;
+		bool named;
+		char label[160], b[24];
+		int k;
+
+		for (k = 0; k < i && !same_line(t, k, i); k++)
+			;
+		if (k < i)
+			continue; /* printed with an earlier entry */
+		for (k = i; k < t->n_lock_waits; k++)
+			if (k == i || same_line(t, k, i)) {
+				ns += t->lock_waits[k].wait_ns;
+				count += t->lock_waits[k].count;
+			}
+		if (ns < 1000000)
+			continue;
+		wait_label(t, w, label, sizeof(label));
+		named = strncmp(label, "lock 0x", 7) &&
+			strncmp(label, "futex 0x", 8);
+		fprintf(out, "  %-25s waited %s for %s (%llu time%s)", "",
+			fmt_ns(b, sizeof(b), ns), label,
+			(unsigned long long)count, count == 1 ? "" : "s");
+		if (w->holder == t->tid && !named)
+			fprintf(out,
+				" to be notified (a Condition, Event or Queue)");
+		else if (w->holder == t->tid && w->releaser)
+			fprintf(out, " until %u (%s) notified it", w->releaser,
+				thread_name(t->proc, w->releaser));
+		else if (w->holder == t->tid)
+			fprintf(out, " to be notified");
+		else if (w->holder)
+			fprintf(out, " while %u (%s) held it", w->holder,
+				thread_name(t->proc, w->holder));
+		else if (w->releaser)
+			fprintf(out, " until %u (%s) released it", w->releaser,
+				thread_name(t->proc, w->releaser));
+		fputc('\n', out);
+	}
+}
+
 static void text_thread(FILE *out, const struct an_thread *t)
 {
 	uint64_t life = an_thread_lifetime(t);
@@ -446,38 +519,7 @@ static void text_thread(FILE *out, const struct an_thread *t)
 			"; still running when the process exited (daemon)" :
 		t->exited ? "" :
 			    "; still running at the end");
-	for (int i = 0; i < t->n_lock_waits; i++) {
-		const struct an_lockwait *w = &t->lock_waits[i];
-		const struct an_lock *l = names_waited_lock(t, w);
-		char label[160];
-
-		if (w->wait_ns < 1000000)
-			continue;
-		if (l && l->kind[0] && !gil_untraced(t->proc))
-			lock_label(l, label, sizeof(label));
-		else
-			snprintf(label, sizeof(label), "%s 0x%llx",
-				 reason_label(t->proc, GS_R_LOCK),
-				 (unsigned long long)w->lock);
-		fprintf(out, "  %-25s waited %s for %s (%llu time%s)", "",
-			fmt_ns(b[6], 24, w->wait_ns), label,
-			(unsigned long long)w->count, w->count == 1 ? "" : "s");
-		if (w->holder == t->tid && !(l && l->kind[0]))
-			fprintf(out,
-				" to be notified (a Condition, Event or Queue)");
-		else if (w->holder == t->tid && w->releaser)
-			fprintf(out, " until %u (%s) notified it", w->releaser,
-				thread_name(t->proc, w->releaser));
-		else if (w->holder == t->tid)
-			fprintf(out, " to be notified");
-		else if (w->holder)
-			fprintf(out, " while %u (%s) held it", w->holder,
-				thread_name(t->proc, w->holder));
-		else if (w->releaser)
-			fprintf(out, " until %u (%s) released it", w->releaser,
-				thread_name(t->proc, w->releaser));
-		fputc('\n', out);
-	}
+	text_lock_waits(out, t);
 	if (t->ulock_held_ns || t->ulock_wait_ns)
 		fprintf(out, "  %-25s --lock held %s, waited %s\n", "",
 			fmt_ns(b[6], 24, t->ulock_held_ns),
