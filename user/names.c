@@ -341,6 +341,53 @@ static int group_add(struct name_group *g, uint32_t member)
 	return 0;
 }
 
+static struct name_group *group_by_pattern(const struct an_process *p,
+					   struct name_group *g, size_t n,
+					   const char *pattern)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(g[i].pattern, pattern) &&
+		    p->threads[g[i].members[0]]->py_named)
+			return &g[i];
+	return NULL;
+}
+
+/*
+ * The group of T (its name as PATTERN): its pattern and entry; else, for a
+ * thread known by half (its Python name was not read, being too short-lived;
+ * or no stack of it gives its entry), the named threads' group that agrees
+ * on the half that is known.
+ */
+static struct name_group *group_of(const struct an_process *p,
+				   struct name_group *g, size_t n,
+				   const struct an_thread *t,
+				   const char *pattern)
+{
+	struct name_group *to = group_find(g, n, pattern, t->entry);
+
+	if (to)
+		return to;
+	if (t->py_named && !t->entry[0])
+		return group_by_pattern(p, g, n, pattern);
+	if (!t->py_named && t->entry[0])
+		return group_by_entry(p, g, n, t->entry);
+	return NULL;
+}
+
+static int by_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int by_first_member(const void *a, const void *b)
+{
+	const struct name_group *x = a, *y = b;
+
+	return by_u32(&x->members[0], &y->members[0]);
+}
+
 int names_groups(const struct an_process *p, struct name_group **out, size_t *n)
 {
 	struct name_group *g = calloc(p->n_threads + 1, sizeof(*g));
@@ -350,29 +397,33 @@ int names_groups(const struct an_process *p, struct name_group **out, size_t *n)
 	*n = 0;
 	if (!g)
 		return -ENOMEM;
-	for (size_t i = 0; i < p->n_threads; i++) {
-		const struct an_thread *t = p->threads[i];
-		char pattern[64];
-		struct name_group *to;
+	/* the threads known by name and entry first, then the rest */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < p->n_threads; i++) {
+			const struct an_thread *t = p->threads[i];
+			char pattern[64];
+			struct name_group *to;
 
-		pattern_of(t->name, pattern, sizeof(pattern));
-		to = group_find(g, ng, pattern, t->entry);
-		/* a thread whose Python name was not read (it lived less than
-		 * the recorder took to read it) goes with the named threads
-		 * that started in the same function */
-		if (!to && !t->py_named && t->entry[0])
-			to = group_by_entry(p, g, ng, t->entry);
-		if (!to) {
-			to = &g[ng++];
-			snprintf(to->pattern, sizeof(to->pattern), "%s",
-				 pattern);
-			snprintf(to->entry, sizeof(to->entry), "%s", t->entry);
-		}
-		if (group_add(to, i)) {
-			names_groups_free(g, ng);
-			return -ENOMEM;
+			if ((pass == 0) != (t->py_named && t->entry[0]))
+				continue;
+			pattern_of(t->name, pattern, sizeof(pattern));
+			to = group_of(p, g, ng, t, pattern);
+			if (!to) {
+				to = &g[ng++];
+				snprintf(to->pattern, sizeof(to->pattern),
+					 "%s", pattern);
+				snprintf(to->entry, sizeof(to->entry), "%s",
+					 t->entry);
+			}
+			if (group_add(to, i)) {
+				names_groups_free(g, ng);
+				return -ENOMEM;
+			}
 		}
 	}
+	for (size_t i = 0; i < ng; i++)
+		qsort(g[i].members, g[i].n, sizeof(uint32_t), by_u32);
+	qsort(g, ng, sizeof(*g), by_first_member);
 	*out = g;
 	*n = ng;
 	return 0;
