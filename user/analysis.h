@@ -134,7 +134,7 @@ struct an_thread {
 	/* what every view calls it: its Python name (threading.Thread.name)
 	 * once user/names.c gave it, else main, thread-N or its comm */
 	char name[64];
-	char os_name[16];  /* its comm (OS thread name), set by an_finish */
+	char os_name[16]; /* its comm (OS thread name), set by an_finish */
 	uint64_t py_stack, py_stack_last; /* its first and last Python
 					    * stacks (ids), 0 */
 	char entry[96]; /* its entry function, "" unknown (names.c) */

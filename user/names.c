@@ -261,8 +261,7 @@ static void entry_of(const struct stacktab *tab, struct an_thread *t)
 		const struct st_stack *s =
 			ids[k] ? stacktab_find(tab, GS_SREC_PYTHON, ids[k]) :
 				 NULL;
-		int64_t fid =
-			s ? entry_frame(tab, s, t->tid == t->tgid) : -1;
+		int64_t fid = s ? entry_frame(tab, s, t->tid == t->tgid) : -1;
 		const struct st_frame *f = fid >= 0 ? &tab->frames[fid] : NULL;
 
 		if (f && f->kind == ST_PYTHON) {
@@ -410,8 +409,8 @@ int names_groups(const struct an_process *p, struct name_group **out, size_t *n)
 			to = group_of(p, g, ng, t, pattern);
 			if (!to) {
 				to = &g[ng++];
-				snprintf(to->pattern, sizeof(to->pattern),
-					 "%s", pattern);
+				snprintf(to->pattern, sizeof(to->pattern), "%s",
+					 pattern);
 				snprintf(to->entry, sizeof(to->entry), "%s",
 					 t->entry);
 			}

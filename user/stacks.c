@@ -637,8 +637,8 @@ static void name_at_stack(struct stk_recorder *st, const struct gs_event *e)
 
 	if (!p || !p->facts || (nm && nm->done) ||
 	    (e->flags & (GS_STKF_NO_TSTATE | GS_STKF_STALE)) ||
-	    bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.py_threads),
-				&e->tid, &t) ||
+	    bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.py_threads), &e->tid,
+				&t) ||
 	    !t.tstate)
 		return;
 	name_thread(p, e->tid, t.tstate, false);
