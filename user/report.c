@@ -40,6 +40,8 @@ static bool has_gil(const struct an_process *p)
 	return p->gil.addr != 0;
 }
 
+#define reason_label report_reason
+
 /* A Python whose GIL gilscope cannot read: its GIL's futex waits are
  * among the others, not told apart from lock waits. */
 static bool gil_untraced(const struct an_process *p)
@@ -58,7 +60,7 @@ static const char *no_gil_why(const struct an_process *p)
 }
 
 /* A blocking reason as the text report names it. */
-static const char *reason_label(const struct an_process *p, int r)
+const char *report_reason(const struct an_process *p, int r)
 {
 	return r == GS_R_LOCK && gil_untraced(p) ? "futex" : reason_name(r);
 }
@@ -199,6 +201,18 @@ static int add(struct diagnosis *out, int n, int max, const char *kind)
 	return n;
 }
 
+/* A lock of a wait-for cycle by its name (its lifetime at the end). */
+static const char *deadlock_lock(const struct an_process *p, uint64_t addr,
+				 char *buf, size_t len)
+{
+	const struct an_lock *l = locks_find(&p->locks, addr);
+
+	if (l)
+		return lock_label(l, buf, len);
+	snprintf(buf, len, "lock 0x%llx", (unsigned long long)addr);
+	return buf;
+}
+
 static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 			      int n, int max)
 {
@@ -206,6 +220,7 @@ static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 		const struct an_deadlock *d = &p->deadlocks[k];
 		size_t len = 0;
 		int i = add(out, n, max, "deadlock");
+		char label[160];
 
 		if (i < 0)
 			break;
@@ -215,15 +230,16 @@ static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 				sizeof(out[i].summary) - len, "%s (%u)",
 				thread_name(p, d->threads[0]), d->threads[0]);
 		for (int j = 0; j < d->n && len < sizeof(out[i].summary); j++)
-			len += snprintf(
-				out[i].summary + len,
-				sizeof(out[i].summary) - len,
-				"%s waits for lock 0x%llx held by %s (%u)%s",
-				j ? ", which" : "",
-				(unsigned long long)d->locks[j],
-				thread_name(p, d->threads[(j + 1) % d->n]),
-				d->threads[(j + 1) % d->n],
-				j + 1 < d->n ? "" : ". ");
+			len += snprintf(out[i].summary + len,
+					sizeof(out[i].summary) - len,
+					"%s waits for %s held by %s (%u)%s",
+					j ? ", which" : "",
+					deadlock_lock(p, d->locks[j], label,
+						      sizeof(label)),
+					thread_name(p,
+						    d->threads[(j + 1) % d->n]),
+					d->threads[(j + 1) % d->n],
+					j + 1 < d->n ? "" : ". ");
 		if (len < sizeof(out[i].summary))
 			snprintf(
 				out[i].summary + len,
@@ -526,92 +542,6 @@ static void text_thread(FILE *out, const struct an_thread *t)
 			fmt_ns(b[7], 24, t->ulock_wait_ns));
 }
 
-/* Threads of one pattern and entry function as one row: their sums, then
- * how their lives and GIL waits spread, then their blocking summed. */
-static void text_group(FILE *out, const struct an_process *p,
-		       const struct name_group *g)
-{
-	struct group_spread life, wait;
-	struct group_sum s;
-	bool gil = has_gil(p);
-	char b[8][24], count[24];
-
-	group_sum(p, g, &s);
-	group_spread(p, g, group_life, &life);
-	group_spread(p, g, group_gil_wait, &wait);
-	snprintf(count, sizeof(count), "x%zu", g->n);
-	fprintf(out, "  %-8s %-16.16s %9s %9s %9s %9s %9s %9s", count,
-		g->pattern, fmt_ns(b[0], 24, s.life),
-		fmt_ns(b[1], 24, s.on_cpu),
-		gil ? fmt_ns(b[2], 24, s.gil_held) : "-",
-		gil ? fmt_ns(b[3], 24, s.gil_wait) : "-",
-		fmt_ns(b[4], 24, s.runnable), fmt_ns(b[5], 24, s.blocked));
-	fprintf(out, " %6llu %6llu %5llu %3d\n", (unsigned long long)s.vol,
-		(unsigned long long)s.invol, (unsigned long long)s.migrations,
-		an_cpu_count(s.cpus));
-	fprintf(out,
-		"  %-25s %zu threads \"%s\"%s%s: life p50 %s p90 %s max %s", "",
-		g->n, g->pattern, g->entry[0] ? " in " : "", g->entry,
-		fmt_ns(b[0], 24, life.p50), fmt_ns(b[1], 24, life.p90),
-		fmt_ns(b[2], 24, life.max));
-	if (gil)
-		fprintf(out, "; GIL wait p50 %s p90 %s max %s",
-			fmt_ns(b[3], 24, wait.p50), fmt_ns(b[4], 24, wait.p90),
-			fmt_ns(b[5], 24, wait.max));
-	fprintf(out, "\n  %-25s blocked:", "");
-	for (int r = 0; r < GS_R_COUNT; r++)
-		if (s.blocked_by[r])
-			fprintf(out, " %s %s", reason_label(p, r),
-				fmt_ns(b[6], 24, s.blocked_by[r]));
-	if (!s.blocked)
-		fprintf(out, " never");
-	if (gil)
-		fprintf(out, "; on-CPU without the GIL %s",
-			fmt_ns(b[7], 24, s.on_cpu - s.on_cpu_gil));
-	fputc('\n', out);
-}
-
-static const uint64_t *row_life;
-
-static int by_row_life(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-
-	if (row_life[x] != row_life[y])
-		return row_life[x] < row_life[y] ? 1 : -1;
-	return (x > y) - (x < y);
-}
-
-/* Which of N rows to show: the REPORT_MAX_ROWS that lived longest. */
-static bool *rows_shown(const struct an_process *p, const struct name_group *g,
-			size_t n)
-{
-	uint64_t *life = calloc(n + 1, sizeof(*life));
-	size_t *order = calloc(n + 1, sizeof(*order));
-	bool *show = calloc(n + 1, sizeof(*show));
-
-	if (!life || !order || !show) {
-		free(show);
-		show = NULL;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct group_sum s;
-
-		group_sum(p, &g[i], &s);
-		life[i] = s.life;
-		order[i] = i;
-	}
-	row_life = life;
-	qsort(order, n, sizeof(*order), by_row_life);
-	for (size_t i = 0; i < n && i < REPORT_MAX_ROWS; i++)
-		show[order[i]] = true;
-out:
-	free(life);
-	free(order);
-	return show;
-}
-
 /* Many threads: one row per group (user/names.h), the longest-lived rows. */
 static void text_groups(FILE *out, const struct an_process *p)
 {
@@ -619,7 +549,7 @@ static void text_groups(FILE *out, const struct an_process *p)
 	struct name_group *g = NULL;
 	bool *show;
 
-	if (names_groups(p, &g, &n) || !(show = rows_shown(p, g, n))) {
+	if (names_groups(p, &g, &n) || !(show = report_rows_shown(p, g, n))) {
 		names_groups_free(g, n);
 		for (size_t i = 0; i < p->n_threads; i++)
 			text_thread(out, p->threads[i]);
@@ -634,7 +564,7 @@ static void text_groups(FILE *out, const struct an_process *p)
 			text_thread(out, p->threads[g[i].members[0]]);
 			continue;
 		}
-		text_group(out, p, &g[i]);
+		report_text_group(out, p, &g[i]);
 		folded += g[i].n;
 		rows++;
 	}

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "json.h"
+#include "report.h"
 #include "report_groups.h"
 
 bool report_folds(const struct an_process *p)
@@ -131,4 +132,92 @@ void report_json_groups(struct json *j, const struct an_process *p)
 			json_group(j, p, &g[i]);
 	json_end_array(j);
 	names_groups_free(g, n);
+}
+
+/* Threads of one pattern and entry function as one row: their sums, then
+ * how their lives and GIL waits spread, then their blocking summed. */
+void report_text_group(FILE *out, const struct an_process *p,
+		       const struct name_group *g)
+{
+	struct group_spread life, wait;
+	struct group_sum s;
+	bool gil = (p->gil.addr != 0);
+	char b[8][24], count[24];
+
+	group_sum(p, g, &s);
+	group_spread(p, g, group_life, &life);
+	group_spread(p, g, group_gil_wait, &wait);
+	snprintf(count, sizeof(count), "x%zu", g->n);
+	fprintf(out, "  %-8s %-16.16s %9s %9s %9s %9s %9s %9s", count,
+		g->pattern, report_ns(b[0], 24, s.life),
+		report_ns(b[1], 24, s.on_cpu),
+		gil ? report_ns(b[2], 24, s.gil_held) : "-",
+		gil ? report_ns(b[3], 24, s.gil_wait) : "-",
+		report_ns(b[4], 24, s.runnable),
+		report_ns(b[5], 24, s.blocked));
+	fprintf(out, " %6llu %6llu %5llu %3d\n", (unsigned long long)s.vol,
+		(unsigned long long)s.invol, (unsigned long long)s.migrations,
+		an_cpu_count(s.cpus));
+	fprintf(out,
+		"  %-25s %zu threads \"%s\"%s%s: life p50 %s p90 %s max %s", "",
+		g->n, g->pattern, g->entry[0] ? " in " : "", g->entry,
+		report_ns(b[0], 24, life.p50), report_ns(b[1], 24, life.p90),
+		report_ns(b[2], 24, life.max));
+	if (gil)
+		fprintf(out, "; GIL wait p50 %s p90 %s max %s",
+			report_ns(b[3], 24, wait.p50),
+			report_ns(b[4], 24, wait.p90),
+			report_ns(b[5], 24, wait.max));
+	fprintf(out, "\n  %-25s blocked:", "");
+	for (int r = 0; r < GS_R_COUNT; r++)
+		if (s.blocked_by[r])
+			fprintf(out, " %s %s", report_reason(p, r),
+				report_ns(b[6], 24, s.blocked_by[r]));
+	if (!s.blocked)
+		fprintf(out, " never");
+	if (gil)
+		fprintf(out, "; on-CPU without the GIL %s",
+			report_ns(b[7], 24, s.on_cpu - s.on_cpu_gil));
+	fputc('\n', out);
+}
+
+static const uint64_t *row_life;
+
+static int by_row_life(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	if (row_life[x] != row_life[y])
+		return row_life[x] < row_life[y] ? 1 : -1;
+	return (x > y) - (x < y);
+}
+
+/* Which of N rows to show: the REPORT_MAX_ROWS that lived longest. */
+bool *report_rows_shown(const struct an_process *p, const struct name_group *g,
+			size_t n)
+{
+	uint64_t *life = calloc(n + 1, sizeof(*life));
+	size_t *order = calloc(n + 1, sizeof(*order));
+	bool *show = calloc(n + 1, sizeof(*show));
+
+	if (!life || !order || !show) {
+		free(show);
+		show = NULL;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct group_sum s;
+
+		group_sum(p, &g[i], &s);
+		life[i] = s.life;
+		order[i] = i;
+	}
+	row_life = life;
+	qsort(order, n, sizeof(*order), by_row_life);
+	for (size_t i = 0; i < n && i < REPORT_MAX_ROWS; i++)
+		show[order[i]] = true;
+out:
+	free(life);
+	free(order);
+	return show;
 }

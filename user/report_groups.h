@@ -35,6 +35,14 @@ void group_spread(const struct an_process *p, const struct name_group *g,
 uint64_t group_life(const struct an_thread *t);
 uint64_t group_gil_wait(const struct an_thread *t);
 
+/* Threads of one pattern and entry function as one text row. */
+void report_text_group(FILE *out, const struct an_process *p,
+		       const struct name_group *g);
+/* Which of the N groups G to show: the REPORT_MAX_ROWS that lived longest
+ * (caller frees; NULL without memory). */
+bool *report_rows_shown(const struct an_process *p, const struct name_group *g,
+			size_t n);
+
 /* "groups": every thread of P in exactly one group, with its sums. */
 void report_json_groups(struct json *j, const struct an_process *p);
 
