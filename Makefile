@@ -32,7 +32,7 @@ PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg
 	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \
 	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
 	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c \
-	    user/cli.c user/tfile.c user/utf8.c
+	    user/cli.c user/tfile.c user/utf8.c user/names.c user/report_groups.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "analysis.h"
+#include "stackrec.h"
 
 #define TASK_UNINTERRUPTIBLE 0x2
 #define TASK_DEAD 0x80
@@ -147,6 +148,12 @@ void an_set_image_callback(struct analysis *an, an_image_cb cb, void *ctx)
 void an_set_sink(struct analysis *an, const struct an_sink *sink)
 {
 	an->sink = sink;
+}
+
+void an_set_lock_site(struct analysis *an, an_lock_site_cb cb, void *ctx)
+{
+	an->lock_site = cb;
+	an->lock_site_ctx = ctx;
 }
 
 const char *an_slice_name(const struct an_slice *s)
@@ -390,6 +397,8 @@ static struct an_slice current_slice(const struct an_thread *t)
 		s.sys_nr = t->sys_nr;
 		s.detail = t->sys_arg0;
 	}
+	if (s.kind == AN_SLICE_BLOCKED && t->lock_waiting)
+		s.lock_holder = t->lock_wait_holder;
 	return s;
 }
 
@@ -397,7 +406,7 @@ static bool same_slice(const struct an_slice *a, const struct an_slice *b)
 {
 	return a->kind == b->kind && a->reason == b->reason &&
 	       a->cpu == b->cpu && a->sys_nr == b->sys_nr &&
-	       a->detail == b->detail;
+	       a->detail == b->detail && a->lock_holder == b->lock_holder;
 }
 
 static void emit_slice(struct an_thread *t, uint64_t end)
@@ -807,14 +816,15 @@ static void seen_running(struct an_thread *t, const struct gs_event *e)
 
 /* ---------------------------------------------------------- locks */
 
-static void add_lock_wait(struct an_thread *t, uint64_t lock, uint32_t holder,
-			  uint32_t releaser, uint64_t ns)
+static void add_lock_wait(struct an_thread *t, uint64_t lock, uint32_t gen,
+			  uint32_t holder, uint32_t releaser, uint64_t ns)
 {
 	struct an_lockwait *w = NULL;
 	int i;
 
 	for (i = 0; i < t->n_lock_waits; i++)
 		if (t->lock_waits[i].lock == lock &&
+		    t->lock_waits[i].gen == gen &&
 		    t->lock_waits[i].holder == holder &&
 		    t->lock_waits[i].releaser == releaser)
 			w = &t->lock_waits[i];
@@ -829,6 +839,7 @@ static void add_lock_wait(struct an_thread *t, uint64_t lock, uint32_t holder,
 		memset(w, 0, sizeof(*w));
 	}
 	w->lock = lock;
+	w->gen = gen;
 	w->holder = holder;
 	w->releaser = releaser;
 	w->wait_ns += ns;
@@ -920,8 +931,41 @@ static void lock_wait_ends(struct an_process *p, struct an_thread *t,
 	if (l && !t->lock_wait_holder && l->release_pending &&
 	    l->last_releaser != t->tid && l->release_ts >= t->lock_wait_start)
 		releaser = l->last_releaser;
-	add_lock_wait(t, t->lock_waiting, t->lock_wait_holder, releaser, ns);
+	if (l && !l->owner)
+		l->owner = t->lock_wait_holder ? t->lock_wait_holder : releaser;
+	add_lock_wait(t, t->lock_waiting, l ? l->gen : 0, t->lock_wait_holder,
+		      releaser, ns);
 	t->lock_waiting = 0;
+}
+
+/*
+ * A thread asleep on a lock sent its Python stack: the first names the lock
+ * (user/names.c); one naming another kind or site is another lock that
+ * took the address of a freed one, so the figures start again.
+ */
+static void on_stack(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = an_find_thread(an, e->tid);
+	struct an_process *p = an_find_process(an, e->tgid);
+	struct an_lock *l;
+	uint64_t key;
+
+	if (t && e->arg[0] && !(e->flags & GS_STKF_STALE)) {
+		if (!t->py_stack)
+			t->py_stack = e->arg[0];
+		t->py_stack_last = e->arg[0];
+	}
+	if (!t || !p || !t->lock_waiting || !e->arg[0] || !an->lock_site ||
+	    e->a32 != GS_STK_OFFCPU)
+		return;
+	l = locks_get(&p->locks, t->lock_waiting);
+	key = l ? an->lock_site(an->lock_site_ctx, p->pid, e->arg[0]) : 0;
+	if (!key || key == l->site_key)
+		return;
+	if (l->site_key)
+		locks_new_lifetime(&p->locks, l);
+	l->site_key = key;
+	l->site_stack = e->arg[0];
 }
 
 static void on_lock_acquire(struct analysis *an, const struct gs_event *e)
@@ -1674,6 +1718,9 @@ void an_event(struct analysis *an, const struct gs_event *e)
 	case GS_EV_ULOCK:
 		on_user_lock(an, e);
 		break;
+	case GS_EV_STACK:
+		on_stack(an, e);
+		break;
 	case GS_EV_WAKING:
 		if (an->light)
 			light_waking(an, e);
@@ -1711,6 +1758,7 @@ static void name_threads(struct an_process *p)
 		bool generic = !t->name[0] || !strcmp(t->name, proc_comm) ||
 			       !strncmp(t->name, "python", 6);
 
+		snprintf(t->os_name, sizeof(t->os_name), "%.15s", t->name);
 		if (t->tid == p->pid && generic)
 			snprintf(t->name, sizeof(t->name), "main");
 		else if (generic)

@@ -44,7 +44,8 @@ struct an_slice {
 	enum gs_reason reason; /* BLOCKED */
 	int cpu;	       /* GIL_HELD, RUNNING */
 	int sys_nr;	       /* the syscall it sat in, -1 */
-	uint64_t detail; /* the syscall's first argument (futex address) */
+	uint64_t detail;      /* the syscall's first argument (futex address) */
+	uint32_t lock_holder; /* asleep on a lock: the thread holding it, 0 */
 };
 
 struct an_thread;
@@ -64,6 +65,7 @@ struct an_children {
 /* Time a thread waited for one lock while one thread held it. */
 struct an_lockwait {
 	uint64_t lock;
+	uint32_t gen;	 /* the lock's lifetime at that address (an_lock.gen) */
 	uint32_t holder; /* 0: free when the wait began, or unknown */
 	/* holder unknown (3.13+: a PyMutex has no traced acquisitions): the
 	 * thread whose release ended the wait (it unparked this one), or 0 */
@@ -129,7 +131,14 @@ struct an_sink {
 struct an_thread {
 	struct an_process *proc;
 	uint32_t tid, tgid;
-	char name[32];
+	/* what every view calls it: its Python name (threading.Thread.name)
+	 * once user/names.c gave it, else main, thread-N or its comm */
+	char name[64];
+	char os_name[16]; /* its comm (OS thread name), set by an_finish */
+	uint64_t py_stack, py_stack_last; /* its first and last Python
+					    * stacks (ids), 0 */
+	char entry[96]; /* its entry function, "" unknown (names.c) */
+	bool py_named;	/* name is its Python name (names.c) */
 	uint64_t start_ns, end_ns;
 	bool exited;
 
@@ -255,6 +264,9 @@ struct an_process {
 };
 
 typedef void (*an_image_cb)(struct an_process *p, uint64_t ts, void *ctx);
+/* What a lock wait's Python stack says the lock is (its kind and where it
+ * was waited for), as a key: two keys differ for two locks; 0 unknown. */
+typedef uint64_t (*an_lock_site_cb)(void *ctx, uint32_t pid, uint64_t stack);
 
 struct ph_log;
 
@@ -272,6 +284,8 @@ struct analysis {
 	an_image_cb image_cb;
 	void *image_ctx;
 	const struct an_sink *sink;
+	an_lock_site_cb lock_site;
+	void *lock_site_ctx;
 	/* recorded without uprobes: GIL holds are derived from syscalls */
 	bool light;
 	/* the accounted intervals, for phases (user/phases.h): set by the
@@ -325,6 +339,9 @@ int an_cpu_count(const uint64_t cpus[4]);
  * caller can fill p->gil and the names from its metadata. */
 void an_set_image_callback(struct analysis *an, an_image_cb cb, void *ctx);
 void an_set_sink(struct analysis *an, const struct an_sink *sink);
+/* A lock whose waits' stacks name another kind or site than before is
+ * a new lock at a reused address (user/names.c gives the key). */
+void an_set_lock_site(struct analysis *an, an_lock_site_cb cb, void *ctx);
 const char *an_slice_name(const struct an_slice *s);
 
 #endif /* GS_ANALYSIS_H */

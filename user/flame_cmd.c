@@ -67,24 +67,13 @@ static void usage(FILE *out)
 		"  -h, --help         this help\n");
 }
 
-/* The stack table of the session, from its STACKS chunks. */
-static int load_stacks(const struct gs_session *s, struct stacktab *tab)
+/* Stack table chunks the reader left out say so. */
+static void warn_skipped(const struct gs_session *s)
 {
-	int loaded = 0;
-
 	if (s->blobs_skipped)
 		fprintf(stderr,
 			"gilscope flame: warning: %u stack table chunks past the first 256 MB were not read; stacks they name show as unknown\n",
 			s->blobs_skipped);
-	for (size_t i = 0; i < s->n_blobs; i++) {
-		if (s->blobs[i].type != GS_CHUNK_STACKS)
-			continue;
-		if (stacktab_decode(tab, s->blobs[i].data, s->blobs[i].size) ==
-		    -ENOMEM)
-			return -ENOMEM;
-		loaded++;
-	}
-	return loaded;
 }
 
 static int write_format(FILE *out, enum fl_format fmt,
@@ -153,7 +142,6 @@ struct flame_args {
 static int flame(const struct flame_args *a)
 {
 	struct fl_profile prof = { 0 };
-	struct stacktab tab;
 	struct fl_model m;
 	struct replay rp;
 	char err[512], title[512], cmd[512];
@@ -161,14 +149,14 @@ static int flame(const struct flame_args *a)
 	int ret, tables;
 
 	fl_model_init(&m, a->what, a->pid, a->tid);
-	stacktab_init(&tab);
 	if (replay_open(a->in, fl_model_sink(&m), &rp, err, sizeof(err))) {
 		fprintf(stderr, "gilscope: %s\n", err);
 		fl_model_free(&m);
 		return 1;
 	}
-	tables = load_stacks(gs_reader_session(rp.reader), &tab);
-	ret = tables < 0 ? tables : fl_model_finish(&m, &tab, &prof);
+	warn_skipped(gs_reader_session(rp.reader));
+	tables = rp.stack_tables;
+	ret = fl_model_finish(&m, &rp.tab, &prof);
 	if (ret)
 		goto cleanup;
 	info.command = rp.info.command ? rp.info.command : "";
@@ -185,7 +173,6 @@ cleanup:
 		fprintf(stderr, "gilscope: cannot write %s: %s\n", a->out,
 			strerror(-ret));
 	fl_profile_free(&prof);
-	stacktab_free(&tab);
 	fl_model_free(&m);
 	replay_close(&rp);
 	return ret ? 1 : 0;

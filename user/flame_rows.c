@@ -200,7 +200,10 @@ out:
 static void label_thread(struct builder *b, const struct fl_thread *t,
 			 int64_t entry, struct fl_pthread *pt)
 {
-	const char *name = b->tab ? stacktab_thread_name(b->tab, t->tid) : NULL;
+	/* its Python name, as the report gives it (user/names.c); a thread
+	 * without one by the function it started with, then the report's */
+	const char *name =
+		b->tab ? stacktab_thread_name(b->tab, t->tgid, t->tid) : NULL;
 
 	pt->pid = t->tgid;
 	pt->tid = t->tid;

@@ -82,8 +82,46 @@ struct an_lock *locks_get(struct lock_table *t, uint64_t addr)
 	return l;
 }
 
+void locks_new_lifetime(struct lock_table *t, struct an_lock *l)
+{
+	struct an_lock next = { .addr = l->addr, .gen = l->gen + 1 };
+
+	if (t->n_retired == t->cap_retired) {
+		size_t cap = t->cap_retired ? 2 * t->cap_retired : 16;
+		struct an_lock *v = realloc(t->retired, cap * sizeof(*v));
+
+		if (!v)
+			return; /* the lifetimes stay merged */
+		t->retired = v;
+		t->cap_retired = cap;
+	}
+	next.holder = l->holder;
+	next.held_since = l->held_since;
+	next.last_releaser = l->last_releaser;
+	next.release_ts = l->release_ts;
+	next.release_pending = l->release_pending;
+	/* a hold in progress is the new lock's (its waiter took it first) */
+	l->holder = 0;
+	t->retired[t->n_retired++] = *l;
+	*l = next;
+}
+
+const struct an_lock *locks_find_gen(const struct lock_table *t, uint64_t addr,
+				     uint32_t gen)
+{
+	const struct an_lock *l = locks_find(t, addr);
+
+	if (l && l->gen == gen)
+		return l;
+	for (size_t i = 0; i < t->n_retired; i++)
+		if (t->retired[i].addr == addr && t->retired[i].gen == gen)
+			return &t->retired[i];
+	return NULL;
+}
+
 void locks_free(struct lock_table *t)
 {
+	free(t->retired);
 	free(t->slots);
 	memset(t, 0, sizeof(*t));
 }
@@ -102,7 +140,7 @@ static int by_wait(const void *a, const void *b)
 
 struct an_lock **locks_sorted(const struct lock_table *t, size_t *n)
 {
-	struct an_lock **v = calloc(t->n ? t->n : 1, sizeof(*v));
+	struct an_lock **v = calloc(t->n + t->n_retired + 1, sizeof(*v));
 
 	*n = 0;
 	if (!v)
@@ -110,6 +148,8 @@ struct an_lock **locks_sorted(const struct lock_table *t, size_t *n)
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->slots[i].addr)
 			v[(*n)++] = &t->slots[i];
+	for (size_t i = 0; i < t->n_retired; i++)
+		v[(*n)++] = &t->retired[i];
 	if (*n)
 		qsort(v, *n, sizeof(*v), by_wait);
 	return v;

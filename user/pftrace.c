@@ -152,6 +152,7 @@ enum da_name {
 	DN_GIL_HANDOFF,
 	DN_GIL_LATENCY,
 	DN_GIL_TO,
+	DN_LOCK_HOLDER,
 };
 
 static const char *const da_names[] = {
@@ -163,6 +164,7 @@ static const char *const da_names[] = {
 	[DN_GIL_HANDOFF] = "gil_handoff",
 	[DN_GIL_LATENCY] = "gil_handoff_latency_us",
 	[DN_GIL_TO] = "gil_given_to",
+	[DN_LOCK_HOLDER] = "lock_holder",
 };
 
 struct writer {
@@ -364,7 +366,7 @@ static void thread_label(const struct tl_model *m, uint32_t lane, char *buf,
 static void annotate_handoff_in(struct writer *w, const struct tl_slice *s)
 {
 	const struct tl_handoff *h = TL_HANDOFF(w->m, s->flow_in - 1);
-	char who[64];
+	char who[96];
 
 	thread_label(w->m, h->from_lane, who, sizeof(who));
 	annotate_string(&w->b, DN_GIL_FROM, who);
@@ -397,10 +399,19 @@ static void annotate_slice(struct writer *w, const struct tl_slice *s)
 		else
 			annotate_uint(b, DN_ARG0, DA_UINT_VALUE, s->detail);
 	}
+	if (s->lock_holder) {
+		char who[96];
+
+		thread_label(w->m,
+			     tl_find_lane(w->m, w->m->lanes[s->lane].t->tgid,
+					  s->lock_holder, s->start),
+			     who, sizeof(who));
+		annotate_string(b, DN_LOCK_HOLDER, who);
+	}
 	if (s->flow_in)
 		annotate_handoff_in(w, s);
 	if (s->flow_out) {
-		char who[64];
+		char who[96];
 
 		thread_label(w->m, TL_HANDOFF(w->m, s->flow_out - 1)->to_lane,
 			     who, sizeof(who));

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include "names.h"
 #include "replay.h"
 #include "stacktab.h"
 
@@ -97,47 +97,21 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 	}
 }
 
-/*
- * Threads the recorder named by their Python name (threading.Thread.name,
- * read from the process: user/stacks.c) get it, in place of their comm or
- * "thread-N": CPython names OS threads only from 3.14, and cuts the name
- * to 15 bytes. The main thread stays "main", and so does a comm the
- * program set itself (prctl).
- */
-/* Is COMM (the analysis's name) a stand-in for PY, the Python name? */
-static bool unnamed(const char *comm, const char *py)
+/* The stack table of the session, from its STACKS chunks: their count,
+ * or -ENOMEM. */
+static int load_stacks(const struct gs_session *s, struct stacktab *tab)
 {
-	return !strncmp(comm, "thread-", 7) ||
-	       (comm[0] && !strncmp(py, comm, strlen(comm)));
-}
+	int loaded = 0;
 
-static void use_python_names(struct analysis *an, const struct gs_session *s)
-{
-	struct stacktab tab;
-
-	stacktab_init(&tab);
-	for (size_t i = 0; i < s->n_blobs; i++)
-		if (s->blobs[i].type == GS_CHUNK_STACKS)
-			stacktab_decode(&tab, s->blobs[i].data,
-					s->blobs[i].size);
-	/* the last name given to a tid wins (a tid reused later) */
-	for (size_t i = 0; i < tab.n_threads; i++) {
-		const struct st_thread *n = &tab.threads[i];
-
-		for (size_t k = 0; k < an->n_procs; k++) {
-			struct an_process *p = an->procs[k];
-
-			if (p->pid != n->pid || n->tid == n->pid)
-				continue;
-			for (size_t j = 0; j < p->n_threads; j++)
-				if (p->threads[j]->tid == n->tid &&
-				    unnamed(p->threads[j]->name, n->name))
-					snprintf(p->threads[j]->name,
-						 sizeof(p->threads[j]->name),
-						 "%s", n->name);
-		}
+	for (size_t i = 0; i < s->n_blobs; i++) {
+		if (s->blobs[i].type != GS_CHUNK_STACKS)
+			continue;
+		if (stacktab_decode(tab, s->blobs[i].data, s->blobs[i].size) ==
+		    -ENOMEM)
+			return -ENOMEM;
+		loaded++;
 	}
-	stacktab_free(&tab);
+	return loaded;
 }
 
 int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
@@ -149,10 +123,17 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	int ret;
 
 	memset(rp, 0, sizeof(*rp));
+	stacktab_init(&rp->tab);
 	ret = gs_reader_open(path, &rp->reader, err, errlen);
 	if (ret)
 		return ret;
 	s = gs_reader_session(rp->reader);
+	rp->stack_tables = load_stacks(s, &rp->tab);
+	if (rp->stack_tables < 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		replay_close(rp);
+		return -ENOMEM;
+	}
 	if (!kv_has(&s->host, "start_ns")) {
 		snprintf(err, errlen,
 			 "%s: the session has no readable header record%s",
@@ -171,6 +152,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	ph_log_init(&rp->phases, (int)kv_get_u64(&s->host, "cpus", 0));
 	an_set_sink(rp->an, ph_tee(&rp->tee, &rp->phases, sink));
 	rp->an->phases = &rp->phases;
+	an_set_lock_site(rp->an, names_lock_key, &rp->tab);
 	rp->an->light = !strcmp(
 		kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "",
 		"light");
@@ -184,7 +166,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	if (!end)
 		end = last_ts > rp->an->t0 ? last_ts : rp->an->t0;
 	an_finish(rp->an, end);
-	use_python_names(rp->an, s);
+	names_apply(rp->an, &rp->tab);
 	rp->info.path = path;
 	rp->info.mode = kv_get(&s->host, "mode");
 	rp->info.command = kv_get(&s->host, "command");
@@ -204,6 +186,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 
 void replay_close(struct replay *rp)
 {
+	stacktab_free(&rp->tab);
 	an_free(rp->an);
 	ph_log_free(&rp->phases);
 	gs_reader_close(rp->reader);

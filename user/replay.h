@@ -7,6 +7,7 @@
 #include "phases.h"
 #include "report.h"
 #include "session.h"
+#include "stacktab.h"
 
 struct replay {
 	struct gs_reader *reader;
@@ -15,11 +16,16 @@ struct replay {
 	/* the accounted intervals, for the report's phases */
 	struct ph_log phases;
 	struct ph_tee tee;
+	/* the session's stack table (frames, stacks, Python thread names):
+	 * what names threads and locks (user/names.c) and draws flames */
+	struct stacktab tab;
+	int stack_tables; /* STACKS chunks read: 0 without stacks */
 };
 
 /*
  * Read PATH and run the analysis over it; SINK (may be NULL) sees every
- * slice, hand-off and raw event on the way. Returns 0, or -errno with a
+ * slice, hand-off and raw event on the way. Threads and locks are then
+ * named as Python knows them (user/names.h). Returns 0, or -errno with a
  * one-line cause in ERR.
  */
 int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,

@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "json.h"
+#include "names.h"
 #include "phases_report.h"
 #include "report.h"
+#include "report_groups.h"
 #include "utf8.h"
 
 /* ------------------------------------------------------------ numbers */
@@ -15,7 +17,7 @@ static double pct(uint64_t part, uint64_t whole)
 }
 
 /* "1.234 s", "12.3 ms", "45 us" */
-static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
+const char *report_ns(char *buf, size_t len, uint64_t ns)
 {
 	if (ns >= 1000000000ull)
 		snprintf(buf, len, "%.3f s", ns / 1e9);
@@ -28,6 +30,8 @@ static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
 	return buf;
 }
 
+#define fmt_ns report_ns
+
 static uint64_t wall(const struct an_process *p)
 {
 	return p->end_ns > p->start_ns ? p->end_ns - p->start_ns : 0;
@@ -37,6 +41,8 @@ static bool has_gil(const struct an_process *p)
 {
 	return p->gil.addr != 0;
 }
+
+#define reason_label report_reason
 
 /* A Python whose GIL gilscope cannot read: its GIL's futex waits are
  * among the others, not told apart from lock waits. */
@@ -56,9 +62,15 @@ static const char *no_gil_why(const struct an_process *p)
 }
 
 /* A blocking reason as the text report names it. */
-static const char *reason_label(const struct an_process *p, int r)
+const char *report_reason(const struct an_process *p, int r)
 {
 	return r == GS_R_LOCK && gil_untraced(p) ? "futex" : reason_name(r);
+}
+
+static const char *lock_label(const struct an_lock *l, char *buf, size_t len)
+{
+	names_lock_label(l, buf, len);
+	return buf;
 }
 
 static const char *thread_name(const struct an_process *p, uint32_t tid)
@@ -157,6 +169,7 @@ static const struct an_lock *most_contended(const struct an_process *p)
 			continue;
 		for (int k = 0; k < t->n_lock_waits; k++) {
 			uint64_t lock = t->lock_waits[k].lock, ns = 0;
+			uint32_t gen = t->lock_waits[k].gen;
 
 			if (!t->lock_waits[k].holder ||
 			    t->lock_waits[k].holder == t->tid)
@@ -168,12 +181,13 @@ static const struct an_lock *most_contended(const struct an_process *p)
 				for (int q = 0;
 				     u->tid != p->pid && q < u->n_lock_waits;
 				     q++)
-					if (u->lock_waits[q].lock == lock)
+					if (u->lock_waits[q].lock == lock &&
+					    u->lock_waits[q].gen == gen)
 						ns += u->lock_waits[q].wait_ns;
 			}
 			if (ns > best_ns) {
 				best_ns = ns;
-				best = locks_find(&p->locks, lock);
+				best = locks_find_gen(&p->locks, lock, gen);
 			}
 		}
 	}
@@ -189,6 +203,18 @@ static int add(struct diagnosis *out, int n, int max, const char *kind)
 	return n;
 }
 
+/* A lock of a wait-for cycle by its name (its lifetime at the end). */
+static const char *deadlock_lock(const struct an_process *p, uint64_t addr,
+				 char *buf, size_t len)
+{
+	const struct an_lock *l = locks_find(&p->locks, addr);
+
+	if (l)
+		return lock_label(l, buf, len);
+	snprintf(buf, len, "lock 0x%llx", (unsigned long long)addr);
+	return buf;
+}
+
 static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 			      int n, int max)
 {
@@ -196,6 +222,7 @@ static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 		const struct an_deadlock *d = &p->deadlocks[k];
 		size_t len = 0;
 		int i = add(out, n, max, "deadlock");
+		char label[160];
 
 		if (i < 0)
 			break;
@@ -205,15 +232,16 @@ static int diagnose_deadlocks(const struct an_process *p, struct diagnosis *out,
 				sizeof(out[i].summary) - len, "%s (%u)",
 				thread_name(p, d->threads[0]), d->threads[0]);
 		for (int j = 0; j < d->n && len < sizeof(out[i].summary); j++)
-			len += snprintf(
-				out[i].summary + len,
-				sizeof(out[i].summary) - len,
-				"%s waits for lock 0x%llx held by %s (%u)%s",
-				j ? ", which" : "",
-				(unsigned long long)d->locks[j],
-				thread_name(p, d->threads[(j + 1) % d->n]),
-				d->threads[(j + 1) % d->n],
-				j + 1 < d->n ? "" : ". ");
+			len += snprintf(out[i].summary + len,
+					sizeof(out[i].summary) - len,
+					"%s waits for %s held by %s (%u)%s",
+					j ? ", which" : "",
+					deadlock_lock(p, d->locks[j], label,
+						      sizeof(label)),
+					thread_name(p,
+						    d->threads[(j + 1) % d->n]),
+					d->threads[(j + 1) % d->n],
+					j + 1 < d->n ? "" : ". ");
 		if (len < sizeof(out[i].summary))
 			snprintf(
 				out[i].summary + len,
@@ -369,6 +397,7 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 	if (t.lock_life && pct(t.lock, t.lock_life) >= 30 &&
 	    (i = add(out, n, max, "lock-contention")) >= 0) {
 		const struct an_lock *top = most_contended(p);
+		char label[160];
 		size_t len;
 
 		len = snprintf(
@@ -379,8 +408,8 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 			snprintf(
 				out[i].summary + len,
 				sizeof(out[i].summary) - len,
-				" Most waited-for: lock 0x%llx, %.2f s of waits over %llu acquisitions, %llu hand-offs from a releasing thread to a waiting one.",
-				(unsigned long long)top->addr,
+				" Most waited-for: %s, %.2f s of waits over %llu acquisitions, %llu hand-offs from a releasing thread to a waiting one.",
+				lock_label(top, label, sizeof(label)),
 				top->wait_ns / 1e9,
 				(unsigned long long)top->acquisitions,
 				(unsigned long long)top->handoffs);
@@ -405,6 +434,79 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 }
 
 /* ------------------------------------------------------------ text */
+
+/* The lock of a wait as the text names it. */
+static void wait_label(const struct an_thread *t, const struct an_lockwait *w,
+		       char *buf, size_t len)
+{
+	const struct an_lock *l = names_waited_lock(t, w);
+
+	if (l && l->kind[0] && !gil_untraced(t->proc))
+		lock_label(l, buf, len);
+	else
+		snprintf(buf, len, "%s 0x%llx",
+			 reason_label(t->proc, GS_R_LOCK),
+			 (unsigned long long)w->lock);
+}
+
+/* Two entries print as one line: the same name, held or let go by the
+ * same threads (a Condition's waiter locks at one site, say). */
+static bool same_line(const struct an_thread *t, int a, int b)
+{
+	const struct an_lockwait *x = &t->lock_waits[a], *y = &t->lock_waits[b];
+	char la[160], lb[160];
+
+	if (x->holder != y->holder || x->releaser != y->releaser)
+		return false;
+	wait_label(t, x, la, sizeof(la));
+	wait_label(t, y, lb, sizeof(lb));
+	return !strcmp(la, lb) && strncmp(la, "lock 0x", 7) &&
+	       strncmp(la, "futex 0x", 8);
+}
+
+static void text_lock_waits(FILE *out, const struct an_thread *t)
+{
+	for (int i = 0; i < t->n_lock_waits; i++) {
+		const struct an_lockwait *w = &t->lock_waits[i];
+		uint64_t ns = 0, count = 0;
+		bool named;
+		char label[160], b[24];
+		int k;
+
+		for (k = 0; k < i && !same_line(t, k, i); k++)
+			;
+		if (k < i)
+			continue; /* printed with an earlier entry */
+		for (k = i; k < t->n_lock_waits; k++)
+			if (k == i || same_line(t, k, i)) {
+				ns += t->lock_waits[k].wait_ns;
+				count += t->lock_waits[k].count;
+			}
+		if (ns < 1000000)
+			continue;
+		wait_label(t, w, label, sizeof(label));
+		named = strncmp(label, "lock 0x", 7) &&
+			strncmp(label, "futex 0x", 8);
+		fprintf(out, "  %-25s waited %s for %s (%llu time%s)", "",
+			fmt_ns(b, sizeof(b), ns), label,
+			(unsigned long long)count, count == 1 ? "" : "s");
+		if (w->holder == t->tid && !named)
+			fprintf(out,
+				" to be notified (a Condition, Event or Queue)");
+		else if (w->holder == t->tid && w->releaser)
+			fprintf(out, " until %u (%s) notified it", w->releaser,
+				thread_name(t->proc, w->releaser));
+		else if (w->holder == t->tid)
+			fprintf(out, " to be notified");
+		else if (w->holder)
+			fprintf(out, " while %u (%s) held it", w->holder,
+				thread_name(t->proc, w->holder));
+		else if (w->releaser)
+			fprintf(out, " until %u (%s) released it", w->releaser,
+				thread_name(t->proc, w->releaser));
+		fputc('\n', out);
+	}
+}
 
 static void text_thread(FILE *out, const struct an_thread *t)
 {
@@ -439,31 +541,48 @@ static void text_thread(FILE *out, const struct an_thread *t)
 			"; still running when the process exited (daemon)" :
 		t->exited ? "" :
 			    "; still running at the end");
-	for (int i = 0; i < t->n_lock_waits; i++) {
-		const struct an_lockwait *w = &t->lock_waits[i];
-
-		if (w->wait_ns < 1000000)
-			continue;
-		fprintf(out, "  %-25s waited %s for %s 0x%llx (%llu time%s)",
-			"", fmt_ns(b[6], 24, w->wait_ns),
-			reason_label(t->proc, GS_R_LOCK),
-			(unsigned long long)w->lock,
-			(unsigned long long)w->count, w->count == 1 ? "" : "s");
-		if (w->holder == t->tid)
-			fprintf(out,
-				" to be notified (a Condition, Event or Queue)");
-		else if (w->holder)
-			fprintf(out, " while %u (%s) held it", w->holder,
-				thread_name(t->proc, w->holder));
-		else if (w->releaser)
-			fprintf(out, " until %u (%s) released it", w->releaser,
-				thread_name(t->proc, w->releaser));
-		fputc('\n', out);
-	}
+	text_lock_waits(out, t);
 	if (t->ulock_held_ns || t->ulock_wait_ns)
 		fprintf(out, "  %-25s --lock held %s, waited %s\n", "",
 			fmt_ns(b[6], 24, t->ulock_held_ns),
 			fmt_ns(b[7], 24, t->ulock_wait_ns));
+}
+
+/* Many threads: one row per group (user/names.h), the longest-lived rows. */
+static void text_groups(FILE *out, const struct an_process *p)
+{
+	size_t n = 0, folded = 0, rows = 0, hidden = 0;
+	struct name_group *g = NULL;
+	bool *show;
+
+	if (names_groups(p, &g, &n) || !(show = report_rows_shown(p, g, n))) {
+		names_groups_free(g, n);
+		for (size_t i = 0; i < p->n_threads; i++)
+			text_thread(out, p->threads[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!show[i]) {
+			hidden += g[i].n;
+			continue;
+		}
+		if (g[i].n == 1) {
+			text_thread(out, p->threads[g[i].members[0]]);
+			continue;
+		}
+		report_text_group(out, p, &g[i]);
+		folded += g[i].n;
+		rows++;
+	}
+	fprintf(out,
+		"  (%zu threads: %zu folded into %zu rows by name and entry function",
+		p->n_threads, folded, rows);
+	if (hidden)
+		fprintf(out, ", %zu more in %zu rows not shown", hidden,
+			n > REPORT_MAX_ROWS ? n - REPORT_MAX_ROWS : 0);
+	fprintf(out, "; report --json lists each)\n");
+	free(show);
+	names_groups_free(g, n);
 }
 
 static void text_gil(FILE *out, const struct an_process *p)
@@ -514,6 +633,7 @@ static void text_locks(FILE *out, const struct an_process *p)
 
 	for (size_t i = 0; locks && i < n && shown < 5; i++) {
 		const struct an_lock *l = locks[i];
+		char label[160];
 
 		if (!l->wait_ns)
 			break;
@@ -528,18 +648,17 @@ static void text_locks(FILE *out, const struct an_process *p)
 				fmt_ns(b[0], 24, l->wait_ns));
 			continue;
 		}
+		lock_label(l, label, sizeof(label));
 		if (!l->acquisitions) { /* 3.13+: a PyMutex, parked on */
 			fprintf(out,
-				"  - 0x%llx: waited %s, released to a waiter %llu times (acquisitions not traced)\n",
-				(unsigned long long)l->addr,
-				fmt_ns(b[0], 24, l->wait_ns),
+				"  - %s: waited %s, released to a waiter %llu times (acquisitions not traced)\n",
+				label, fmt_ns(b[0], 24, l->wait_ns),
 				(unsigned long long)l->releases);
 			continue;
 		}
 		fprintf(out,
-			"  - 0x%llx: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
-			(unsigned long long)l->addr,
-			fmt_ns(b[0], 24, l->wait_ns),
+			"  - %s: waited %s, held %s, %llu acquisitions (%llu contended), %llu hand-offs to a waiter\n",
+			label, fmt_ns(b[0], 24, l->wait_ns),
 			fmt_ns(b[1], 24, l->held_ns),
 			(unsigned long long)l->acquisitions,
 			(unsigned long long)l->contended,
@@ -581,8 +700,11 @@ static void text_process(FILE *out, const struct analysis *an,
 	fprintf(out, "\n  %-8s %-16s %9s %9s %9s %9s %9s %9s %6s %6s %5s %3s\n",
 		"TID", "NAME", "LIFE", "ON-CPU", "GIL-HELD", "GIL-WAIT",
 		"RUNNABLE", "BLOCKED", "VOL", "INVOL", "MIGR", "CPU");
-	for (size_t i = 0; i < p->n_threads; i++)
-		text_thread(out, p->threads[i]);
+	if (report_folds(p))
+		text_groups(out, p);
+	else
+		for (size_t i = 0; i < p->n_threads; i++)
+			text_thread(out, p->threads[i]);
 	text_locks(out, p);
 	ph_text(out, an->phases, p, an->t0);
 	n = diagnose(an, p, d, MAX_DIAGNOSES);
@@ -630,6 +752,11 @@ static void json_thread(struct json *j, const struct an_thread *t)
 	json_begin_object(j, NULL);
 	json_u64(j, "tid", t->tid);
 	json_string(j, "name", t->name);
+	if (t->os_name[0] && strcmp(t->os_name, t->name))
+		json_string(j, "os_name", t->os_name);
+	else
+		json_null(j, "os_name");
+	json_string(j, "entry", t->entry);
 	json_u64(j, "start_ns", t->start_ns);
 	json_u64(j, "end_ns", t->end_ns);
 	json_bool(j, "exited", t->exited);
@@ -657,12 +784,16 @@ static void json_thread(struct json *j, const struct an_thread *t)
 	json_begin_array(j, "lock_waits");
 	for (int i = 0; i < t->n_lock_waits; i++) {
 		const struct an_lockwait *w = &t->lock_waits[i];
-		char addr[24];
+		const struct an_lock *l = names_waited_lock(t, w);
+		char addr[24], label[160];
 
 		snprintf(addr, sizeof(addr), "0x%llx",
 			 (unsigned long long)w->lock);
 		json_begin_object(j, NULL);
 		json_string(j, "lock", addr);
+		json_u64(j, "lock_lifetime", w->gen);
+		json_string(j, "lock_name",
+			    l ? lock_label(l, label, sizeof(label)) : "");
 		if (w->holder)
 			json_u64(j, "holder_tid", w->holder);
 		else
@@ -706,7 +837,7 @@ static void json_locks(struct json *j, const struct an_process *p)
 	json_begin_array(j, "locks");
 	for (size_t i = 0; locks && i < n && i < 20; i++) {
 		const struct an_lock *l = locks[i];
-		char addr[24];
+		char addr[24], label[160];
 
 		if (!l->wait_ns && i >= 5)
 			break;
@@ -714,6 +845,14 @@ static void json_locks(struct json *j, const struct an_process *p)
 			 (unsigned long long)l->addr);
 		json_begin_object(j, NULL);
 		json_string(j, "address", addr);
+		json_u64(j, "lifetime", l->gen);
+		json_string(j, "name", lock_label(l, label, sizeof(label)));
+		json_string(j, "kind", l->kind);
+		json_string(j, "site", l->site);
+		if (l->owner)
+			json_u64(j, "owner_tid", l->owner);
+		else
+			json_null(j, "owner_tid");
 		json_u64(j, "acquisitions", l->acquisitions);
 		json_u64(j, "contended", l->contended);
 		json_u64(j, "handoffs", l->handoffs);
@@ -823,6 +962,7 @@ static void json_process(struct json *j, const struct analysis *an,
 	for (size_t i = 0; i < p->n_threads; i++)
 		json_thread(j, p->threads[i]);
 	json_end_array(j);
+	report_json_groups(j, p);
 	json_locks(j, p);
 	ph_json(j, an->phases, p, an->t0);
 	json_begin_array(j, "diagnosis");

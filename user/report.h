@@ -32,6 +32,13 @@ struct diagnosis {
 int diagnose(const struct analysis *an, const struct an_process *p,
 	     struct diagnosis *out, int max);
 
+/* A duration as the text report writes it: "1.234 s", "12.3 ms", "45 us". */
+const char *report_ns(char *buf, size_t len, uint64_t ns);
+
+/* A blocking reason as the text report names it ("futex" for a lock wait
+ * of a process whose GIL is not traced). */
+const char *report_reason(const struct an_process *p, int r);
+
 void report_text(FILE *out, const struct report_session *s,
 		 const struct analysis *an);
 void report_json(FILE *out, const struct report_session *s,

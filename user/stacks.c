@@ -606,11 +606,6 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= k && !strcmp(s + n - k, suffix);
 }
 
-/*
- * The Python name of a thread: threading.Thread._bootstrap is the first
- * frame of every thread the threading module starts; its `self` (first
- * local) is the Thread object, whose `_name` is the name.
- */
 /* Is C threading.Thread._bootstrap? (3.9 and 3.10 have no qualname) */
 static bool is_bootstrap(const struct stk_proc *p, const struct pyobj_code *c)
 {
@@ -623,9 +618,11 @@ static bool is_bootstrap(const struct stk_proc *p, const struct pyobj_code *c)
 /*
  * The Python name of a thread: threading.Thread._bootstrap is the first
  * frame of every thread the threading module starts; its `self` (first
- * local) is the Thread object, whose `_name` is the name.
+ * local) is the Thread object, whose `_name` is the name. AGAIN: read a
+ * name found before again (the program may rename a running thread).
  */
-static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate)
+static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate,
+			bool again)
 {
 	const struct py_stack_facts *f = p->mem.f;
 	struct named *nm = named_get(p, tid);
@@ -634,7 +631,10 @@ static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate)
 	uint64_t bottom, self;
 	char name[256];
 
-	if (!nm || nm->done || nm->tries++ >= NAME_TRIES)
+	if (!nm || (nm->done && (!again || !nm->name)) ||
+	    (!nm->done && nm->tries++ >= NAME_TRIES))
+		return;
+	if (nm->done && tid == (uint32_t)p->pid)
 		return;
 	if (tid == (uint32_t)p->pid) {
 		nm->name = strdup("MainThread");
@@ -653,7 +653,30 @@ static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate)
 	    pyobj_attr_str(&p->mem, pyobj_ref(f, self), "_name", name,
 			   sizeof(name)))
 		return;
+	if (nm->name && !strcmp(nm->name, name))
+		return;
+	free(nm->name);
 	nm->name = strdup(name);
+}
+
+/*
+ * A thread's stack came: read its name now, while it runs, if it has none
+ * yet. A thread serving one request may live a millisecond, far less than
+ * the period of the scans (SCAN_NS).
+ */
+static void name_at_stack(struct stk_recorder *st, const struct gs_event *e)
+{
+	struct stk_proc *p = proc_find(st, e->tgid);
+	struct named *nm = p ? named_find(p, e->tid) : NULL;
+	struct gs_pythread t = {};
+
+	if (!p || !p->facts || (nm && nm->done) ||
+	    (e->flags & (GS_STKF_NO_TSTATE | GS_STKF_STALE)) ||
+	    bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.py_threads), &e->tid,
+				&t) ||
+	    !t.tstate)
+		return;
+	name_thread(p, e->tid, t.tstate, false);
 }
 
 /* Tell BPF the tstate of a thread it has not seen take the GIL. Returns
@@ -774,7 +797,7 @@ static void scan_process(struct stk_recorder *st, struct stk_proc *p)
 			if (tid) {
 				if (learn_tstate(st, p, tid, tstate))
 					walk_sleeper(st, p, tid, tstate);
-				name_thread(p, tid, tstate);
+				name_thread(p, tid, tstate, true);
 			}
 			if (pyobj_u64(&p->mem, tstate + f->tstate_next,
 				      &tstate))
@@ -880,6 +903,9 @@ void stk_on_event(struct stk_recorder *st, const struct gs_event *e)
 	if (!st)
 		return;
 	switch (e->type) {
+	case GS_EV_STACK:
+		name_at_stack(st, e);
+		break;
 	case GS_EV_FORK:
 		parent = proc_find(st, e->tgid);
 		if (parent && (e->arg[0] >> 32) != e->tgid) {

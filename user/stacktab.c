@@ -250,10 +250,11 @@ int stacktab_set_thread(struct stacktab *t, uint32_t pid, uint32_t tid,
 	return 0;
 }
 
-const char *stacktab_thread_name(const struct stacktab *t, uint32_t tid)
+const char *stacktab_thread_name(const struct stacktab *t, uint32_t pid,
+				 uint32_t tid)
 {
 	for (size_t i = t->n_threads; i-- > 0;)
-		if (t->threads[i].tid == tid)
+		if (t->threads[i].tid == tid && t->threads[i].pid == pid)
 			return t->threads[i].name;
 	return NULL;
 }

@@ -75,7 +75,9 @@ const struct st_stack *stacktab_find(const struct stacktab *t, uint8_t kind,
 				     uint64_t id);
 int stacktab_set_thread(struct stacktab *t, uint32_t pid, uint32_t tid,
 			const char *name);
-const char *stacktab_thread_name(const struct stacktab *t, uint32_t tid);
+/* The Python name of thread TID of process PID (the newest), or NULL. */
+const char *stacktab_thread_name(const struct stacktab *t, uint32_t pid,
+				 uint32_t tid);
 
 /* Encode the whole table as one or more payloads of at most about
  * MAX_BYTES each (records are never split); CB gets each one. */

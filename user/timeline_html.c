@@ -75,6 +75,7 @@ enum field {
 	F_DETAIL,
 	F_CPU,
 	F_HAND,
+	F_HOLDER,
 };
 
 static void slice_field(struct b64 *b, const struct tl_model *m,
@@ -108,6 +109,14 @@ static void slice_field(struct b64 *b, const struct tl_model *m,
 	case F_HAND:
 		b64_put(b, s->flow_in ? s->flow_in - 1 : 0xffffffffu, 4);
 		break;
+	case F_HOLDER: /* asleep on a lock: the holder's lane */
+		b64_put(b,
+			s->lock_holder ?
+				tl_find_lane(m, m->lanes[s->lane].t->tgid,
+					     s->lock_holder, s->start) :
+				TL_NONE,
+			4);
+		break;
 	}
 }
 
@@ -136,6 +145,7 @@ static void write_slices(FILE *out, const struct tl_model *m)
 	slice_array(out, m, "detail", F_DETAIL);
 	slice_array(out, m, "cpu", F_CPU);
 	slice_array(out, m, "hand", F_HAND);
+	slice_array(out, m, "holder", F_HOLDER);
 	fputc('}', out);
 }
 

@@ -64,7 +64,7 @@ static void write_metadata(FILE *out, const struct tl_model *m, bool *first)
 static void thread_arg(FILE *out, const struct tl_model *m, const char *key,
 		       uint32_t lane)
 {
-	char who[64];
+	char who[96];
 
 	if (lane == TL_NONE)
 		snprintf(who, sizeof(who), "?");
@@ -94,6 +94,10 @@ static void slice_args(FILE *out, const struct tl_model *m,
 		else
 			fprintf(out, ",\"arg0\":%" PRIu64, s->detail);
 	}
+	if (s->lock_holder)
+		thread_arg(out, m, "lock_holder",
+			   tl_find_lane(m, m->lanes[s->lane].t->tgid,
+					s->lock_holder, s->start));
 	if (s->flow_in) {
 		const struct tl_handoff *h = TL_HANDOFF(m, s->flow_in - 1);
 

@@ -167,6 +167,7 @@ static void on_slice(void *ctx, const struct an_thread *t,
 	r->reason = (uint8_t)s->reason;
 	r->cpu = (int16_t)s->cpu;
 	r->sys_nr = (int16_t)s->sys_nr;
+	r->lock_holder = s->lock_holder;
 }
 
 static void on_handoff(void *ctx, const struct an_process *p, uint32_t from_tid,

@@ -33,8 +33,9 @@ struct tl_slice {
 	uint32_t lane;	   /* thread lane (collection index until finished) */
 	uint32_t flow_in;  /* hand-off index + 1 that ends here (the taker) */
 	uint32_t flow_out; /* hand-off index + 1 that starts here */
-	uint8_t kind;	   /* enum an_slice_kind */
-	uint8_t reason;	   /* enum gs_reason, for AN_SLICE_BLOCKED */
+	uint32_t lock_holder; /* asleep on a lock: the thread holding it, 0 */
+	uint8_t kind;	      /* enum an_slice_kind */
+	uint8_t reason;	      /* enum gs_reason, for AN_SLICE_BLOCKED */
 	int16_t cpu;
 	int16_t sys_nr;
 };

@@ -62,9 +62,9 @@ def main():
                for i in range(THREADS)]
     start = time.perf_counter()
     for t in threads:
-        t.start()
+        t.start()  # waits: Event
     for t in threads:
-        t.join()
+        t.join()  # waits: join
     elapsed = time.perf_counter() - start
 
     expected = THREADS * per_thread
@@ -85,4 +85,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

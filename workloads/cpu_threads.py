@@ -71,9 +71,9 @@ def run_factor_threads(numbers, tids):
                for i, n in enumerate(numbers)]
     start = time.perf_counter()
     for t in threads:
-        t.start()
+        t.start()  # waits: Event
     for t in threads:
-        t.join()
+        t.join()  # waits: join
     return time.perf_counter() - start
 
 
@@ -119,4 +119,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

@@ -47,17 +47,17 @@ def main():
     def philosopher(i):
         name = threading.current_thread().name
         left, right = i, (i + 1) % N
-        forks[left].acquire()
+        forks[left].acquire()  # waits: Lock
         held_by[left] = name
         time.sleep(PAUSE_S)                    # meanwhile everyone takes a left fork
         t0 = time.perf_counter()
-        got_right = forks[right].acquire(timeout=timeout)
+        got_right = forks[right].acquire(timeout=timeout)  # waits: Lock
         waited = time.perf_counter() - t0
         philosophers[name] = {"tid": threading.get_native_id(),
                               "left_fork": left, "right_fork": right,
                               "right_held_by": held_by.get(right),
                               "got_right": got_right, "waited_s": waited}
-        all_tried.wait()                       # nobody puts a fork down early
+        all_tried.wait()                       # nobody puts a fork down early (waits: Barrier)
         if got_right:
             forks[right].release()
         forks[left].release()
@@ -66,9 +66,9 @@ def main():
                for i in range(N)]
     start = time.perf_counter()
     for t in threads:
-        t.start()
+        t.start()  # waits: Event
     for t in threads:
-        t.join()
+        t.join()  # waits: join
     elapsed = time.perf_counter() - start
     for t in threads:
         p = philosophers[t.name]
@@ -94,4 +94,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

@@ -46,7 +46,7 @@ def main():
     print_lock = threading.Lock()              # one line at a time on stdout
 
     def say(line):
-        with print_lock:
+        with print_lock:  # waits: Lock
             print(line, flush=True)
 
     def remember_tid():
@@ -87,9 +87,9 @@ def main():
     timer = threading.Timer(timer_delay_s, ring)
     timer.name = "timer"
     for t in (read_thread, crunch_thread, timer):
-        t.start()
-    crunch_thread.join()
-    timer.join()
+        t.start()  # waits: Event
+    crunch_thread.join()  # waits: join
+    timer.join()  # waits: join
     # The reader is a daemon thread: if nobody ever types a line we give up
     # waiting for it and exit while it is still blocked in input().
     read_thread.join(timeout=max(0.0, input_timeout_s - (time.perf_counter() - start)))
@@ -103,4 +103,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

@@ -45,7 +45,7 @@ def take_turns(hold_s, spin):
     wait_total = 0.0
     for _ in range(ROUNDS):
         t0 = time.perf_counter()
-        lock.acquire()
+        lock.acquire()  # waits: Lock
         got = time.perf_counter()
         wait_total += got - t0
         if spin:
@@ -81,9 +81,9 @@ def main():
                threading.Thread(target=bob, name="bob")]
     start = time.perf_counter()
     for t in threads:
-        t.start()
+        t.start()  # waits: Event
     for t in threads:
-        t.join()
+        t.join()  # waits: join
     elapsed = time.perf_counter() - start
     print("turns: " + " ".join(a["thread"] for a in acquisitions))
     print(f"{len(acquisitions)} critical sections in {elapsed:.2f} s")
@@ -106,4 +106,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

@@ -88,4 +88,7 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
+    wait_sites.announce(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_threads.py"))
     main()

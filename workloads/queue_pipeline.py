@@ -55,14 +55,14 @@ def main():
     def checker():
         tids[threading.current_thread().name] = threading.get_native_id()
         while True:
-            item = raw.get()                   # blocks when the queue is empty
+            item = raw.get()                   # blocks when the queue is empty (waits: Queue)
             checked.put(item)
             raw.task_done()
 
     def recorder():
         tids[threading.current_thread().name] = threading.get_native_id()
         while True:
-            item = checked.get()
+            item = checked.get()  # waits: Queue
             recorded.append(item)
             checked.task_done()
 
@@ -72,11 +72,11 @@ def main():
                for n in range(WORKERS)]
     start = time.perf_counter()
     for t in managers + workers:
-        t.start()
+        t.start()  # waits: Event
     for t in workers:
-        t.join()
-    raw.join()                                 # every item checked...
-    checked.join()                             # ...and recorded
+        t.join()  # waits: join
+    raw.join()                                 # every item checked... (waits: Queue)
+    checked.join()                             # ...and recorded (waits: Queue)
     elapsed = time.perf_counter() - start
     print(f"{len(recorded)} items recorded in {elapsed:.2f} s; "
           f"managers still alive: {[t.name for t in managers if t.is_alive()]}")
@@ -99,4 +99,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

@@ -44,9 +44,9 @@ def main():
                for i, s in enumerate(sleeps)]
     start = time.perf_counter()
     for t in threads:
-        t.start()
+        t.start()  # waits: Event
     for t in threads:
-        t.join()
+        t.join()  # waits: join
     elapsed = time.perf_counter() - start
     print(f"slept {sleeps} in {elapsed:.2f} s (sum would be {sum(sleeps):.2f} s)")
 
@@ -65,4 +65,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

@@ -59,9 +59,9 @@ def main():
             for kind, amount in JOBS]
 
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="pool") as pool:
-        futures = [pool.submit(task, kind, amount) for kind, amount in jobs]
-        tasks = [f.result() for f in futures]
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="pool") as pool:  # waits: join
+        futures = [pool.submit(task, kind, amount) for kind, amount in jobs]  # waits: Event
+        tasks = [f.result() for f in futures]  # waits: Future
     elapsed = time.perf_counter() - start
 
     totals = {}
@@ -89,4 +89,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

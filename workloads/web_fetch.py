@@ -48,13 +48,13 @@ def main():
     handler_count = 0
 
     def remember_tid():
-        with lock:
+        with lock:  # waits: Lock
             tids[threading.current_thread().name] = threading.get_native_id()
 
     class SlowHandler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             nonlocal handler_count
-            with lock:               # ThreadingHTTPServer: one thread per request
+            with lock:               # ThreadingHTTPServer: one thread per request (waits: Lock)
                 handler_count += 1
                 threading.current_thread().name = f"handler-{handler_count}"
             remember_tid()
@@ -71,7 +71,7 @@ def main():
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
     server_thread = threading.Thread(target=server.serve_forever, name="server")
-    server_thread.start()
+    server_thread.start()  # waits: Event
     base = f"http://127.0.0.1:{server.server_address[1]}/"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxies
 
@@ -90,7 +90,7 @@ def main():
     def display():
         remember_tid()
         for _ in range(PAGES):
-            page, nbytes = pages.get()
+            page, nbytes = pages.get()  # waits: Queue
             print(f"page {page:2d}: {nbytes} bytes", flush=True)
 
     workers = [threading.Thread(target=downloader, name=f"downloader-{i}",
@@ -99,13 +99,13 @@ def main():
     workers.append(threading.Thread(target=display, name="display"))
     start = time.perf_counter()
     for t in workers:
-        t.start()
+        t.start()  # waits: Event
     for t in workers:
-        t.join()
+        t.join()  # waits: join
     elapsed = time.perf_counter() - start
-    server.shutdown()
-    server.server_close()
-    server_thread.join()
+    server.shutdown()  # waits: Event
+    server.server_close()  # waits: join
+    server_thread.join()  # waits: join
     tids["server"] = server_thread.native_id
     print(f"{PAGES} pages in {elapsed:.2f} s (sum of delays {PAGES * delay:.2f} s)")
 
@@ -127,4 +127,6 @@ def main():
 
 
 if __name__ == "__main__":
+    import wait_sites  # what the workload says about its own waits
+    wait_sites.announce()
     main()

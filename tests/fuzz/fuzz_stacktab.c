@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (stacktab_find(&t, s->kind, s->id) == NULL)
 			abort(); /* a stack that was added is found */
-		stacktab_thread_name(&t, s->pid);
+		stacktab_thread_name(&t, s->pid, s->pid);
 	}
 	check_round_trip(&t);
 	stacktab_free(&t);

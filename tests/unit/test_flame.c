@@ -95,7 +95,7 @@ static void test_stacktab_round_trip(void **state)
 	assert_non_null(s);
 	assert_string_equal(back.frames[s->fids[0]].file, "libc.so.6");
 	assert_null(stacktab_find(&back, GS_SREC_PYTHON, 0xdead0000));
-	assert_string_equal(stacktab_thread_name(&back, 8), "worker-2");
+	assert_string_equal(stacktab_thread_name(&back, 7, 8), "worker-2");
 	assert_string_equal(kv_get(&back.meta, "sample_hz"), "99");
 	stacktab_free(&t);
 	stacktab_free(&back);
@@ -157,7 +157,7 @@ static void test_stacktab_flush(void **state)
 	assert_int_equal(s->n, 2);
 	assert_string_equal(back.frames[s->fids[0]].name, "main");
 	assert_string_equal(back.frames[s->fids[1]].name, "work");
-	assert_string_equal(stacktab_thread_name(&back, 8), "second");
+	assert_string_equal(stacktab_thread_name(&back, 7, 8), "second");
 	assert_string_equal(kv_get(&back.meta, "sample_hz"), "99");
 	stacktab_free(&t);
 	stacktab_free(&back);
