@@ -30,17 +30,48 @@ void ph_log_free(struct ph_log *log)
 	for (size_t i = 0; i < log->n; i++)
 		free(log->procs[i].v);
 	free(log->procs);
+	free(log->slots);
 	memset(log, 0, sizeof(*log));
+}
+
+static size_t slot_of(const struct ph_log *log, const struct an_process *p)
+{
+	size_t h = (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull);
+
+	for (h &= log->nslots - 1;; h = (h + 1) & (log->nslots - 1))
+		if (!log->slots[h] || log->procs[log->slots[h] - 1].p == p)
+			return h;
 }
 
 static struct ph_proc_log *proc_log(const struct ph_log *log,
 				    const struct an_process *p)
 {
-	/* the last process logged is the likeliest: look from the end */
-	for (size_t i = log->n; i-- > 0;)
-		if (log->procs[i].p == p)
-			return &log->procs[i];
-	return NULL;
+	size_t h;
+
+	if (!log->nslots)
+		return NULL;
+	h = slot_of(log, p);
+	return log->slots[h] ? &log->procs[log->slots[h] - 1] : NULL;
+}
+
+/* Keep the table at most half full: rebuilt at twice the size. */
+static int grow_slots(struct ph_log *log)
+{
+	size_t n = log->nslots ? log->nslots * 2 : 64;
+	size_t *old = log->slots;
+
+	if (log->nslots && (log->n + 1) * 2 <= log->nslots)
+		return 0;
+	log->slots = calloc(n, sizeof(*log->slots));
+	if (!log->slots) {
+		log->slots = old;
+		return -1;
+	}
+	log->nslots = n;
+	for (size_t i = 0; i < log->n; i++)
+		log->slots[slot_of(log, log->procs[i].p)] = i + 1;
+	free(old);
+	return 0;
 }
 
 static struct ph_proc_log *proc_log_add(struct ph_log *log,
@@ -50,6 +81,8 @@ static struct ph_proc_log *proc_log_add(struct ph_log *log,
 
 	if (pl)
 		return pl;
+	if (grow_slots(log))
+		return NULL;
 	if (log->n == log->cap) {
 		size_t cap = log->cap ? log->cap * 2 : 8;
 		void *v = realloc(log->procs, cap * sizeof(*log->procs));
@@ -62,6 +95,7 @@ static struct ph_proc_log *proc_log_add(struct ph_log *log,
 	pl = &log->procs[log->n++];
 	memset(pl, 0, sizeof(*pl));
 	pl->p = p;
+	log->slots[slot_of(log, p)] = log->n;
 	return pl;
 }
 
@@ -78,7 +112,7 @@ void ph_account(void *ctx, const struct an_thread *t, enum an_sched state,
 		return;
 	pl = proc_log_add(log, t->proc);
 	if (pl && pl->n == pl->cap) {
-		size_t cap = pl->cap ? pl->cap * 2 : 1024;
+		size_t cap = pl->cap ? pl->cap * 2 : 16;
 		void *v = realloc(pl->v, cap * sizeof(*pl->v));
 
 		pl->cap = v ? cap : pl->cap;

@@ -85,6 +85,10 @@ struct ph_log {
 	int ncpus; /* the machine's online CPUs, 0 when unknown */
 	struct ph_proc_log *procs;
 	size_t n, cap;
+	/* procs by process: open addressing, index + 1 (0: empty); a
+	 * session may hold tens of thousands of processes */
+	size_t *slots;
+	size_t nslots;
 	bool oom; /* a span could not be kept: no phases */
 };
 

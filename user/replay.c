@@ -150,8 +150,14 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	}
 	replay_use_images(rp->an, s);
 	ph_log_init(&rp->phases, (int)kv_get_u64(&s->host, "cpus", 0));
-	an_set_sink(rp->an, ph_tee(&rp->tee, &rp->phases, sink));
-	rp->an->phases = &rp->phases;
+	if (sink) {
+		/* a view with its own model: no phases (their log holds every
+		 * accounted interval, as much memory as the view's model) */
+		an_set_sink(rp->an, sink);
+	} else {
+		an_set_sink(rp->an, ph_tee(&rp->tee, &rp->phases, sink));
+		rp->an->phases = &rp->phases;
+	}
 	an_set_lock_site(rp->an, names_lock_key, &rp->tab);
 	rp->an->light = !strcmp(
 		kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "",

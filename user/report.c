@@ -706,7 +706,8 @@ static void text_process(FILE *out, const struct analysis *an,
 		for (size_t i = 0; i < p->n_threads; i++)
 			text_thread(out, p->threads[i]);
 	text_locks(out, p);
-	ph_text(out, an->phases, p, an->t0);
+	/* phases are by threads wanting the GIL: none without one */
+	ph_text(out, has_gil(p) ? an->phases : NULL, p, an->t0);
 	n = diagnose(an, p, d, MAX_DIAGNOSES);
 	fprintf(out, "\n  diagnosis:\n");
 	for (int i = 0; i < n; i++)
@@ -964,7 +965,7 @@ static void json_process(struct json *j, const struct analysis *an,
 	json_end_array(j);
 	report_json_groups(j, p);
 	json_locks(j, p);
-	ph_json(j, an->phases, p, an->t0);
+	ph_json(j, has_gil(p) ? an->phases : NULL, p, an->t0);
 	json_begin_array(j, "diagnosis");
 	for (int i = 0; i < n; i++) {
 		json_begin_object(j, NULL);
