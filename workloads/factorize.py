@@ -36,24 +36,8 @@ import os
 import threading
 import time
 
-
-def factorize(n):
-    """Naive trial division: try every d = 2, 3, 4, ... (no sqrt shortcut)."""
-    factors, d = [], 2
-    while n > 1:
-        while n % d == 0:
-            factors.append(d)
-            n //= d
-        d += 1
-    return factors
-
-
-def next_prime(n):
-    def is_prime(k):
-        return k > 1 and all(k % d for d in range(2, int(k ** 0.5) + 1))
-    while not is_prime(n):
-        n += 1
-    return n
+# the factorizing itself is cpu_threads.py's (this directory is on sys.path)
+from cpu_threads import factorize, next_prime
 
 
 def numbers_for(size):
