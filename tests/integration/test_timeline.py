@@ -534,13 +534,28 @@ for t in threads:
 """
 
 
+# Measures one command's peak RSS from a process of its own. Linux keeps a
+# process's peak RSS across execve, and a child spawned by pytest starts
+# with pytest's (336 MB late in the suite, most of it pytest's): the command
+# is forked from this small wrapper, whose children start from zero.
+MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(fd, 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(argv):
     """Exit status, wall seconds and peak RSS in MB of one command."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.stderr.close()
-    return os.waitstatus_to_exitcode(status), time.monotonic() - start, usage.ru_maxrss / 1024
+    run = subprocess.run([PYTHON, "-c", MEASURE, *argv], capture_output=True, text=True)
+    return run.returncode, time.monotonic() - start, int(run.stdout.strip() or 0) / 1024
 
 
 def test_a_million_events_stay_fast_and_bounded(tmp_path):
@@ -563,9 +578,9 @@ def test_a_million_events_stay_fast_and_bounded(tmp_path):
         assert code == 0
         assert seconds < 60
         # the memory follows the slices (two GIL slices a read), not the
-        # events: < 300 bytes an event now that calls which do not sleep
-        # are not written (0.79 M events, was 1.05 M, for the same reads)
-        assert rss_mb < 50 + events * 300 / 1e6
+        # events: 55 MB for 0.89 M events measured in a process of its own
+        # (62 bytes an event); 100 allowed
+        assert rss_mb < 50 + events * 100 / 1e6
     page = "file://" + str(tmp_path / "busy.html")
     run = chromium("--virtual-time-budget=20000", "--dump-dom", page, timeout=300)
     dom = run.stdout
