@@ -20,6 +20,7 @@ code alone and the same agreement must hold. A Python started through a
 shell, env or chroot loses no hand-off either.
 """
 import os
+import shutil
 
 import pytest
 
@@ -30,6 +31,8 @@ RUNS = 20
 STRIPPED_RUNS = 5
 PROBE_NS_PER_TAKE = 5_000
 PROG = os.path.join(PROGS, "mixed_threads.py")
+KEEP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                    "build", "accuracy-misses")
 
 
 def close(value, truth, rel=0.05, abs_ns=2_000_000):
@@ -52,6 +55,17 @@ def describe(t, name, th):
                          ids=[f"dwarf-{r}" for r in range(RUNS)] +
                          [f"stripped-{r}" for r in range(STRIPPED_RUNS)])
 def test_every_thread_agrees_with_bpftrace_and_its_own_clocks(tmp_path, run, stripped):
+    try:
+        agrees(tmp_path, stripped)
+    except AssertionError:
+        # a miss is rare (about 2 runs in 100, docs/accuracy.md): keep its
+        # session and bpftrace's log beyond pytest's last three directories
+        keep = os.path.join(KEEP, f"{'stripped' if stripped else 'dwarf'}-{run}-{os.getpid()}")
+        shutil.copytree(tmp_path, keep, dirs_exist_ok=True)
+        raise
+
+
+def agrees(tmp_path, stripped):
     env = dict(os.environ, GILSCOPE_NO_DEBUGINFO="1") if stripped else None
     # -S: no site import, whose directory scans give the main thread a
     # thousand short holds, each stretched by the truth's own probes
