@@ -241,7 +241,10 @@ static void add_point(struct fl_model *m, struct fl_thread *t,
 	m->points++;
 	/* the on-CPU time counted so far ends here: it ran on this stack */
 	take_pending(m, t, &p);
-	if (p.why == GS_STK_GIL_WAIT) {
+	/* the stand-in for later waits without a stack of their own: not
+	 * one without Python frames (a new thread's first wait, before its
+	 * bootstrap runs): its later waits are in its Python code */
+	if (p.why == GS_STK_GIL_WAIT && p.py) {
 		t->gilwait = p;
 		t->has_gilwait = true;
 	}
