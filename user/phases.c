@@ -34,6 +34,14 @@ void ph_log_free(struct ph_log *log)
 	memset(log, 0, sizeof(*log));
 }
 
+const struct an_sink *ph_log_sink(struct ph_log *log)
+{
+	memset(&log->sink, 0, sizeof(log->sink));
+	log->sink.ctx = log;
+	log->sink.account = ph_account;
+	return &log->sink;
+}
+
 static size_t slot_of(const struct ph_log *log, const struct an_process *p)
 {
 	size_t h = (size_t)(((uintptr_t)p >> 4) * 0x9e3779b97f4a7c15ull);

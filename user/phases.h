@@ -89,7 +89,8 @@ struct ph_log {
 	 * session may hold tens of thousands of processes */
 	size_t *slots;
 	size_t nslots;
-	bool oom; /* a span could not be kept: no phases */
+	bool oom;	     /* a span could not be kept: no phases */
+	struct an_sink sink; /* ph_log_sink() */
 };
 
 struct phase {
@@ -134,14 +135,8 @@ void ph_phases_free(struct ph_phases *ph);
 
 const char *ph_kind_name(enum ph_kind k);
 
-/* A sink that logs the accounted intervals into LOG and passes every
- * callback on to NEXT (NULL: none). Returns &TEE->sink. */
-struct ph_tee {
-	struct an_sink sink;
-	struct ph_log *log;
-	const struct an_sink *next;
-};
-const struct an_sink *ph_tee(struct ph_tee *tee, struct ph_log *log,
-			     const struct an_sink *next);
+/* A sink that logs the accounted intervals into LOG (its account
+ * callback alone: the analysis skips the work of the others). */
+const struct an_sink *ph_log_sink(struct ph_log *log);
 
 #endif /* GS_PHASES_H */

@@ -155,7 +155,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		 * accounted interval, as much memory as the view's model) */
 		an_set_sink(rp->an, sink);
 	} else {
-		an_set_sink(rp->an, ph_tee(&rp->tee, &rp->phases, sink));
+		an_set_sink(rp->an, ph_log_sink(&rp->phases));
 		rp->an->phases = &rp->phases;
 	}
 	an_set_lock_site(rp->an, names_lock_key, &rp->tab);

@@ -15,7 +15,6 @@ struct replay {
 	struct report_session info;
 	/* the accounted intervals, for the report's phases */
 	struct ph_log phases;
-	struct ph_tee tee;
 	/* the session's stack table (frames, stacks, Python thread names):
 	 * what names threads and locks (user/names.c) and draws flames */
 	struct stacktab tab;

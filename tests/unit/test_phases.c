@@ -329,12 +329,11 @@ static void test_idle_native_serial(void **state)
 	ph_log_free(&w.log);
 }
 
-/* Through the analysis (a tee sink on the event stream): A holds while B
+/* Through the analysis (the log's sink on the event stream): A holds while B
  * waits 50 ms, then the other way round; the diagnosis names the phase. */
 static void test_diagnosis_of_a_phase(void **state)
 {
 	struct ph_log log;
-	struct ph_tee tee;
 	struct an_process *p;
 	struct analysis *an = setup_process(&p);
 	struct diagnosis d[MAX_DIAGNOSES];
@@ -342,7 +341,7 @@ static void test_diagnosis_of_a_phase(void **state)
 
 	(void)state;
 	ph_log_init(&log, 2);
-	an_set_sink(an, ph_tee(&tee, &log, NULL));
+	an_set_sink(an, ph_log_sink(&log));
 	an->phases = &log;
 	cond_signal(an, 0, A, SWITCH_COND);
 	feed(an, ev(0, GS_EV_GIL_TAKE, B));
