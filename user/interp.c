@@ -10,6 +10,7 @@
 #include "interp.h"
 #include "locksites.h"
 #include "procfs.h"
+#include "pyobj.h"
 #include "tfile.h"
 
 #define MAX_SHEBANG_DEPTH 4
@@ -378,31 +379,21 @@ int interp_gil_at_runtime(const struct interp *in, pid_t pid, uint64_t bias,
 	return *gil ? 0 : -EAGAIN;
 }
 
+static int read_process(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return proc_read_mem(*(const pid_t *)ctx, addr, buf, len);
+}
+
 uint32_t interp_tstate_tid(const struct interp *in, pid_t pid, uint64_t tstate)
 {
-	const struct py_facts *f = in->facts;
-	uint64_t tid = 0, pthread = 0;
-	int32_t ptid = 0;
-	char task[64];
+	struct pyobj_mem m = { .read = read_process, .ctx = &pid };
+	bool from_pthread;
+	uint32_t tid;
 
-	if (!f || !tstate)
+	if (!in->facts)
 		return 0;
-	if (f->tstate_native_thread_id)
-		return proc_read_mem(pid, tstate + f->tstate_native_thread_id,
-				     &tid, sizeof(tid)) ?
-			       0 :
-			       (uint32_t)tid;
-	if (!f->tstate_thread_id ||
-	    proc_read_mem(pid, tstate + f->tstate_thread_id, &pthread,
-			  sizeof(pthread)) ||
-	    proc_read_mem(pid, pthread + GLIBC_PTHREAD_TID, &ptid,
-			  sizeof(ptid)) ||
-	    ptid <= 0)
-		return 0;
-	/* a libc with another layout gives a number that is not one of its
-	 * threads */
-	snprintf(task, sizeof(task), "/proc/%d/task/%d", pid, ptid);
-	return access(task, F_OK) ? 0 : (uint32_t)ptid;
+	tid = pyobj_tstate_tid(&m, in->facts, tstate, &from_pthread);
+	return from_pthread && !proc_thread_state(pid, tid) ? 0 : tid;
 }
 
 const char *interp_method_note(const char *method)

@@ -24,6 +24,30 @@ int pyobj_u64(const struct pyobj_mem *m, uint64_t addr, uint64_t *out)
 	return m->read(m->ctx, addr, out, sizeof(*out));
 }
 
+uint32_t pyobj_tstate_tid(const struct pyobj_mem *m, const struct py_facts *f,
+			  uint64_t tstate, bool *from_pthread)
+{
+	uint64_t tid = 0, pthread = 0;
+	int32_t ptid = 0;
+
+	*from_pthread = false;
+	if (!tstate)
+		return 0;
+	if (f->tstate_native_thread_id)
+		return pyobj_u64(m, tstate + f->tstate_native_thread_id,
+				 &tid) ||
+				       tid >= (1u << 31) ?
+			       0 :
+			       (uint32_t)tid;
+	if (!f->tstate_thread_id ||
+	    pyobj_u64(m, tstate + f->tstate_thread_id, &pthread) || !pthread ||
+	    m->read(m->ctx, pthread + GLIBC_PTHREAD_TID, &ptid, sizeof(ptid)) ||
+	    ptid <= 0)
+		return 0;
+	*from_pthread = true;
+	return (uint32_t)ptid;
+}
+
 /* Append code point CP to OUT as UTF-8, if it fits. */
 static size_t put_utf8(char *out, size_t pos, size_t len, uint32_t cp)
 {

@@ -36,6 +36,14 @@ struct pyobj_code {
 };
 
 int pyobj_u64(const struct pyobj_mem *m, uint64_t addr, uint64_t *out);
+/*
+ * The thread id thread state TSTATE names: its native_thread_id, or (3.9,
+ * 3.10) the tid in glibc's struct pthread of its thread_id, which another
+ * libc lays out otherwise: then *FROM_PTHREAD is set and the caller checks
+ * that it is one of the process's threads. 0: unknown.
+ */
+uint32_t pyobj_tstate_tid(const struct pyobj_mem *m, const struct py_facts *f,
+			  uint64_t tstate, bool *from_pthread);
 /* A str object as UTF-8 in OUT (cut to LEN - 1 bytes); 0 or -errno. */
 int pyobj_str(const struct pyobj_mem *m, uint64_t addr, char *out, size_t len);
 /* A code object (its type must be named "code"); 0 or -errno. Free with

@@ -752,30 +752,14 @@ static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
 		gs_writer_event(st->w, &e);
 }
 
-/* The native thread id of TSTATE, 0 if unknown: native_thread_id, or
- * (3.9, 3.10) the tid in the glibc struct pthread of its thread_id */
+/* The thread id of TSTATE, 0 if unknown (pyobj_tstate_tid) */
 static uint32_t tstate_tid(struct stk_proc *p, uint64_t tstate)
 {
-	const struct py_facts *f = p->facts;
-	uint64_t tid = 0, pthread = 0;
-	int32_t ptid = 0;
+	bool from_pthread;
+	uint32_t tid =
+		pyobj_tstate_tid(&p->mem, p->facts, tstate, &from_pthread);
 
-	if (f->tstate_native_thread_id)
-		return pyobj_u64(&p->mem, tstate + f->tstate_native_thread_id,
-				 &tid) ||
-				       tid >= (1u << 31) ?
-			       0 :
-			       (uint32_t)tid;
-	if (!f->tstate_thread_id ||
-	    pyobj_u64(&p->mem, tstate + f->tstate_thread_id, &pthread) ||
-	    !pthread ||
-	    p->mem.read(p->mem.ctx, pthread + GLIBC_PTHREAD_TID, &ptid,
-			sizeof(ptid)) ||
-	    ptid <= 0)
-		return 0;
-	/* a libc with another layout gives a number that is not one of the
-	 * process's threads */
-	return proc_thread_state(p->pid, ptid) ? (uint32_t)ptid : 0;
+	return from_pthread && !proc_thread_state(p->pid, tid) ? 0 : tid;
 }
 
 /* Walk _PyRuntime's interpreters and their thread lists. */
