@@ -308,23 +308,17 @@ static void pattern_of(const char *name, char *out, size_t len)
 	out[n] = '\0';
 }
 
-static struct name_group *group_find(struct name_group *g, size_t n,
-				     const char *pattern, const char *entry)
-{
-	for (size_t i = n; i-- > 0;)
-		if (!strcmp(g[i].pattern, pattern) &&
-		    !strcmp(g[i].entry, entry))
-			return &g[i];
-	return NULL;
-}
-
-static struct name_group *group_by_entry(const struct an_process *p,
-					 struct name_group *g, size_t n,
-					 const char *entry)
+/* The group of PATTERN and ENTRY (NULL: any), of named threads only if
+ * NAMED (a group's first member says). */
+static struct name_group *group_match(const struct an_process *p,
+				      struct name_group *g, size_t n,
+				      const char *pattern, const char *entry,
+				      bool named)
 {
 	for (size_t i = 0; i < n; i++)
-		if (!strcmp(g[i].entry, entry) &&
-		    p->threads[g[i].members[0]]->py_named)
+		if ((!pattern || !strcmp(g[i].pattern, pattern)) &&
+		    (!entry || !strcmp(g[i].entry, entry)) &&
+		    (!named || p->threads[g[i].members[0]]->py_named))
 			return &g[i];
 	return NULL;
 }
@@ -340,17 +334,6 @@ static int group_add(struct name_group *g, uint32_t member)
 	return 0;
 }
 
-static struct name_group *group_by_pattern(const struct an_process *p,
-					   struct name_group *g, size_t n,
-					   const char *pattern)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(g[i].pattern, pattern) &&
-		    p->threads[g[i].members[0]]->py_named)
-			return &g[i];
-	return NULL;
-}
-
 /*
  * The group of T (its name as PATTERN): its pattern and entry; else, for a
  * thread known by half (its Python name was not read, being too short-lived;
@@ -362,14 +345,14 @@ static struct name_group *group_of(const struct an_process *p,
 				   const struct an_thread *t,
 				   const char *pattern)
 {
-	struct name_group *to = group_find(g, n, pattern, t->entry);
+	struct name_group *to = group_match(p, g, n, pattern, t->entry, false);
 
 	if (to)
 		return to;
 	if (t->py_named && !t->entry[0])
-		return group_by_pattern(p, g, n, pattern);
+		return group_match(p, g, n, pattern, NULL, true);
 	if (!t->py_named && t->entry[0])
-		return group_by_entry(p, g, n, t->entry);
+		return group_match(p, g, n, NULL, t->entry, true);
 	return NULL;
 }
 
