@@ -435,18 +435,20 @@ int diagnose(const struct analysis *an, const struct an_process *p,
 
 /* ------------------------------------------------------------ text */
 
-/* The lock of a wait as the text names it. */
-static void wait_label(const struct an_thread *t, const struct an_lockwait *w,
+/* The lock of a wait as the text names it; whether it has a Python name
+ * (else its address). */
+static bool wait_label(const struct an_thread *t, const struct an_lockwait *w,
 		       char *buf, size_t len)
 {
 	const struct an_lock *l = names_waited_lock(t, w);
 
-	if (l && l->kind[0] && !gil_untraced(t->proc))
+	if (l && l->kind[0] && !gil_untraced(t->proc)) {
 		lock_label(l, buf, len);
-	else
-		snprintf(buf, len, "%s 0x%llx",
-			 reason_label(t->proc, GS_R_LOCK),
-			 (unsigned long long)w->lock);
+		return true;
+	}
+	snprintf(buf, len, "%s 0x%llx", reason_label(t->proc, GS_R_LOCK),
+		 (unsigned long long)w->lock);
+	return false;
 }
 
 /* Two entries print as one line: the same name, held or let go by the
@@ -458,10 +460,8 @@ static bool same_line(const struct an_thread *t, int a, int b)
 
 	if (x->holder != y->holder || x->releaser != y->releaser)
 		return false;
-	wait_label(t, x, la, sizeof(la));
-	wait_label(t, y, lb, sizeof(lb));
-	return !strcmp(la, lb) && strncmp(la, "lock 0x", 7) &&
-	       strncmp(la, "futex 0x", 8);
+	return wait_label(t, x, la, sizeof(la)) &&
+	       wait_label(t, y, lb, sizeof(lb)) && !strcmp(la, lb);
 }
 
 static void text_lock_waits(FILE *out, const struct an_thread *t)
@@ -484,9 +484,7 @@ static void text_lock_waits(FILE *out, const struct an_thread *t)
 			}
 		if (ns < 1000000)
 			continue;
-		wait_label(t, w, label, sizeof(label));
-		named = strncmp(label, "lock 0x", 7) &&
-			strncmp(label, "futex 0x", 8);
+		named = wait_label(t, w, label, sizeof(label));
 		fprintf(out, "  %-25s waited %s for %s (%llu time%s)", "",
 			fmt_ns(b, sizeof(b), ns), label,
 			(unsigned long long)count, count == 1 ? "" : "s");
