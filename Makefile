@@ -19,20 +19,14 @@ VERSION := 0.1.0
 CPPFLAGS += -I$(BUILD) -Ibpf -Iuser -D_GNU_SOURCE -DGILSCOPE_VERSION='"$(VERSION)"'
 LDLIBS := -lbpf -lelf -lz $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses) -lpthread
 
-USER_SRC := $(wildcard user/*.c)
-USER_OBJ := $(patsubst user/%.c,$(BUILD)/%.o,$(USER_SRC))
+# user/ is layered (docs/architecture.md): common, session, record, analysis,
+# views, cmd; a file includes its headers by layer ("record/elfimg.h").
+USER_SRC := $(wildcard user/*/*.c)
+USER_HDR := $(wildcard user/*/*.h)
+USER_OBJ := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
-PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg.c user/debugoffs.c \
-	    user/pyver.c user/syscalls.c user/hist.c user/kv.c user/replay.c user/interp.c user/locksites.c \
-	    user/procfs.c user/dump.c user/evname.c user/locks.c user/outfile.c \
-	    user/ehframe.c user/gilsites.c \
-	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
-	    user/timeline_json.c user/timeline_html.c user/timeline_page.c \
-	    user/phases.c user/phases_report.c \
-	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \
-	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
-	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c \
-	    user/cli.c user/tfile.c user/utf8.c user/names.c user/report_groups.c
+PURE_SRC := $(filter-out user/cmd/main.c user/cmd/top%.c user/record/record.c \
+	    user/record/stacks.c user/record/umulti.c,$(USER_SRC))
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -57,20 +51,38 @@ $(BUILD)/gilscope.bpf.o: bpf/gilscope.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux
 $(BUILD)/gilscope.skel.h: $(BUILD)/gilscope.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.o: user/%.c $(wildcard user/*.h) $(wildcard bpf/*.h) $(BUILD)/gilscope.skel.h
+$(BUILD)/obj/%.o: user/%.c $(USER_HDR) $(wildcard bpf/*.h) $(BUILD)/gilscope.skel.h
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(CPPFLAGS) -c $< -o $@
 
 gilscope: $(USER_OBJ)
 	$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
-# Unit tests: pure modules only, built twice (plain and with sanitizers).
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h tests/unit/*.h) bpf/gilscope.h
-	@mkdir -p $(dir $@)
-	$(CC) -O1 -g $(WARN) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -lcmocka -o $@
+# Unit tests: pure modules only, built twice (plain and with sanitizers),
+# each set compiled once into an archive that every test links.
+UNIT_DEPS := $(USER_HDR) $(wildcard tests/unit/*.h) bpf/gilscope.h
 
-$(BUILD)/unit-san/%: tests/unit/%.c $(PURE_SRC) $(wildcard user/*.h tests/unit/*.h) bpf/gilscope.h
+$(BUILD)/pure/%.o: user/%.c $(UNIT_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g $(SAN) $(WARN) $(CPPFLAGS) $< $(PURE_SRC) -lelf -lz -lcmocka -o $@
+	$(CC) -O1 -g $(WARN) $(CPPFLAGS) -c $< -o $@
+
+$(BUILD)/pure-san/%.o: user/%.c $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(SAN) $(WARN) $(CPPFLAGS) -c $< -o $@
+
+$(BUILD)/libpure.a: $(patsubst user/%.c,$(BUILD)/pure/%.o,$(PURE_SRC))
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libpure-san.a: $(patsubst user/%.c,$(BUILD)/pure-san/%.o,$(PURE_SRC))
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libpure.a $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(WARN) $(CPPFLAGS) $< $(BUILD)/libpure.a -lelf -lz -lcmocka -o $@
+
+$(BUILD)/unit-san/%: tests/unit/%.c $(BUILD)/libpure-san.a $(UNIT_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(SAN) $(WARN) $(CPPFLAGS) $< $(BUILD)/libpure-san.a -lelf -lz -lcmocka -o $@
 
 unit-plain: $(addprefix $(BUILD)/unit/,$(UNIT_TESTS))
 unit-san: $(addprefix $(BUILD)/unit-san/,$(UNIT_TESTS))
@@ -92,7 +104,7 @@ install: gilscope
 	install -m 0644 docs/gilscope.1 $(DESTDIR)$(MANDIR)/man1/gilscope.1
 
 format:
-	clang-format -i $(wildcard bpf/*.[ch] user/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/versions/*.[ch])
+	clang-format -i $(wildcard bpf/*.[ch] user/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/versions/*.[ch])
 
 clean:
 	rm -rf $(BUILD) gilscope
@@ -122,7 +134,7 @@ FUZZ_SRC_pymem := tests/fuzz/fuzz_pymem.c
 FUZZ_SRC_stacktab := tests/fuzz/fuzz_stacktab.c
 FUZZ_DEF_timeline := -DFUZZ_TIMELINE
 # modules a target includes itself (to reach their static functions)
-FUZZ_LINK_elf := $(filter-out user/interp.c user/symbolize.c,$(PURE_SRC))
+FUZZ_LINK_elf := $(filter-out user/record/interp.c user/record/symbolize.c,$(PURE_SRC))
 FUZZ_SEEDS_session := tests/fuzz/corpus
 FUZZ_SEEDS_timeline := tests/fuzz/corpus
 FUZZ_SEEDS_elf := tests/fuzz/corpus-elf
@@ -139,7 +151,7 @@ FUZZ_OPTS_elf := -max_len=65536
 FUZZ_OPTS_pymem := -max_len=65536
 FUZZ_OPTS_stacktab := -max_len=65536
 fuzz_link = $(or $(FUZZ_LINK_$(1)),$(PURE_SRC))
-FUZZ_DEPS := $(PURE_SRC) $(wildcard user/*.h) bpf/gilscope.h $(wildcard tests/fuzz/*.h) $(FUZZ_UTIL)
+FUZZ_DEPS := $(PURE_SRC) $(USER_HDR) bpf/gilscope.h $(wildcard tests/fuzz/*.h) $(FUZZ_UTIL)
 
 .PHONY: fuzz fuzz-build fuzz-replay soak
 .SECONDEXPANSION:
@@ -151,10 +163,11 @@ $(BUILD)/fuzz/fuzz_%: $$(FUZZ_SRC_$$*) $(FUZZ_DEPS)
 
 # The same targets with a plain main() (tests/fuzz/replay_main.c) and the
 # unit tests' sanitizers: `make test` runs them over the seeds and findings.
-$(BUILD)/fuzz-replay/fuzz_%: $$(FUZZ_SRC_$$*) tests/fuzz/replay_main.c $(FUZZ_DEPS)
+$(BUILD)/fuzz-replay/fuzz_%: $$(FUZZ_SRC_$$*) tests/fuzz/replay_main.c $(FUZZ_DEPS) \
+		$(BUILD)/libpure-san.a
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g $(SAN) $(WARN) -DFUZZ_REPLAY $(FUZZ_DEF_$*) $(CPPFLAGS) -Itests/fuzz \
-		$(FUZZ_SRC_$*) tests/fuzz/replay_main.c $(FUZZ_UTIL) $(call fuzz_link,$*) \
+		$(FUZZ_SRC_$*) tests/fuzz/replay_main.c $(FUZZ_UTIL) $(BUILD)/libpure-san.a \
 		-lelf -lz -o $@
 
 # seeds of the pymem target from live interpreters (make_pymem_corpus.py)

@@ -107,7 +107,7 @@ struct gs_code_rec {
 
 /*
  * How to walk the frames of one process's interpreter (map `py_conf`, keyed
- * by tgid): offsets from user/pyver.c's table.
+ * by tgid): offsets from user/record/pyver.c's table.
  */
 struct gs_pyconf {
 	unsigned long long gil_addr; /* struct _gil_runtime_state, 0 unknown */

@@ -33,7 +33,7 @@ def test_cmocka(binary):
 
 
 C_SOURCES = sorted(glob.glob(os.path.join(ROOT, d, pat))
-                   for d in ("bpf", "user", "tests/unit", "tests/fuzz")
+                   for d in ("bpf", "user/*", "tests/unit", "tests/fuzz")
                    for pat in ("*.c", "*.h"))
 
 

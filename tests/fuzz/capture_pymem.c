@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "interp.h"
+#include "record/interp.h"
 #include "pymem_walk.h"
 
 #define MAX_READS 65536

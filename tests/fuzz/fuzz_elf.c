@@ -7,11 +7,11 @@
  * ROOT/usr/bin/python3.11 and DEBUG where the build-id of MAIN says
  * (ROOT/usr/lib/debug/.build-id/xx/yyyy.debug), ROOT being a directory in
  * /dev/shm that stands for /proc/PID/root. Then, as `gilscope record` does:
- * interp_parse() (user/interp.c: elfimg_open with the debug-file lookup,
+ * interp_parse() (user/record/interp.c: elfimg_open with the debug-file lookup,
  * the version, _PyRuntime, take_gil, the call sites of pthread_cond_signal
  * and sem_*, the hand-off and lock-result matchers), and every other query
- * of user/elfimg.c (symbols, addresses, DT_NEEDED, call sites of each
- * import), and the native symbol table that user/symbolize.c builds for
+ * of user/record/elfimg.c (symbols, addresses, DT_NEEDED, call sites of each
+ * import), and the native symbol table that user/record/symbolize.c builds for
  * stacks. The seeds (tests/fuzz/corpus-elf, tests/fuzz/make_elf_corpus.py)
  * are Debian's interpreters cut down to the parts gilscope reads.
  *
@@ -27,10 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fuzz_util.h"
-#include "tfile.h"
+#include "common/tfile.h"
 /* the static functions of these two are what is fuzzed */
-#include "../../user/interp.c"
-#include "../../user/symbolize.c"
+#include "../../user/record/interp.c"
+#include "../../user/record/symbolize.c"
 
 #define MARKER "GSFZDBG1"
 #define MAIN_PATH "/usr/bin/python3.11"

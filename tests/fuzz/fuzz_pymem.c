@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * libFuzzer target: an interpreter's memory through everything the
- * recorder reads of it (user/pyobj.c: thread lists, frames, code objects,
+ * recorder reads of it (user/record/pyobj.c: thread lists, frames, code objects,
  * their names, files and line tables, str objects of every kind, threading
  * names through instance dicts).
  *

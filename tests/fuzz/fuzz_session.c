@@ -30,15 +30,15 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-#include "dump.h"
-#include "replay.h"
-#include "report.h"
-#include "session.h"
+#include "views/dump.h"
+#include "analysis/replay.h"
+#include "views/report.h"
+#include "session/session.h"
 #ifdef FUZZ_TIMELINE
-#include "pftrace.h"
-#include "timeline_html.h"
-#include "timeline_json.h"
-#include "timeline_model.h"
+#include "views/pftrace.h"
+#include "views/timeline_html.h"
+#include "views/timeline_json.h"
+#include "views/timeline_model.h"
 #endif
 
 #define HDR_SIZE sizeof(struct gs_file_header)

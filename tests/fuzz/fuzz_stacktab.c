@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz_util.h"
-#include "stacktab.h"
+#include "session/stacktab.h"
 
 #define MARKER "GSFZPAY1"
 

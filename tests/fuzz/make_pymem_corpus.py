@@ -5,7 +5,7 @@ Starts Debian's python3.11 on a program whose threads wait in nested
 functions under names of each str kind (ASCII, Latin-1, BMP, astral), with
 long names and many lines, captures what pymem_walk.c reads of it
 (build/fuzz/capture_pymem, run as root), and stops it. Each seed is a few
-KB. Other interpreters with stack facts in user/pyver.c are captured too
+KB. Other interpreters with stack facts in user/record/pyver.c are captured too
 when present (the chroots of scripts/chroots.sh).
 
     make build/fuzz/capture_pymem && python3 tests/fuzz/make_pymem_corpus.py [OUTDIR]

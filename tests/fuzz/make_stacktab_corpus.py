@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seed corpus of fuzz_stacktab: STACKS payloads as the recorder writes them.
 
-The encoding is user/stacktab.c's (docs/flamegraphs.md): "GSTK", version 1,
+The encoding is user/session/stacktab.c's (docs/flamegraphs.md): "GSTK", version 1,
 then records: F (frame id, kind, line, name, file), S (kind, id, pid, flags,
 frame ids), T (pid, tid, name), M (key=value text). The seeds hold what a
 recording of threads in nested functions gives (Python frames from

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What the recorder reads of a live interpreter, as one walk over memory
- * (user/stacks.c's scan, name and stack walks, through user/pyobj.c):
+ * (user/record/stacks.c's scan, name and stack walks, through user/record/pyobj.c):
  * shared by the pymem fuzz target and the tool that captures its seeds
  * from a real process.
  */
@@ -9,7 +9,7 @@
 #define GS_PYMEM_WALK_H
 
 #include <stdint.h>
-#include "pyobj.h"
+#include "record/pyobj.h"
 
 /*
  * The input's header: "GSMEM1\0\0", the minor version, how the program

@@ -131,7 +131,7 @@ def test_main_thread_join_is_named_after_the_joined_thread(trace):
 # ------------------------------------------------------------ many threads
 
 def fmt_ns(ns):
-    """The text report's durations (user/report.c report_ns)."""
+    """The text report's durations (user/views/report.c report_ns)."""
     if ns >= 1_000_000_000:
         return f"{ns / 1e9:.3f} s"
     if ns >= 1_000_000:

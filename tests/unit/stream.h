@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include "analysis.h"
+#include "analysis/analysis.h"
 
 #define MS 1000000ull
 #define US 1000ull

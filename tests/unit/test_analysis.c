@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "analysis.h"
-#include "report.h"
+#include "analysis/analysis.h"
+#include "views/report.h"
 
 #include "stream.h"
 

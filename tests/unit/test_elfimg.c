@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests for user/elfimg.c against real files of this machine:
+ * Unit tests for user/record/elfimg.c against real files of this machine:
  * Debian 12's stripped /usr/bin/python3.11 (+ python3.11-dbg), a pyenv-built
  * libpython3.11.so.1.0 (skipped when absent), and non-Python ELF files.
  */
@@ -19,8 +19,8 @@
 
 #include <cmocka.h>
 
-#include "elfimg.h"
-#include "tfile.h"
+#include "record/elfimg.h"
+#include "common/tfile.h"
 
 #define DEB_PY "/usr/bin/python3.11"
 #define DEB_BUILD_ID "c561f3aa7232f2bd6ac6d56bd475f1c154a00486"

@@ -14,13 +14,13 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
-#include "analysis.h"
-#include "flame_model.h"
-#include "flame_out.h"
-#include "pyobj.h"
-#include "pyver.h"
+#include "analysis/analysis.h"
+#include "views/flame_model.h"
+#include "views/flame_out.h"
+#include "record/pyobj.h"
+#include "record/pyver.h"
 #include "stackrec.h"
-#include "stacktab.h"
+#include "session/stacktab.h"
 
 /* ------------------------------------------------------------ stack table */
 
@@ -594,8 +594,9 @@ static uint64_t row_ns(const struct fl_profile *p, const char *needle)
 	for (size_t i = 0; i < p->n_rows; i++) {
 		line[0] = '\0';
 		for (uint32_t k = 0; k < p->rows[i].n; k++) {
-			fl_frame_text(&p->names.frames[p->rows[i].fids[k]],
-				      text, sizeof(text));
+			stacktab_frame_text(
+				&p->names.frames[p->rows[i].fids[k]], text,
+				sizeof(text));
 			strcat(line, k ? ";" : "");
 			strncat(line, text, sizeof(line) - strlen(line) - 1);
 		}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Names as Python knows them (user/names.c): a lock wait's Python stack
+ * Names as Python knows them (user/analysis/names.c): a lock wait's Python stack
  * gives its kind and the program's line; a reused address with another
  * kind or site is a new lock; threads fold by name pattern and entry.
  */
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "analysis.h"
-#include "names.h"
+#include "analysis/analysis.h"
+#include "analysis/names.h"
 #include "stackrec.h"
 #include "stream.h"
 

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "analysis.h"
-#include "phases.h"
-#include "phases_report.h"
-#include "report.h"
+#include "analysis/analysis.h"
+#include "analysis/phases.h"
+#include "views/phases_report.h"
+#include "views/report.h"
 
 #include "stream.h"
 

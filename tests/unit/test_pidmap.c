@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
-#include "pidmap.h"
+#include "common/pidmap.h"
 
 #define IDS 5000
 

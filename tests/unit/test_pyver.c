@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests for user/debugoffs.c (CPython's _Py_DebugOffsets) and the
- * facts user/pyver.c derives from them. The tables are the bytes of
+ * Unit tests for user/record/debugoffs.c (CPython's _Py_DebugOffsets) and the
+ * facts user/record/pyver.c derives from them. The tables are the bytes of
  * Debian's builds (.PyRuntime of python3.13 3.13.5 in trixie and python3.15
  * 3.15.2 in sid); the expected offsets are those of their DWARF.
  */
@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
-#include "debugoffs.h"
-#include "pyobj.h"
-#include "pyver.h"
+#include "record/debugoffs.h"
+#include "record/pyobj.h"
+#include "record/pyver.h"
 
 /* After the cookie, version and free_threaded words. */
 static const uint64_t deb_313_5[] = {

@@ -13,8 +13,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <zlib.h>
-#include "replay.h"
-#include "session.h"
+#include "analysis/replay.h"
+#include "session/session.h"
 
 #define N_EVENTS 40000
 

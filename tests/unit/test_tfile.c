@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests for user/tfile.c: opening files the traced program controls,
+ * Unit tests for user/common/tfile.c: opening files the traced program controls,
  * in a directory that stands for /proc/PID/root.
  */
 #include <errno.h>
@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "elfimg.h"
-#include "tfile.h"
+#include "record/elfimg.h"
+#include "common/tfile.h"
 
 static char root[64], outside[128];
 

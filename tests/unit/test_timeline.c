@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "json.h"
-#include "pftrace.h"
-#include "pftrace_pb.h"
-#include "timeline_json.h"
-#include "timeline_model.h"
+#include "common/json.h"
+#include "views/pftrace.h"
+#include "views/pftrace_pb.h"
+#include "views/timeline_json.h"
+#include "views/timeline_model.h"
 
 #define T0 1000000000ull
 #define PID 100

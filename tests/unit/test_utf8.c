@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
-#include "json.h"
-#include "utf8.h"
+#include "common/json.h"
+#include "common/utf8.h"
 
 static char *escaped(const char *s, unsigned int flags)
 {

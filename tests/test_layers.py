@@ -1,0 +1,59 @@
+"""The layers of user/ (docs/architecture.md): what may include what.
+
+The rule is read from the table at the top of docs/architecture.md, so the
+document and the check are one fact."""
+import glob
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_BPF = {"gilscope.h", "stackrec.h"}  # bpf/: records shared with userspace
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def rule():
+    doc = open(os.path.join(ROOT, "docs/architecture.md")).read()
+    block = doc.split("<!-- layers:", 1)[1].split("```", 2)[1]
+    lines = [ln.split() for ln in block.strip().splitlines()[1:]]
+    return {ln[0]: set(ln[1:]) for ln in lines}
+
+
+def sources():
+    return sorted(glob.glob(os.path.join(ROOT, "user", "**", "*.[ch]"), recursive=True))
+
+
+def violations(layers, path, text):
+    rel = os.path.relpath(path, os.path.join(ROOT, "user"))
+    if os.sep not in rel:
+        return [f"user/{rel}: not in a layer folder"]
+    layer = rel.split(os.sep)[0]
+    if layer not in layers:
+        return [f"user/{rel}: folder {layer}/ is not a layer of docs/architecture.md"]
+    found = []
+    for inc in INCLUDE.findall(text):
+        if inc in SHARED_BPF or (inc == "gilscope.skel.h" and layer == "record"):
+            continue
+        target = inc.split("/")[0] if "/" in inc else None
+        if target is None:
+            found.append(f"user/{rel}: includes \"{inc}\" without its layer")
+        elif target not in layers[layer]:
+            found.append(f"user/{rel}: {layer} may not include {inc}")
+    return found
+
+
+def test_every_include_follows_the_layers():
+    layers = rule()
+    assert {"common", "session", "record", "analysis", "views", "cmd"} <= set(layers)
+    files = sources()
+    assert len(files) > 80
+    bad = [v for f in files for v in violations(layers, f, open(f).read())]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_check_catches_a_bad_include():
+    layers = rule()
+    path = os.path.join(ROOT, "user", "analysis", "x.c")
+    assert violations(layers, path, '#include "views/report.h"\n')
+    assert violations(layers, path, '#include "report.h"\n')
+    assert violations(layers, path, '#include "gilscope.skel.h"\n')
+    assert not violations(layers, path, '#include "session/session.h"\n#include "gilscope.h"\n')

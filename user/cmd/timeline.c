@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/* `gilscope timeline -o OUT [FILE]`: read a session, write a timeline. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/cli.h"
+#include "views/pftrace.h"
+#include "common/outfile.h"
+#include "analysis/replay.h"
+#include "views/report.h"
+#include "cmd/timeline.h"
+#include "views/timeline_html.h"
+#include "views/timeline_json.h"
+#include "views/timeline_model.h"
+
+enum tl_format { TL_PFTRACE, TL_JSON, TL_HTML, TL_UNKNOWN };
+
+static const struct {
+	const char *suffix;
+	enum tl_format format;
+} suffixes[] = {
+	{ ".pftrace", TL_PFTRACE }, { ".perfetto-trace", TL_PFTRACE },
+	{ ".json", TL_JSON },	    { ".html", TL_HTML },
+	{ ".htm", TL_HTML },
+};
+
+static enum tl_format format_of(const char *path)
+{
+	size_t n = strlen(path);
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		size_t k = strlen(suffixes[i].suffix);
+
+		if (n > k && !strcasecmp(path + n - k, suffixes[i].suffix))
+			return suffixes[i].format;
+	}
+	return TL_UNKNOWN;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: gilscope timeline -o OUT [FILE]\n"
+		"\n"
+		"Every thread's states, every GIL hand-off and every CPU of the\n"
+		"session FILE (default gilscope.data), as a timeline. OUT's suffix\n"
+		"chooses the format:\n"
+		"  .pftrace  Perfetto trace: open it at ui.perfetto.dev\n"
+		"  .json     Chrome trace events: chrome://tracing or Perfetto\n"
+		"  .html     one self-contained page: open it in any browser\n"
+		"\n"
+		"  -o, --output OUT   the timeline file (written whole or not at all)\n"
+		"  -h, --help         this help\n");
+}
+
+static const char *host_value(const struct replay *rp, const char *key)
+{
+	const char *v = kv_get(&gs_reader_session(rp->reader)->host, key);
+
+	return v ? v : "";
+}
+
+/* The text report, for the HTML page's header; NULL without memory. */
+static char *text_report(const struct replay *rp)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	report_text(f, &rp->info, rp->an);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int write_format(FILE *out, enum tl_format fmt, const struct tl_model *m,
+			const struct tl_info *info)
+{
+	switch (fmt) {
+	case TL_PFTRACE:
+		return pftrace_write(out, m, info);
+	case TL_JSON:
+		return timeline_json_write(out, m, info);
+	case TL_HTML:
+		return timeline_html_write(out, m, info);
+	default:
+		return -EINVAL;
+	}
+}
+
+struct write_job {
+	enum tl_format fmt;
+	const struct tl_model *m;
+	const struct tl_info *info;
+};
+
+static int write_job(FILE *out, void *ctx)
+{
+	const struct write_job *job = ctx;
+
+	return write_format(out, job->fmt, job->m, job->info);
+}
+
+static int write_file(const char *path, enum tl_format fmt,
+		      const struct tl_model *m, const struct tl_info *info)
+{
+	struct write_job job = { .fmt = fmt, .m = m, .info = info };
+
+	return write_atomically(path, write_job, &job);
+}
+
+static void summary(const char *path, const struct tl_model *m)
+{
+	struct stat st;
+	double mb = stat(path, &st) ? 0 : st.st_size / 1e6;
+
+	fprintf(stderr,
+		"gilscope: wrote %s (%.1f MB): %zu threads, %zu state slices, "
+		"%zu GIL hand-offs, %zu CPUs\n",
+		path, mb, m->n_lanes, m->slices.n, m->handoffs.n, m->n_cpus);
+	if (m->unbound_flows)
+		fprintf(stderr,
+			"gilscope: %llu hand-offs had no slice at one end and have no arrow\n",
+			(unsigned long long)m->unbound_flows);
+}
+
+static int timeline(const char *in, const char *out, enum tl_format fmt)
+{
+	struct tl_info info = { 0 };
+	struct tl_model m;
+	struct replay rp;
+	char err[512];
+	int ret;
+
+	tl_model_init(&m);
+	ret = replay_open(in, tl_model_sink(&m), &rp, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "gilscope: %s\n", err);
+		tl_model_free(&m);
+		return 1;
+	}
+	ret = tl_model_finish(&m, rp.an, rp.an->t0 + rp.info.duration_ns);
+	if (ret)
+		goto cleanup;
+	info.kernel = host_value(&rp, "kernel");
+	info.machine = host_value(&rp, "machine");
+	info.hostname = host_value(&rp, "hostname");
+	info.realtime_at_start =
+		strtoull(host_value(&rp, "realtime_at_start_ns"), NULL, 10);
+	info.cpus = (unsigned int)strtoul(host_value(&rp, "cpus"), NULL, 10);
+	info.command = rp.info.command ? rp.info.command : "";
+	info.duration_ns = rp.info.duration_ns;
+	if (fmt == TL_HTML) {
+		info.report_text = text_report(&rp);
+		if (!info.report_text) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+	}
+	ret = write_file(out, fmt, &m, &info);
+	if (!ret)
+		summary(out, &m);
+cleanup:
+	if (ret)
+		fprintf(stderr, "gilscope: cannot write %s: %s\n", out,
+			strerror(-ret));
+	free((char *)info.report_text);
+	tl_model_free(&m);
+	replay_close(&rp);
+	return ret ? 1 : 0;
+}
+
+static bool take_timeline_option(int opt, const char *arg, void *ctx)
+{
+	const char **out = ctx;
+
+	if (opt == 'o')
+		*out = arg;
+	return true;
+}
+
+int cmd_timeline(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	static const struct cli_command cmd = { .shortopts = "o:h",
+						.longopts = longopts,
+						.usage = usage,
+						.take = take_timeline_option };
+	const char *out = NULL, *in;
+	enum tl_format fmt;
+	int ret = cli_options(&cmd, argc, argv, &out);
+
+	if (ret != CLI_GO_ON)
+		return ret;
+	in = cli_session_file(argc, argv);
+	if (!out || optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	fmt = format_of(out);
+	if (fmt == TL_UNKNOWN) {
+		fprintf(stderr,
+			"gilscope: cannot tell the format of '%s': name it .pftrace, .json or .html\n",
+			out);
+		return 2;
+	}
+	return timeline(in, out, fmt);
+}

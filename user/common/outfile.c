@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+#include "common/outfile.h"
+
+int write_atomically(const char *path, int (*write)(FILE *out, void *ctx),
+		     void *ctx)
+{
+	char tmp[4096];
+	FILE *out;
+	int ret;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	out = fopen(tmp, "w");
+	if (!out)
+		return -errno;
+	ret = write(out, ctx);
+	if (fclose(out) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
