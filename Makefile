@@ -25,8 +25,8 @@ USER_SRC := $(wildcard user/*/*.c)
 USER_HDR := $(wildcard user/*/*.h)
 USER_OBJ := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(USER_SRC))
 # modules without the kernel side: what unit tests and the fuzzer link
-PURE_SRC := $(filter-out user/cmd/main.c user/cmd/top%.c user/record/record.c \
-	    user/record/stacks.c user/record/umulti.c,$(USER_SRC))
+PURE_SRC := $(filter-out user/cmd/main.c user/cmd/top%.c user/record/record%.c \
+	    user/record/stacks%.c user/record/umulti.c,$(USER_SRC))
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 

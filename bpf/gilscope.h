@@ -168,16 +168,30 @@ struct gs_event {
 	unsigned long long arg[3];
 };
 
+/* An offset gilscope does not know. */
+#define GS_OFF_NONE 0xffff
+
+/*
+ * Where a process's GIL is and how to read who holds it: in the traced map
+ * (gs_proc) and in the stack walker's (gs_pyconf), filled by one function
+ * (interp_gil_layout(), user/record/interp.c).
+ */
+struct gs_gil {
+	unsigned long long addr; /* its runtime address, 0: not known */
+	unsigned short last_holder_off, locked_off;
+	/* PyThreadState.native_thread_id, GS_OFF_NONE: not known */
+	unsigned short tstate_tid_off;
+	unsigned short pad;
+};
+
 /* Value of the traced-process map, keyed by tgid. */
 struct gs_proc {
 	/* runtime address of the GIL's switch_number, 0 while unknown */
 	unsigned long long switch_number_addr;
-	/* hand-off probes only ("handoff"): the GIL's runtime address and
-	 * PyThreadState.native_thread_id, to tell at a syscall's entry
-	 * whether the thread holds the GIL (GS_F_GIL_FREE); 0: not done */
-	unsigned long long gil_addr;
-	unsigned short gil_last_holder_off, gil_locked_off;
-	unsigned int tstate_tid_off;
+	/* hand-off probes only ("handoff"), to tell at a syscall's entry
+	 * whether the thread holds the GIL (GS_F_GIL_FREE); addr 0: not
+	 * done */
+	struct gs_gil gil;
 };
 
 #endif /* GILSCOPE_H */

@@ -11,9 +11,10 @@
 #ifndef GS_STACKREC_H
 #define GS_STACKREC_H
 
+#include "gilscope.h"
+
 #define GS_PY_MAX_FRAMES 128 /* deeper stacks keep their innermost frames */
 #define GS_NATIVE_MAX_FRAMES 32
-#define GS_OFF_NONE 0xffff
 #define GS_FRAME_HEAD 128 /* the head of a frame read at once: 3.9's f_lasti */
 
 /* a32 of GS_EV_STACK: the moment the stack was taken */
@@ -110,11 +111,10 @@ struct gs_code_rec {
  * by tgid): offsets from user/record/pyver.c's table.
  */
 struct gs_pyconf {
-	unsigned long long gil_addr; /* struct _gil_runtime_state, 0 unknown */
-	unsigned short gil_last_holder, gil_cond, gil_switch_cond;
+	struct gs_gil gil; /* the GIL (addr 0: unknown), whatever the method */
+	unsigned short gil_cond, gil_switch_cond;
 	unsigned short tstate_frame; /* PyThreadState -> cframe (3.11) */
 	unsigned short cframe_frame; /* -> current frame, GS_OFF_NONE: none */
-	unsigned short tstate_tid;   /* native_thread_id, GS_OFF_NONE */
 	unsigned short frame_code, frame_previous, frame_instr, frame_owner;
 	/* frames owned by owner_cstack or above are the interpreter's own
 	 * (no code), 0xff: none */
@@ -127,7 +127,6 @@ struct gs_pyconf {
 	unsigned short code_qualname, code_filename, code_firstlineno;
 	unsigned short code_linetable, str_state, str_ascii_data;
 	unsigned short bytes_size, bytes_data;
-	unsigned short gil_locked; /* the GIL's `locked` flag */
 };
 
 /* Per thread (map `py_threads`, keyed by tid). */

@@ -7,7 +7,7 @@ import os
 import re
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_BPF = {"gilscope.h", "stackrec.h"}  # bpf/: records shared with userspace
+SHARED_BPF = {"gilscope.h", "stackrec.h", "syscalls_shared.h"}  # bpf/: records shared with userspace
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

@@ -62,12 +62,12 @@ static void place_debug(const uint8_t *data, size_t size)
 	struct elfimg *img;
 	const char *bid;
 
-	setenv("GILSCOPE_NO_DEBUGINFO", "1", 1);
+	elfimg_no_debuginfo(true);
 	if (elfimg_open(MAIN_PATH, root, &img)) {
-		unsetenv("GILSCOPE_NO_DEBUGINFO");
+		elfimg_no_debuginfo(false);
 		return;
 	}
-	unsetenv("GILSCOPE_NO_DEBUGINFO");
+	elfimg_no_debuginfo(false);
 	bid = elfimg_build_id(img);
 	if (strlen(bid) >= 4) {
 		snprintf(dir, sizeof(dir), "%s/usr/lib/debug/.build-id/%.2s",

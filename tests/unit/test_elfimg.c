@@ -145,11 +145,11 @@ static void place(const char *root, const char *path, const char *src)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Teardown for tests that set GILSCOPE_NO_DEBUGINFO (runs even when they fail). */
+/* Teardown for tests that turn debug files off (runs even when they fail). */
 static int clear_env(void **state)
 {
 	(void)state;
-	unsetenv("GILSCOPE_NO_DEBUGINFO");
+	elfimg_no_debuginfo(false);
 	return 0;
 }
 
@@ -303,9 +303,9 @@ static void test_deb_no_debuginfo(void **state)
 	uint64_t va;
 
 	(void)state;
-	setenv("GILSCOPE_NO_DEBUGINFO", "1", 1);
+	elfimg_no_debuginfo(true);
 	img = open_deb();
-	unsetenv("GILSCOPE_NO_DEBUGINFO");
+	elfimg_no_debuginfo(false);
 	assert_null(elfimg_debug_path(img));
 	assert_int_equal(elfimg_find_symbol(img, "take_gil", &va, NULL),
 			 -ENOENT);
@@ -529,7 +529,7 @@ static void test_version_from_name(void **state)
 	(void)state;
 	elfimg_close(img);
 	assert_non_null(mkdtemp(dir));
-	setenv("GILSCOPE_NO_DEBUGINFO", "1", 1);
+	elfimg_no_debuginfo(true);
 	snprintf(path, sizeof(path), "%s/libpython3.9d.so.1.0", dir);
 	tmp_copy(path, DEB_PY, 0, DEB_PY_VERSION_STR + 9, 'x');
 	assert_int_equal(elfimg_open(path, NULL, &img), 0);
@@ -546,7 +546,7 @@ static void test_version_from_name(void **state)
 			 -ENODATA);
 	elfimg_close(img);
 	unlink(path);
-	unsetenv("GILSCOPE_NO_DEBUGINFO");
+	elfimg_no_debuginfo(false);
 	rmdir(dir);
 }
 
@@ -570,7 +570,6 @@ int main(void)
 		cmocka_unit_test_teardown(test_version_from_name, clear_env),
 	};
 
-	/* The tests that want debug info off set the variable themselves. */
-	unsetenv("GILSCOPE_NO_DEBUGINFO");
+	/* The tests that want debug info off turn it off themselves. */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,33 +5,34 @@
 #include "analysis/names.h"
 #include "analysis/replay.h"
 #include "session/stacktab.h"
+#include "session/keys.h"
 
 /* Fill a process's interpreter facts and names from one of its images. */
 static void image_kv(struct an_process *p, const struct kv_list *kv)
 {
 	const char *v;
 
-	if ((v = kv_get(kv, "command")))
+	if ((v = kv_get(kv, GS_KEY_COMMAND)))
 		snprintf(p->command, sizeof(p->command), "%s", v);
-	if ((v = kv_get(kv, "ppid")) && !p->ppid)
-		p->ppid = kv_get_u64(kv, "ppid", 0);
-	v = kv_get(kv, "python");
+	if ((v = kv_get(kv, GS_KEY_PPID)) && !p->ppid)
+		p->ppid = kv_get_u64(kv, GS_KEY_PPID, 0);
+	v = kv_get(kv, GS_KEY_PYTHON);
 	snprintf(p->python, sizeof(p->python), "%s", v ? v : "");
-	v = kv_get(kv, "gil_method");
+	v = kv_get(kv, GS_KEY_GIL_METHOD);
 	snprintf(p->gil_method, sizeof(p->gil_method), "%s", v ? v : "none");
-	an_gil_from_base(&p->gil, kv_get_u64(kv, "gil_addr", 0),
-			 kv_get_u64(kv, "gil_cond_off", 0),
-			 kv_get_u64(kv, "gil_mutex_off", 0),
-			 kv_get_u64(kv, "gil_switch_cond_off", 0),
-			 kv_get_u64(kv, "gil_switch_mutex_off", 0),
-			 kv_get_u64(kv, "gil_size", 0));
-	if (kv_has(kv, "switch_number_start")) {
+	an_gil_from_base(&p->gil, kv_get_u64(kv, GS_KEY_GIL_ADDR, 0),
+			 kv_get_u64(kv, GS_KEY_GIL_COND_OFF, 0),
+			 kv_get_u64(kv, GS_KEY_GIL_MUTEX_OFF, 0),
+			 kv_get_u64(kv, GS_KEY_GIL_SWITCH_COND_OFF, 0),
+			 kv_get_u64(kv, GS_KEY_GIL_SWITCH_MUTEX_OFF, 0),
+			 kv_get_u64(kv, GS_KEY_GIL_SIZE, 0));
+	if (kv_has(kv, GS_KEY_SWITCH_NUMBER_START)) {
 		p->have_switch_start = true;
-		p->switch_start = kv_get_u64(kv, "switch_number_start", 0);
+		p->switch_start = kv_get_u64(kv, GS_KEY_SWITCH_NUMBER_START, 0);
 	}
-	if (kv_has(kv, "switch_number_end")) {
+	if (kv_has(kv, GS_KEY_SWITCH_NUMBER_END)) {
 		p->have_switch_end = true;
-		p->switch_end = kv_get_u64(kv, "switch_number_end", 0);
+		p->switch_end = kv_get_u64(kv, GS_KEY_SWITCH_NUMBER_END, 0);
 	}
 }
 
@@ -54,7 +55,7 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 {
 	for (size_t i = 0; i < s->n_images; i++) {
 		const struct gs_image *img = &s->images[i];
-		const char *origin = kv_get(&img->kv, "origin");
+		const char *origin = kv_get(&img->kv, GS_KEY_ORIGIN);
 		struct an_process *p;
 
 		if (!origin ||
@@ -63,25 +64,27 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 		if (an_find_process(an, img->pid))
 			continue;
 		p = an_add_process(an, img->pid,
-				   kv_get_u64(&img->kv, "ppid", 0), an->t0);
+				   kv_get_u64(&img->kv, GS_KEY_PPID, 0),
+				   an->t0);
 		if (p)
 			apply_image(p, an->t0, (void *)s);
 	}
 	for (size_t i = 0; i < s->n_threads; i++) {
 		const struct kv_list *kv = &s->threads[i];
 		struct an_process *p =
-			an_find_process(an, kv_get_u64(kv, "tgid", 0));
-		const char *state = kv_get(kv, "state"),
-			   *comm = kv_get(kv, "comm");
+			an_find_process(an, kv_get_u64(kv, GS_KEY_TGID, 0));
+		const char *state = kv_get(kv, GS_KEY_STATE),
+			   *comm = kv_get(kv, GS_KEY_COMM);
 		struct an_thread *t;
 
 		if (!p)
 			continue;
-		t = an_add_thread(an, p, kv_get_u64(kv, "tid", 0),
+		t = an_add_thread(an, p, kv_get_u64(kv, GS_KEY_TID, 0),
 				  state ? state[0] : 0,
-				  (int)kv_get_u64(kv, "syscall", (uint64_t)-1),
-				  kv_get_u64(kv, "arg0", 0),
-				  kv_get_u64(kv, "arg1", 0));
+				  (int)kv_get_u64(kv, GS_KEY_SYSCALL,
+						  (uint64_t)-1),
+				  kv_get_u64(kv, GS_KEY_ARG0, 0),
+				  kv_get_u64(kv, GS_KEY_ARG1, 0));
 		if (t && comm)
 			snprintf(t->name, sizeof(t->name), "%s", comm);
 	}
@@ -90,10 +93,11 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 		const struct gs_image *img =
 			gs_session_image(s, p->pid, an->t0);
 
-		if (img && kv_has(&img->kv, "gil_locked"))
+		if (img && kv_has(&img->kv, GS_KEY_GIL_LOCKED))
 			an_set_gil_state(
-				p, kv_get_u64(&img->kv, "gil_locked", 0),
-				kv_get_u64(&img->kv, "gil_last_holder_tid", 0));
+				p, kv_get_u64(&img->kv, GS_KEY_GIL_LOCKED, 0),
+				kv_get_u64(&img->kv, GS_KEY_GIL_LAST_HOLDER_TID,
+					   0));
 	}
 }
 
@@ -134,7 +138,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		replay_close(rp);
 		return -ENOMEM;
 	}
-	if (!kv_has(&s->host, "start_ns")) {
+	if (!kv_has(&s->host, GS_KEY_START_NS)) {
 		snprintf(err, errlen,
 			 "%s: the session has no readable header record%s",
 			 path,
@@ -143,13 +147,13 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		replay_close(rp);
 		return -EINVAL;
 	}
-	rp->an = an_new(kv_get_u64(&s->host, "start_ns", 0));
+	rp->an = an_new(kv_get_u64(&s->host, GS_KEY_START_NS, 0));
 	if (!rp->an) {
 		replay_close(rp);
 		return -ENOMEM;
 	}
 	replay_use_images(rp->an, s);
-	ph_log_init(&rp->phases, (int)kv_get_u64(&s->host, "cpus", 0));
+	ph_log_init(&rp->phases, (int)kv_get_u64(&s->host, GS_KEY_CPUS, 0));
 	if (sink) {
 		/* a view with its own model: no phases (their log holds every
 		 * accounted interval, as much memory as the view's model) */
@@ -159,26 +163,27 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 		rp->an->phases = &rp->phases;
 	}
 	an_set_lock_site(rp->an, names_lock_key, &rp->tab);
-	rp->an->light = !strcmp(
-		kv_get(&s->host, "mode") ? kv_get(&s->host, "mode") : "",
-		"light");
+	rp->an->light = !strcmp(kv_get(&s->host, GS_KEY_MODE) ?
+					kv_get(&s->host, GS_KEY_MODE) :
+					"",
+				"light");
 	replay_add_initial(rp->an, s);
 	while (gs_reader_next(rp->reader, &e) == 1) {
 		an_event(rp->an, &e);
 		if (e.ts > last_ts)
 			last_ts = e.ts;
 	}
-	end = kv_get_u64(&s->trailer, "end_ns", 0);
+	end = kv_get_u64(&s->trailer, GS_KEY_END_NS, 0);
 	if (!end)
 		end = last_ts > rp->an->t0 ? last_ts : rp->an->t0;
 	an_finish(rp->an, end);
 	names_apply(rp->an, &rp->tab);
 	rp->info.path = path;
-	rp->info.mode = kv_get(&s->host, "mode");
-	rp->info.command = kv_get(&s->host, "command");
+	rp->info.mode = kv_get(&s->host, GS_KEY_MODE);
+	rp->info.command = kv_get(&s->host, GS_KEY_COMMAND);
 	rp->info.duration_ns = end - rp->an->t0;
 	rp->info.events = rp->an->events;
-	rp->info.lost = kv_get_u64(&s->trailer, "lost", 0);
+	rp->info.lost = kv_get_u64(&s->trailer, GS_KEY_LOST, 0);
 	rp->info.out_of_order = s->events_past_window;
 	rp->info.cut_short = !s->finalized || s->cut_short;
 	rp->info.damage =

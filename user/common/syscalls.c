@@ -4,27 +4,9 @@
 #include "common/syscalls.h"
 
 static const char *const names[] = {
-	[0] = "read",		[1] = "write",
-	[7] = "poll",		[16] = "ioctl",
-	[17] = "pread64",	[18] = "pwrite64",
-	[19] = "readv",		[20] = "writev",
-	[23] = "select",	[24] = "sched_yield",
-	[34] = "pause",		[35] = "nanosleep",
-	[40] = "sendfile",	[42] = "connect",
-	[43] = "accept",	[44] = "sendto",
-	[45] = "recvfrom",	[46] = "sendmsg",
-	[47] = "recvmsg",	[59] = "execve",
-	[61] = "wait4",		[73] = "flock",
-	[74] = "fsync",		[75] = "fdatasync",
-	[202] = "futex",	[230] = "clock_nanosleep",
-	[231] = "exit_group",	[232] = "epoll_wait",
-	[247] = "waitid",	[257] = "openat",
-	[270] = "pselect6",	[271] = "ppoll",
-	[281] = "epoll_pwait",	[288] = "accept4",
-	[295] = "preadv",	[296] = "pwritev",
-	[299] = "recvmmsg",	[307] = "sendmmsg",
-	[327] = "preadv2",	[328] = "pwritev2",
-	[441] = "epoll_pwait2", [449] = "futex_waitv",
+#define GS_SYSCALL_NAME(nr, name) [nr] = #name,
+	GS_SYSCALLS(GS_SYSCALL_NAME)
+#undef GS_SYSCALL_NAME
 };
 
 static const char *const reason_names[GS_R_COUNT] = {
@@ -80,31 +62,28 @@ enum gs_reason syscall_reason(int nr, uint64_t arg0, uint64_t fd_facts)
 {
 	(void)arg0;
 	switch (nr) {
-	case 35:  /* nanosleep */
-	case 230: /* clock_nanosleep */
+	case GS_NR_nanosleep:
+	case GS_NR_clock_nanosleep:
 		return GS_R_SLEEP;
-	case 7:	  /* poll */
-	case 23:  /* select */
-	case 270: /* pselect6 */
-	case 271: /* ppoll */
-	case 0 ... 1:
-	case 16 ... 20:
-	case 73 ... 75:
-	case 295 ... 296:
-	case 327 ... 328:
+	GS_CASES_FD_SET:
+	case GS_NR_read ... GS_NR_write:
+	case GS_NR_ioctl ... GS_NR_writev:
+	case GS_NR_flock ... GS_NR_fdatasync:
+	case GS_NR_preadv ... GS_NR_pwritev:
+	case GS_NR_preadv2 ... GS_NR_pwritev2:
 		return fd_reason(fd_facts);
-	case 40 ... 47: /* sendfile, sockets */
-	case 232:	/* epoll_wait */
-	case 281:	/* epoll_pwait */
-	case 288:	/* accept4 */
-	case 299:	/* recvmmsg */
-	case 307:	/* sendmmsg */
-	case 441:	/* epoll_pwait2 */
+	case GS_NR_sendfile ... GS_NR_recvmsg: /* and socket (41) */
+	case GS_NR_epoll_wait:
+	case GS_NR_epoll_pwait:
+	case GS_NR_accept4:
+	case GS_NR_recvmmsg:
+	case GS_NR_sendmmsg:
+	case GS_NR_epoll_pwait2:
 		return GS_R_NETWORK;
-	case SYS_FUTEX:
-	case SYS_FUTEX_WAITV:
+	case GS_NR_futex:
+	case GS_NR_futex_waitv:
 		return GS_R_LOCK;
-	case 257: /* openat */
+	case GS_NR_openat:
 		return GS_R_IO;
 	}
 	return GS_R_OTHER;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "syscalls_shared.h"
 
 enum gs_reason {
 	GS_R_GIL,     /* a futex of the GIL (cond, mutex, switch_cond) */
@@ -17,10 +18,10 @@ enum gs_reason {
 	GS_R_COUNT
 };
 
-#define SYS_FUTEX 202
-#define SYS_CLOCK_NANOSLEEP 230
+#define SYS_FUTEX GS_NR_futex
+#define SYS_CLOCK_NANOSLEEP GS_NR_clock_nanosleep
 #define TIMER_ABSTIME 1
-#define SYS_FUTEX_WAITV 449
+#define SYS_FUTEX_WAITV GS_NR_futex_waitv
 #define FUTEX_CMD_MASK 0x7f /* without PRIVATE (128), CLOCK_REALTIME (256) */
 #define FUTEX_WAIT_BITSET 9
 

@@ -23,8 +23,8 @@ struct elfimg; /* opaque */
  * is refused or not a whole ELF file is said in one line (tfile_skipped()).
  */
 int elfimg_open(const char *path, const char *root, struct elfimg **out);
-/* Look for no debug files at all (`record --no-debuginfo`; the variable
- * GILSCOPE_NO_DEBUGINFO=1 does the same). */
+/* Look for no debug files at all (`record --no-debuginfo`, or
+ * GILSCOPE_NO_DEBUGINFO=1: record.c reads the environment). */
 void elfimg_no_debuginfo(bool off);
 void elfimg_close(struct elfimg *img);
 

@@ -131,13 +131,11 @@ static bool is_handoff_site(struct elfimg *img, uint64_t call)
 	       !jump_lands_on(img, call, call - arg);
 }
 
-/* GILSCOPE_ALL_GIL_SITES=1: probe every GIL signal site and take_gil, as
- * before hand-off sites (for comparisons and the bench). */
-static bool handoff_sites_disabled(void)
-{
-	const char *v = getenv("GILSCOPE_ALL_GIL_SITES");
+static bool all_gil_sites;
 
-	return v && *v && strcmp(v, "0");
+void interp_all_gil_sites(bool on)
+{
+	all_gil_sites = on;
 }
 
 /*
@@ -166,7 +164,7 @@ static void keep_handoff_sites(struct elfimg *img, struct interp *in)
 	struct gil_sites gs;
 	int n = 0;
 
-	if (!in->facts->tstate_native_thread_id || handoff_sites_disabled())
+	if (!in->facts->tstate_native_thread_id || all_gil_sites)
 		return;
 	for (int i = 0; i < in->n_sites; i++) {
 		if (!is_handoff_site(img, in->sites[i]))

@@ -54,6 +54,11 @@ struct interp {
 	char method[32]; /* "debuginfo", "symtab", "dynsym" or "handoff" */
 };
 
+/* Probe every GIL signal site and take_gil, as before hand-off sites
+ * (GILSCOPE_ALL_GIL_SITES=1, read by record.c: for comparisons and the
+ * bench); off: hand-off sites where the interpreter allows them. */
+void interp_all_gil_sites(bool on);
+
 /*
  * Inspect one ELF file (ROOT prefixes paths, "" for none). Returns 0,
  * -ENOENT when it is not a Python interpreter, -ENOTSUP for a Python

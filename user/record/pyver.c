@@ -431,3 +431,15 @@ int pyver_facts_for(const struct elfimg *img, uint64_t runtime_vaddr, int major,
 	*out = intern(&f);
 	return *out ? 0 : -ENOMEM;
 }
+
+struct gs_gil pyver_gil_layout(uint64_t gil_addr, const struct py_facts *f)
+{
+	return (struct gs_gil){
+		.addr = gil_addr,
+		.last_holder_off = f->gil_last_holder,
+		.locked_off = f->gil_locked,
+		.tstate_tid_off = f->tstate_native_thread_id ?
+					  f->tstate_native_thread_id :
+					  GS_OFF_NONE,
+	};
+}

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "gilscope.h"
 #include "record/debugoffs.h"
 
 struct elfimg;
@@ -135,5 +136,13 @@ int pyver_facts_for(const struct elfimg *img, uint64_t runtime_vaddr, int major,
 int pyver_from_debug_offsets(const struct py_facts *row,
 			     const struct py_debug_offsets *d,
 			     struct py_facts *f, char *err, size_t errlen);
+
+/*
+ * The GIL at GIL_ADDR (0: not known yet) as the probes read it: where its
+ * last holder and locked flag are, and PyThreadState's native_thread_id
+ * (GS_OFF_NONE when F has none). One layout for the traced map and the
+ * stack walker.
+ */
+struct gs_gil pyver_gil_layout(uint64_t gil_addr, const struct py_facts *f);
 
 #endif /* GS_PYVER_H */

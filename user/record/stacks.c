@@ -16,77 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 #include "gilscope.skel.h"
-#include "common/pidmap.h"
 #include "common/procfs.h"
 #include "record/pyobj.h"
 #include "stackrec.h"
 #include "record/stacks.h"
 #include "session/stacktab.h"
 #include "record/symbolize.h"
-
-#define MAX_INTERPS 16
-#define MAX_SCAN_THREADS 4096
-#define SCAN_NS 100000000ull /* read the thread lists this often */
-#define NAME_TRIES 50
-#define CHUNK_BYTES (8u << 20)
-/* stacks and names gathered before they are written, while recording */
-#define FLUSH_RECORDS 4096
-
-/* A code object of one process, read once. */
-struct code_ent {
-	uint64_t addr;
-	bool ok;
-	struct pyobj_code c;
-};
-
-/* A live thread the scans have met, and its Python name once read. */
-struct named {
-	uint32_t tid;
-	int tries;
-	bool done;
-	char *name; /* NULL: none (yet) */
-};
-
-struct stk_proc {
-	pid_t pid;
-	const struct py_facts *facts;
-	uint64_t gil_addr, runtime;
-	int memfd;
-	struct pyobj_mem mem;
-	struct code_ent *codes; /* open addressing by addr */
-	size_t n_codes, cap_codes;
-	struct named *named; /* live threads only */
-	size_t n_named, cap_named;
-	bool exited; /* forgotten at the next tick */
-};
-
-struct stk_recorder {
-	struct gilscope_bpf *skel;
-	/* frames, and the stacks and names not written yet: written as they
-	 * gather (stk_tick), so that memory does not grow with the recording */
-	struct stacktab tab;
-	struct sym_cache *syms;
-	struct pidmap procs; /* pid -> stk_proc */
-	pid_t *gone; /* processes that exited, forgotten at the next tick */
-	size_t n_gone, cap_gone;
-	struct bpf_link **links;
-	int n_links;
-	struct gs_writer *w; /* for the stacks of sleepers found by a scan */
-	unsigned int sample_hz;
-	int learners;
-	uint64_t last_scan;
-	/* what happened, for the table's meta record */
-	uint64_t records, bad_records, unresolved, native_cut;
-	int64_t fid_unknown;
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
+#include "record/stacks_int.h"
 
 /* ------------------------------------------------------------ set-up */
 
@@ -178,7 +114,7 @@ int stk_start(struct stk_recorder **out, struct gilscope_bpf *skel,
 
 /* ------------------------------------------------------------ processes */
 
-static void mem_open(struct stk_proc *p)
+void stk_mem_open(struct stk_proc *p)
 {
 	char path[64];
 
@@ -194,14 +130,14 @@ static int mem_read(void *ctx, uint64_t addr, void *buf, size_t len)
 	ssize_t n;
 
 	if (p->memfd < 0)
-		mem_open(p);
+		stk_mem_open(p);
 	if (p->memfd < 0)
 		return -ESRCH;
 	n = pread(p->memfd, buf, len, (off_t)addr);
 	if ((size_t)n != len) {
 		/* a descriptor opened before an exec reads the old image: the
 		 * first failure gets a fresh one */
-		mem_open(p);
+		stk_mem_open(p);
 		n = p->memfd < 0 ? -1 : pread(p->memfd, buf, len, (off_t)addr);
 	}
 	if (n < 0)
@@ -209,12 +145,12 @@ static int mem_read(void *ctx, uint64_t addr, void *buf, size_t len)
 	return (size_t)n == len ? 0 : -EIO;
 }
 
-static struct stk_proc *proc_find(const struct stk_recorder *st, pid_t pid)
+struct stk_proc *stk_proc_find(const struct stk_recorder *st, pid_t pid)
 {
 	return pidmap_get(&st->procs, pid);
 }
 
-static void codes_reset(struct stk_proc *p)
+void stk_codes_reset(struct stk_proc *p)
 {
 	for (size_t i = 0; i < p->cap_codes; i++)
 		if (p->codes[i].addr)
@@ -224,9 +160,9 @@ static void codes_reset(struct stk_proc *p)
 	p->n_codes = p->cap_codes = 0;
 }
 
-static void proc_reset(struct stk_proc *p)
+void stk_proc_reset(struct stk_proc *p)
 {
-	codes_reset(p);
+	stk_codes_reset(p);
 	for (size_t i = 0; i < p->n_named; i++)
 		free(p->named[i].name);
 	free(p->named);
@@ -239,7 +175,7 @@ static void proc_reset(struct stk_proc *p)
 
 /* The names P's threads had go into the table (the threads are gone, or
  * P starts over: an exec, a pid reused). */
-static void retire_names(struct stk_recorder *st, struct stk_proc *p)
+void stk_retire_names(struct stk_recorder *st, struct stk_proc *p)
 {
 	for (size_t i = 0; i < p->n_named; i++)
 		if (p->named[i].name)
@@ -247,12 +183,12 @@ static void retire_names(struct stk_recorder *st, struct stk_proc *p)
 					    p->named[i].name);
 }
 
-static struct stk_proc *proc_add(struct stk_recorder *st, pid_t pid)
+struct stk_proc *stk_proc_add(struct stk_recorder *st, pid_t pid)
 {
-	struct stk_proc *p = proc_find(st, pid);
+	struct stk_proc *p = stk_proc_find(st, pid);
 
 	if (p) {
-		retire_names(st, p);
+		stk_retire_names(st, p);
 	} else {
 		p = calloc(1, sizeof(*p));
 		if (!p)
@@ -263,10 +199,10 @@ static struct stk_proc *proc_add(struct stk_recorder *st, pid_t pid)
 			return NULL;
 		}
 	}
-	proc_reset(p);
+	stk_proc_reset(p);
 	p->pid = pid;
 	p->exited = false;
-	mem_open(p);
+	stk_mem_open(p);
 	p->mem = (struct pyobj_mem){ .read = mem_read, .ctx = p };
 	return p;
 }
@@ -292,8 +228,8 @@ static bool bpf_walkable(const struct py_stack_facts *s)
 	       !(s->frame_previous & 7) && !(s->frame_instr & 7);
 }
 
-static void set_facts(struct stk_proc *p, uint64_t gil_addr,
-		      const struct py_facts *facts)
+void stk_set_facts(struct stk_proc *p, uint64_t gil_addr,
+		   const struct py_facts *facts)
 {
 	p->facts = facts && facts->stk.instr_size && bpf_walkable(&facts->stk) ?
 			   facts :
@@ -310,16 +246,11 @@ static struct gs_pyconf conf_of(uint64_t gil_addr, const struct py_facts *f,
 	const struct py_stack_facts *s = &f->stk;
 
 	return (struct gs_pyconf){
-		.gil_addr = gil_addr,
-		.gil_last_holder = f->gil_last_holder,
-		.gil_locked = f->gil_locked,
+		.gil = pyver_gil_layout(gil_addr, f),
 		.gil_cond = f->gil_cond,
 		.gil_switch_cond = f->gil_switch_cond,
 		.tstate_frame = s->tstate_frame,
 		.cframe_frame = s->has_cframe ? s->cframe_frame : GS_OFF_NONE,
-		.tstate_tid = f->tstate_native_thread_id ?
-				      f->tstate_native_thread_id :
-				      GS_OFF_NONE,
 		.frame_code = s->frame_code,
 		.frame_previous = s->frame_previous,
 		.frame_instr = s->frame_instr,
@@ -352,9 +283,9 @@ void stk_track(struct stk_recorder *st, pid_t pid, uint64_t gil_addr,
 	if (!st)
 		return;
 	fd = bpf_map__fd(st->skel->maps.py_conf);
-	p = proc_add(st, pid);
+	p = stk_proc_add(st, pid);
 	if (p)
-		set_facts(p, gil_addr, facts);
+		stk_set_facts(p, gil_addr, facts);
 	if (!p || !p->facts) {
 		bpf_map_delete_elem(fd, &key);
 		return;
@@ -402,7 +333,7 @@ static struct code_ent *code_slot(struct stk_proc *p, uint64_t addr)
 }
 
 /* The identity BPF gives code object CODE (gs_code_word). */
-static uint64_t code_word(struct stk_proc *p, uint64_t code)
+uint64_t stk_code_word(struct stk_proc *p, uint64_t code)
 {
 	const struct py_stack_facts *f = p->mem.f;
 	uint64_t name[2] = { 0, 0 };
@@ -416,7 +347,7 @@ static uint64_t code_word(struct stk_proc *p, uint64_t code)
 
 /* A code object by its identity WORD, read from the process the first
  * time. */
-static struct code_ent *code_get(struct stk_proc *p, uint64_t word)
+struct code_ent *stk_code_get(struct stk_proc *p, uint64_t word)
 {
 	struct code_ent *e = code_slot(p, word);
 
@@ -433,7 +364,7 @@ static struct code_ent *code_get(struct stk_proc *p, uint64_t word)
  * process cannot be read any more. */
 static void add_code(struct stk_recorder *st, const struct gs_code_rec *r)
 {
-	struct stk_proc *p = proc_find(st, r->tgid);
+	struct stk_proc *p = stk_proc_find(st, r->tgid);
 	struct code_ent *e = p && p->facts ? code_slot(p, r->code) : NULL;
 	bool whole = r->qualname[0] && r->filename[0] &&
 		     r->n == r->linetable_len;
@@ -467,10 +398,10 @@ static void add_code(struct stk_recorder *st, const struct gs_code_rec *r)
 }
 
 /* The frame of code object WORD (gs_code_word) at instruction INSTR. */
-static int64_t python_frame(struct stk_recorder *st, struct stk_proc *p,
-			    uint64_t word, uint64_t instr)
+int64_t stk_python_frame(struct stk_recorder *st, struct stk_proc *p,
+			 uint64_t word, uint64_t instr)
 {
-	struct code_ent *e = p && p->facts ? code_get(p, word) : NULL;
+	struct code_ent *e = p && p->facts ? stk_code_get(p, word) : NULL;
 	int line;
 
 	if (!e || !e->ok) {
@@ -488,14 +419,14 @@ static int64_t python_frame(struct stk_recorder *st, struct stk_proc *p,
 
 static void add_python(struct stk_recorder *st, const struct gs_stack_rec *rec)
 {
-	struct stk_proc *p = proc_find(st, rec->tgid);
+	struct stk_proc *p = stk_proc_find(st, rec->tgid);
 	uint32_t fids[GS_PY_MAX_FRAMES];
 	uint32_t n = rec->n;
 
 	/* BPF sends the leaf first; the table keeps the root first */
 	for (uint32_t i = 0; i < n; i++) {
-		int64_t fid = python_frame(st, p, rec->data[2 * i],
-					   rec->data[2 * i + 1]);
+		int64_t fid = stk_python_frame(st, p, rec->data[2 * i],
+					       rec->data[2 * i + 1]);
 
 		if (fid < 0)
 			return;
@@ -570,370 +501,6 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* ------------------------------------------------------------ threads */
-
-static struct named *named_find(struct stk_proc *p, uint32_t tid)
-{
-	for (size_t i = 0; i < p->n_named; i++)
-		if (p->named[i].tid == tid)
-			return &p->named[i];
-	return NULL;
-}
-
-static struct named *named_get(struct stk_proc *p, uint32_t tid)
-{
-	struct named *nm = named_find(p, tid);
-
-	if (nm)
-		return nm;
-	if (p->n_named == p->cap_named) {
-		size_t cap = p->cap_named ? p->cap_named * 2 : 16;
-		struct named *v = realloc(p->named, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		p->named = v;
-		p->cap_named = cap;
-	}
-	p->named[p->n_named] = (struct named){ .tid = tid };
-	return &p->named[p->n_named++];
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && !strcmp(s + n - k, suffix);
-}
-
-/* Is C threading.Thread._bootstrap? (3.9 and 3.10 have no qualname) */
-static bool is_bootstrap(const struct stk_proc *p, const struct pyobj_code *c)
-{
-	const char *want = p->mem.f->code_qualname ? "Thread._bootstrap" :
-						     "_bootstrap";
-
-	return !strcmp(c->qualname, want) && ends_with(c->file, "threading.py");
-}
-
-/*
- * The Python name of a thread: threading.Thread._bootstrap is the first
- * frame of every thread the threading module starts; its `self` (first
- * local) is the Thread object, whose `_name` is the name. AGAIN: read a
- * name found before again (the program may rename a running thread).
- */
-static void name_thread(struct stk_proc *p, uint32_t tid, uint64_t tstate,
-			bool again)
-{
-	const struct py_stack_facts *f = p->mem.f;
-	struct named *nm = named_get(p, tid);
-	struct pyobj_frame fr;
-	struct code_ent *e;
-	uint64_t bottom, self;
-	char name[256];
-
-	if (!nm || (nm->done && (!again || !nm->name)) ||
-	    (!nm->done && nm->tries++ >= NAME_TRIES))
-		return;
-	if (nm->done && tid == (uint32_t)p->pid)
-		return;
-	if (tid == (uint32_t)p->pid) {
-		nm->name = strdup("MainThread");
-		nm->done = nm->name != NULL;
-		return;
-	}
-	bottom = pyobj_bottom_frame(&p->mem, tstate);
-	if (!bottom || pyobj_frame(&p->mem, bottom, &fr))
-		return;
-	e = code_get(p, code_word(p, fr.code));
-	if (!e || !e->ok)
-		return;
-	nm->done = true; /* it has started: the bottom frame stays */
-	if (!is_bootstrap(p, &e->c) ||
-	    pyobj_u64(&p->mem, bottom + f->frame_localsplus, &self) ||
-	    pyobj_attr_str(&p->mem, pyobj_ref(f, self), "_name", name,
-			   sizeof(name)))
-		return;
-	if (nm->name && !strcmp(nm->name, name))
-		return;
-	free(nm->name);
-	nm->name = strdup(name);
-}
-
-/*
- * A thread's stack came: read its name now, while it runs, if it has none
- * yet. A thread serving one request may live a millisecond, far less than
- * the period of the scans (SCAN_NS).
- */
-static void name_at_stack(struct stk_recorder *st, const struct gs_event *e)
-{
-	struct stk_proc *p = proc_find(st, e->tgid);
-	struct named *nm = p ? named_find(p, e->tid) : NULL;
-	struct gs_pythread t = {};
-
-	if (!p || !p->facts || (nm && nm->done) ||
-	    (e->flags & (GS_STKF_NO_TSTATE | GS_STKF_STALE)) ||
-	    bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.py_threads), &e->tid,
-				&t) ||
-	    !t.tstate)
-		return;
-	name_thread(p, e->tid, t.tstate, false);
-}
-
-/* Tell BPF the tstate of a thread it has not seen take the GIL. Returns
- * whether BPF knew none for it. */
-static bool learn_tstate(struct stk_recorder *st, struct stk_proc *p,
-			 uint32_t tid, uint64_t tstate)
-{
-	int fd = bpf_map__fd(st->skel->maps.py_threads);
-	struct gs_pythread t = {};
-	bool unknown = bpf_map_lookup_elem(fd, &tid, &t) != 0;
-
-	if (!unknown && t.tstate == tstate)
-		return false;
-	t = (struct gs_pythread){
-		.tstate = tstate,
-		.gil_cond = p->gil_addr ? p->gil_addr + p->facts->gil_cond : 0,
-	};
-	bpf_map_update_elem(fd, &tid, &t, BPF_ANY);
-	return unknown;
-}
-
-/*
- * A thread asleep that no probe has walked yet (found blocked when
- * attaching, say): its Python stack cannot change while it sleeps, so a
- * walk from here is the stack of that sleep. It goes into the session as a
- * stack event of now, with an id of ours.
- */
-static void walk_sleeper(struct stk_recorder *st, struct stk_proc *p,
-			 uint32_t tid, uint64_t tstate)
-{
-	uint32_t fids[GS_PY_MAX_FRAMES], n = 0, flags = 0;
-	uint64_t frame = 0, id = 0x75736572ull ^ p->pid;
-	struct gs_event e = { .type = GS_EV_STACK,
-			      .tid = tid,
-			      .tgid = p->pid,
-			      .a32 = GS_STK_OFFCPU };
-	char state = proc_thread_state(p->pid, tid);
-
-	if ((state != 'S' && state != 'D') || !st->w)
-		return;
-	frame = pyobj_top_frame(&p->mem, tstate);
-	while (frame && n < GS_PY_MAX_FRAMES) {
-		struct pyobj_frame fr;
-		uint64_t code;
-		int64_t fid;
-
-		if (pyobj_frame(&p->mem, frame, &fr))
-			return;
-		frame = fr.previous;
-		if (fr.shim)
-			continue;
-		code = code_word(p, fr.code);
-		fid = python_frame(st, p, code, fr.instr);
-		if (fid < 0)
-			return;
-		fids[n++] = fid;
-		id = (id ^ code ^ fr.instr << 1) * 0x100000001b3ull;
-	}
-	if (!n)
-		return;
-	if (frame)
-		flags |= GS_STACKF_TRUNCATED;
-	for (uint32_t i = 0; i < n / 2; i++) {
-		uint32_t x = fids[i];
-
-		fids[i] = fids[n - 1 - i];
-		fids[n - 1 - i] = x;
-	}
-	e.arg[0] = id | 1;
-	e.ts = now_ns();
-	if (!stacktab_add_stack(&st->tab, GS_SREC_PYTHON, e.arg[0], p->pid,
-				flags, fids, n))
-		gs_writer_event(st->w, &e);
-}
-
-/* The thread id of TSTATE, 0 if unknown (pyobj_tstate_tid) */
-static uint32_t tstate_tid(struct stk_proc *p, uint64_t tstate)
-{
-	bool from_pthread;
-	uint32_t tid =
-		pyobj_tstate_tid(&p->mem, p->facts, tstate, &from_pthread);
-
-	return from_pthread && !proc_thread_state(p->pid, tid) ? 0 : tid;
-}
-
-/* Walk _PyRuntime's interpreters and their thread lists. */
-static void scan_process(struct stk_recorder *st, struct stk_proc *p)
-{
-	const struct py_stack_facts *f = p->mem.f;
-	uint64_t interp = 0, tstate = 0;
-	uint32_t tid;
-
-	if (!p->facts || !p->runtime ||
-	    pyobj_u64(&p->mem, p->runtime + f->runtime_interp_head, &interp))
-		return;
-	for (int i = 0; interp && i < MAX_INTERPS; i++) {
-		if (pyobj_u64(&p->mem, interp + f->interp_threads_head,
-			      &tstate))
-			return;
-		for (int k = 0; tstate && k < MAX_SCAN_THREADS; k++) {
-			tid = tstate_tid(p, tstate);
-			if (tid) {
-				if (learn_tstate(st, p, tid, tstate))
-					walk_sleeper(st, p, tid, tstate);
-				name_thread(p, tid, tstate, true);
-			}
-			if (pyobj_u64(&p->mem, tstate + f->tstate_next,
-				      &tstate))
-				return;
-		}
-		if (pyobj_u64(&p->mem, interp + f->interp_next, &interp))
-			return;
-	}
-}
-
-static void scan_all(struct stk_recorder *st)
-{
-	struct stk_proc *p;
-
-	for (size_t i = 0; (p = pidmap_next(&st->procs, &i));)
-		scan_process(st, p);
-	st->last_scan = now_ns();
-}
-
-/* A thread exited: its name, if it had one, goes into the table (to be
- * written with the next stacks) and the scans forget it. */
-static void thread_exited(struct stk_recorder *st, pid_t pid, uint32_t tid)
-{
-	struct stk_proc *p = proc_find(st, pid);
-	struct named *nm = p ? named_find(p, tid) : NULL;
-
-	if (!nm)
-		return;
-	if (nm->name)
-		stacktab_set_thread(&st->tab, pid, tid, nm->name);
-	free(nm->name);
-	*nm = p->named[--p->n_named];
-}
-
-/*
- * The last thread of PID exited. Its stacks may still wait in the stacks
- * ring, which is read after the events ring: it is forgotten at the next
- * tick, once the recorder's loop has read both.
- */
-static void proc_exited(struct stk_recorder *st, pid_t pid)
-{
-	struct stk_proc *p = proc_find(st, pid);
-
-	if (!p || p->exited)
-		return;
-	if (st->n_gone == st->cap_gone) {
-		size_t cap = st->cap_gone ? st->cap_gone * 2 : 16;
-		pid_t *v = realloc(st->gone, cap * sizeof(*v));
-
-		if (!v)
-			return; /* kept until the end: only memory is lost */
-		st->gone = v;
-		st->cap_gone = cap;
-	}
-	p->exited = true;
-	st->gone[st->n_gone++] = pid;
-}
-
-static void forget_exited(struct stk_recorder *st)
-{
-	for (size_t i = 0; i < st->n_gone; i++) {
-		struct stk_proc *p = proc_find(st, st->gone[i]);
-
-		/* not when the pid came back in the meantime (proc_add) */
-		if (!p || !p->exited)
-			continue;
-		pidmap_remove(&st->procs, p->pid);
-		retire_names(st, p); /* threads whose exit was lost */
-		proc_reset(p);
-		free(p);
-	}
-	st->n_gone = 0;
-}
-
-static int write_payload(void *ctx, const void *buf, size_t len,
-			 uint32_t records)
-{
-	return gs_writer_blob(ctx, GS_CHUNK_STACKS, buf, len, records);
-}
-
-/* What gathered since the last time, as STACKS chunks: new frames,
- * stacks, the names of threads that exited. */
-static int write_pending(struct stk_recorder *st, struct gs_writer *w)
-{
-	if (stacktab_flush(&st->tab, CHUNK_BYTES, write_payload, w))
-		return -EIO;
-	return 0;
-}
-
-/* The names of the threads alive at the end go into the stack table. */
-static void name_live_threads(struct stk_recorder *st)
-{
-	struct stk_proc *p;
-
-	for (size_t i = 0; (p = pidmap_next(&st->procs, &i));)
-		retire_names(st, p);
-}
-
-void stk_on_event(struct stk_recorder *st, const struct gs_event *e)
-{
-	struct stk_proc *parent, *child;
-
-	if (!st)
-		return;
-	switch (e->type) {
-	case GS_EV_STACK:
-		name_at_stack(st, e);
-		break;
-	case GS_EV_FORK:
-		parent = proc_find(st, e->tgid);
-		if (parent && (e->arg[0] >> 32) != e->tgid) {
-			/* the child has the parent's image; BPF copied the
-			 * walking facts itself */
-			child = proc_add(st, e->arg[0] >> 32);
-			if (child)
-				set_facts(child, parent->gil_addr,
-					  parent->facts);
-		}
-		break;
-	case GS_EV_EXIT:
-		thread_exited(st, e->tgid, e->tid);
-		if (e->a32) {
-			sym_forget(st->syms, e->tgid);
-			proc_exited(st, e->tgid);
-		}
-		break;
-	case GS_EV_EXEC:
-		/* addresses mean other things in the new image; the facts
-		 * stay until the recorder has looked at it (stk_track) */
-		sym_forget(st->syms, e->tgid);
-		parent = proc_find(st, e->tgid);
-		if (parent) {
-			codes_reset(parent);
-			/* an open /proc/PID/mem keeps reading the old image */
-			mem_open(parent);
-		}
-		break;
-	}
-}
-
-void stk_tick(struct stk_recorder *st)
-{
-	if (!st)
-		return;
-	forget_exited(st);
-	/* an error stays in the writer: the recorder's next write sees it */
-	if (stacktab_pending(&st->tab) >= FLUSH_RECORDS && st->w)
-		write_pending(st, st->w);
-	if (now_ns() - st->last_scan > SCAN_NS)
-		scan_all(st);
-}
-
 /* ------------------------------------------------------------ writing */
 
 /* The sampler's perf events off. */
@@ -952,10 +519,10 @@ int stk_write(struct stk_recorder *st, struct gs_writer *w)
 		return 0;
 	/* the recording is over: the command may go on, unsampled */
 	stop_sampler(st);
-	scan_all(st); /* the names of threads still alive */
+	stk_scan_all(st); /* the names of threads still alive */
 	/* after those of threads that exited: a tid named again later is
 	 * the later name */
-	name_live_threads(st);
+	stk_name_live_threads(st);
 	m = &st->tab.meta;
 	kv_setf(m, "sample_hz", "%u", st->sample_hz);
 	kv_setf(m, "max_python_frames", "%d", GS_PY_MAX_FRAMES);
@@ -965,7 +532,7 @@ int stk_write(struct stk_recorder *st, struct gs_writer *w)
 		(unsigned long long)st->unresolved);
 	kv_setf(m, "lost_records", "%llu",
 		(unsigned long long)st->skel->bss->stk_lost_records);
-	return write_pending(st, w);
+	return stk_write_pending(st, w);
 }
 
 void stk_free(struct stk_recorder *st)
@@ -977,7 +544,7 @@ void stk_free(struct stk_recorder *st)
 	stop_sampler(st);
 	free(st->links);
 	for (size_t i = 0; (p = pidmap_next(&st->procs, &i));) {
-		proc_reset(p);
+		stk_proc_reset(p);
 		free(p);
 	}
 	pidmap_free(&st->procs);
@@ -990,8 +557,8 @@ void stk_free(struct stk_recorder *st)
 const char *stk_thread_name(const struct stk_recorder *st, pid_t pid,
 			    uint32_t tid)
 {
-	struct stk_proc *p = st ? proc_find(st, pid) : NULL;
-	struct named *nm = p ? named_find(p, tid) : NULL;
+	struct stk_proc *p = st ? stk_proc_find(st, pid) : NULL;
+	struct named *nm = p ? stk_named_find(p, tid) : NULL;
 
 	return nm ? nm->name : NULL;
 }
