@@ -9,16 +9,6 @@
 
 const char *an_slice_name(const struct an_slice *s)
 {
-	static const char *const blocked[GS_R_COUNT] = {
-		[GS_R_GIL] = "blocked: gil",
-		[GS_R_SLEEP] = "blocked: sleep",
-		[GS_R_INPUT] = "blocked: input",
-		[GS_R_NETWORK] = "blocked: network",
-		[GS_R_IO] = "blocked: io",
-		[GS_R_LOCK] = "blocked: lock",
-		[GS_R_OTHER] = "blocked: other",
-	};
-
 	switch (s->kind) {
 	case AN_SLICE_GIL_HELD:
 		return "GIL held";
@@ -29,9 +19,7 @@ const char *an_slice_name(const struct an_slice *s)
 	case AN_SLICE_RUNNABLE:
 		return "runnable";
 	case AN_SLICE_BLOCKED:
-		return (unsigned int)s->reason < GS_R_COUNT ?
-			       blocked[s->reason] :
-			       "blocked: other";
+		return reason_info(s->reason)->label;
 	default:
 		return "unknown";
 	}
