@@ -1,14 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <string.h>
-#include <strings.h>
 #include "cmd/formats.h"
-
-static bool ends_with_nocase(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n > k && !strcasecmp(s + n - k, suffix);
-}
+#include "common/strs.h"
 
 const struct out_format *out_format_of(const struct out_format *v, size_t n,
 				       const char *path)

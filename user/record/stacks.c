@@ -23,6 +23,7 @@
 #include "record/stacks.h"
 #include "session/stacktab.h"
 #include "record/symbolize.h"
+#include "common/strs.h"
 
 #define MAX_INTERPS 16
 #define MAX_SCAN_THREADS 4096
@@ -597,13 +598,6 @@ static struct named *named_get(struct stk_proc *p, uint32_t tid)
 	}
 	p->named[p->n_named] = (struct named){ .tid = tid };
 	return &p->named[p->n_named++];
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && !strcmp(s + n - k, suffix);
 }
 
 /* Is C threading.Thread._bootstrap? (3.9 and 3.10 have no qualname) */
