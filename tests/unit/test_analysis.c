@@ -413,6 +413,55 @@ static void test_attach_holder(void **state)
 	an_free(an);
 }
 
+/*
+ * Free at attach, A its last holder (replay.c passes the last holder once;
+ * it is the holder only while the GIL is locked): nobody holds it until A
+ * takes it back, which is no hand-off; B's take after A's is one. Without
+ * a last holder, A's take is an initial take.
+ */
+static void attach_free_then_take(uint32_t last_holder, struct analysis **out,
+				  struct an_process **pp)
+{
+	struct analysis *an = setup_process(pp);
+
+	an_add_thread(an, *pp, A, 'R', -1, 0, 0);
+	an_add_thread(an, *pp, B, 'R', -1, 0, 0);
+	an_set_gil_state(*pp, false, last_holder);
+	cond_signal(an, 2 * MS, A, SWITCH_COND);
+	cond_signal(an, 3 * MS, A, COND);
+	cond_signal(an, 3 * MS + 40 * US, B, SWITCH_COND);
+	an_finish(an, T0 + 4 * MS);
+	*out = an;
+}
+
+static void test_attach_free_gil_last_holder(void **state)
+{
+	struct an_process *p;
+	struct analysis *an;
+
+	(void)state;
+	attach_free_then_take(A, &an, &p);
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns, 1 * MS);
+	assert_int_equal(p->gil_held_ns, 2 * MS - 40 * US);
+	assert_int_equal(p->initial_takes, 0);
+	assert_int_equal(p->handoffs, 1);
+	an_free(an);
+
+	attach_free_then_take(0, &an, &p);
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns, 1 * MS);
+	assert_int_equal(p->initial_takes, 1);
+	assert_int_equal(p->handoffs, 1);
+	an_free(an);
+
+	/* locked: the last holder holds it from the start */
+	an = setup_process(&p);
+	an_add_thread(an, p, A, 'R', -1, 0, 0);
+	an_set_gil_state(p, true, A);
+	an_finish(an, T0 + 4 * MS);
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns, 4 * MS);
+	an_free(an);
+}
+
 /* A forked child is its own process with its own GIL (same address). */
 static void test_fork_child_process(void **state)
 {
@@ -1034,6 +1083,7 @@ int main(void)
 		cmocka_unit_test(test_preempt_and_uninterruptible),
 		cmocka_unit_test(test_unknown_start_resolved),
 		cmocka_unit_test(test_attach_holder),
+		cmocka_unit_test(test_attach_free_gil_last_holder),
 		cmocka_unit_test(test_fork_child_process),
 		cmocka_unit_test(test_events_after_exit_ignored),
 		cmocka_unit_test(test_hist_quantiles),

@@ -62,9 +62,17 @@ static void turns(struct world *w, int i, int j, uint64_t from, uint64_t to)
 	}
 }
 
-static void compute(struct world *w, struct ph_phases *ph)
+/* The phases of W: N of them. */
+static void compute(struct world *w, struct ph_phases *ph, size_t n)
 {
 	assert_int_equal(ph_compute(&w->log, &w->p, ph), 0);
+	assert_int_equal(ph->n, n);
+}
+
+static void world_free(struct world *w, struct ph_phases *ph)
+{
+	ph_phases_free(ph);
+	ph_log_free(&w->log);
 }
 
 static void assert_phase(const struct phase *ph, enum ph_kind kind,
@@ -89,8 +97,7 @@ static void test_serial_threaded_serial(void **state)
 	span(&w, 0, JOIN, 100, 200);
 	turns(&w, 1, 2, 100, 200);
 	span(&w, 0, HOLD, 200, 250);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 3);
+	compute(&w, &ph, 3);
 	assert_phase(&ph.v[0], PH_SERIAL, 0, 100);
 	assert_phase(&ph.v[1], PH_THREADED, 100, 200);
 	assert_phase(&ph.v[2], PH_SERIAL, 200, 250);
@@ -105,8 +112,7 @@ static void test_serial_threaded_serial(void **state)
 	assert_int_equal(ph.v[1].longest_cpu, 50 * MS);
 	assert_int_equal(ph.v[1].whatif_ns, 50 * MS);
 	assert_int_equal(ph.v[2].whatif_ns, 0);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* On one CPU the what-if is the CPU time: 100 ms, no gain. */
@@ -118,11 +124,9 @@ static void test_whatif_bounded_by_cpus(void **state)
 	(void)state;
 	world_init(&w, 1);
 	turns(&w, 1, 2, 0, 100);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 1);
+	compute(&w, &ph, 1);
 	assert_int_equal(ph.v[0].whatif_ns, 100 * MS);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* A thread's own sleep is on its path: 4 threads in turns for 200 ms on
@@ -139,15 +143,13 @@ static void test_whatif_keeps_own_waits(void **state)
 	turns(&w, 2, 3, 0, 120);
 	span(&w, 3, SLEEP, 120, 200);
 	span(&w, 2, WAIT, 120, 200);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 1);
+	compute(&w, &ph, 1);
 	assert_int_equal(ph.v[0].members, 4);
 	assert_int_equal(ph.v[0].longest_tid, 204);
 	assert_int_equal(ph.v[0].longest_cpu, 60 * MS);
 	assert_int_equal(ph.v[0].longest_path, 140 * MS);
 	assert_int_equal(ph.v[0].whatif_ns, 140 * MS);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* A 5 ms burst of two threads wanting the GIL in a serial stretch, and a
@@ -166,13 +168,11 @@ static void test_blips_smoothed(void **state)
 	span(&w, 1, SLEEP, 180, 190);
 	span(&w, 2, SLEEP, 180, 190);
 	turns(&w, 1, 2, 190, 300);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 2);
+	compute(&w, &ph, 2);
 	assert_phase(&ph.v[0], PH_SERIAL, 0, 100);
 	assert_phase(&ph.v[1], PH_THREADED, 100, 300);
 	assert_true(ph.v[1].contended);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* The last worker finishing alone for 22 ms belongs to the 100 ms
@@ -190,12 +190,10 @@ static void test_tail_of_the_threaded_phase(void **state)
 	turns(&w, 1, 2, 0, 100);
 	span(&w, 1, HOLD, 100, 122);
 	span(&w, 0, HOLD, 122, 200);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 2);
+	compute(&w, &ph, 2);
 	assert_phase(&ph.v[0], PH_THREADED, 0, 122);
 	assert_phase(&ph.v[1], PH_SERIAL, 122, 200);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 
 	/* the main thread takes the GIL 1 ms between two joins in the tail */
 	world_init(&w, 2);
@@ -207,24 +205,20 @@ static void test_tail_of_the_threaded_phase(void **state)
 	span(&w, 1, WAIT, 105, 106);
 	span(&w, 1, HOLD, 106, 122);
 	span(&w, 0, HOLD, 122, 200);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 2);
+	compute(&w, &ph, 2);
 	assert_phase(&ph.v[0], PH_THREADED, 0, 122);
 	assert_phase(&ph.v[1], PH_SERIAL, 122, 200);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 
 	world_init(&w, 2);
 	span(&w, 0, JOIN, 0, 160);
 	turns(&w, 1, 2, 0, 100);
 	span(&w, 1, HOLD, 100, 160);
 	span(&w, 0, HOLD, 160, 200);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 2);
+	compute(&w, &ph, 2);
 	assert_phase(&ph.v[0], PH_THREADED, 0, 100);
 	assert_phase(&ph.v[1], PH_SERIAL, 100, 200);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* The thread that started the workers wanted the GIL 30 % of the
@@ -243,15 +237,13 @@ static void test_starter_not_taken_in(void **state)
 	span(&w, 2, WAIT, 0, 30);
 	span(&w, 0, HOLD, 100, 115);
 	span(&w, 0, SLEEP, 115, 125);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 2);
+	compute(&w, &ph, 2);
 	assert_phase(&ph.v[0], PH_THREADED, 0, 100);
 	assert_int_equal(ph.v[0].members, 3);
 	/* 15 ms serial, 10 ms asleep: no stretch of a minimum phase, so
 	 * one phase of the kind it was most */
 	assert_phase(&ph.v[1], PH_SERIAL, 100, 125);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* A new thread waits 4 ms for a CPU before its first GIL request: the
@@ -270,12 +262,10 @@ static void test_new_thread_runnable_wants(void **state)
 	turns(&w, 0, 1, 104, 204);
 	span(&w, 3, RUNQ, 0, 50);
 	span(&w, 3, RUN, 50, 204);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 2);
+	compute(&w, &ph, 2);
 	assert_phase(&ph.v[0], PH_SERIAL, 0, 100);
 	assert_phase(&ph.v[1], PH_THREADED, 100, 204);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* Contended by the second rule: thread 1 holds the GIL 100 ms while
@@ -297,14 +287,12 @@ static void test_contended_by_wanting(void **state)
 			span(&w, 2, SLEEP, 0, sleep);
 		span(&w, 2, RUNQ, sleep, 90);
 		span(&w, 2, WAIT, 90, 100);
-		compute(&w, &ph);
-		assert_int_equal(ph.n, 1);
+		compute(&w, &ph, 1);
 		assert_string_equal(ph_kind_name(ph.v[0].kind), "threaded");
 		assert_int_equal(ph.v[0].members, 2);
 		assert_int_equal(ph.v[0].member_want, (200 - sleep) * MS);
 		assert_int_equal(ph.v[0].contended, !sleep);
-		ph_phases_free(&ph);
-		ph_log_free(&w.log);
+		world_free(&w, &ph);
 	}
 }
 
@@ -320,13 +308,11 @@ static void test_idle_native_serial(void **state)
 	span(&w, 0, SLEEP, 0, 50);
 	span(&w, 0, RUN, 50, 80);
 	span(&w, 0, HOLD, 80, 120);
-	compute(&w, &ph);
-	assert_int_equal(ph.n, 3);
+	compute(&w, &ph, 3);
 	assert_phase(&ph.v[0], PH_IDLE, 0, 50);
 	assert_phase(&ph.v[1], PH_NATIVE, 50, 80);
 	assert_phase(&ph.v[2], PH_SERIAL, 80, 120);
-	ph_phases_free(&ph);
-	ph_log_free(&w.log);
+	world_free(&w, &ph);
 }
 
 /* Through the analysis (the log's sink on the event stream): A holds while B

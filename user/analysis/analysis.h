@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include "gilscope.h"
 #include "common/hist.h"
+#include "common/pidmap.h"
 #include "analysis/locks.h"
 #include "common/syscalls.h"
 
@@ -275,12 +276,8 @@ struct analysis {
 	uint64_t events;
 	struct an_process **procs;
 	size_t n_procs, cap_procs;
-	/* tid -> live thread, tgid -> live process (open addressing) */
-	struct an_thread **tid_map;
-	struct an_process **pid_map;
-	size_t map_cap;
-	/* processes and threads ever added: bounds what the maps hold */
-	size_t n_ids;
+	/* tid -> newest thread, tgid -> newest process of that id */
+	struct pidmap tid_map, pid_map;
 	an_image_cb image_cb;
 	void *image_ctx;
 	const struct an_sink *sink;

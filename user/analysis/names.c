@@ -6,6 +6,7 @@
 #include <string.h>
 #include "analysis/names.h"
 #include "stackrec.h"
+#include "common/strs.h"
 
 /* ------------------------------------------------------------ lock kinds */
 
@@ -59,13 +60,6 @@ static const struct {
 	/* a pool worker waits on its SimpleQueue (C) in _worker itself */
 	{ "/concurrent/futures/thread.py", "_worker", K_QUEUE },
 };
-
-static bool ends_with(const char *s, const char *end)
-{
-	size_t n = strlen(s), k = strlen(end);
-
-	return n >= k && !strcmp(s + n - k, end);
-}
 
 static enum lock_kind waiter_kind(const struct st_frame *f)
 {

@@ -4,42 +4,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/cli.h"
 #include "cmd/flame.h"
+#include "cmd/formats.h"
 #include "views/flame_model.h"
 #include "views/flame_out.h"
 #include "common/outfile.h"
 #include "analysis/replay.h"
 #include "common/utf8.h"
 
-enum fl_format { FMT_SVG, FMT_FOLDED, FMT_SPEEDSCOPE, FMT_PPROF, FMT_UNKNOWN };
-
-static const struct {
-	const char *suffix;
-	enum fl_format format;
-} suffixes[] = {
-	{ ".svg", FMT_SVG },
-	{ ".folded", FMT_FOLDED },
-	{ ".speedscope.json", FMT_SPEEDSCOPE },
-	{ ".pb.gz", FMT_PPROF },
-	{ ".pprof", FMT_PPROF },
-};
-
-static enum fl_format format_of(const char *path)
+static int write_folded(FILE *out, const struct fl_profile *p,
+			const struct fl_info *info)
 {
-	size_t n = strlen(path);
-
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		size_t k = strlen(suffixes[i].suffix);
-
-		if (n > k && !strcasecmp(path + n - k, suffixes[i].suffix))
-			return suffixes[i].format;
-	}
-	return FMT_UNKNOWN;
+	(void)info;
+	return flame_write_folded(out, p);
 }
+
+static const struct out_format formats[] = {
+	{ { ".svg" },
+	  "an interactive flame graph (click, search)",
+	  .write.flame = flame_write_svg },
+	{ { ".folded" },
+	  "folded stacks in microseconds (flamegraph.pl, inferno)",
+	  .write.flame = write_folded },
+	{ { ".speedscope.json" },
+	  "speedscope, one profile per thread",
+	  .write.flame = flame_write_speedscope },
+	{ { ".pb.gz", ".pprof" },
+	  "pprof (Pyroscope, Parca, Grafana, go tool pprof)",
+	  .write.flame = flame_write_pprof },
+};
 
 static void usage(FILE *out)
 {
@@ -54,11 +50,9 @@ static void usage(FILE *out)
 		"  offcpu    time blocked, by reason, with the syscall as the leaf\n"
 		"  wall      all of a thread's life side by side (default): [on-CPU],\n"
 		"            [GIL wait], [runnable], [sleep], [network], [io], [lock]...\n"
-		"Per thread the totals are the report's. OUT's suffix chooses the format:\n"
-		"  .svg              an interactive flame graph (click, search)\n"
-		"  .folded           folded stacks in microseconds (flamegraph.pl, inferno)\n"
-		"  .speedscope.json  speedscope, one profile per thread\n"
-		"  .pb.gz            pprof (Pyroscope, Parca, Grafana, go tool pprof)\n"
+		"Per thread the totals are the report's. OUT's suffix chooses the format:\n");
+	out_formats_help(out, formats, N_FORMATS(formats));
+	fprintf(out,
 		"\n"
 		"  -o, --output OUT   the flame graph file (written whole or not at all)\n"
 		"  -w, --what WHAT    oncpu, gil-wait, offcpu or wall (default wall)\n"
@@ -76,25 +70,8 @@ static void warn_skipped(const struct gs_session *s)
 			s->blobs_skipped);
 }
 
-static int write_format(FILE *out, enum fl_format fmt,
-			const struct fl_profile *p, const struct fl_info *info)
-{
-	switch (fmt) {
-	case FMT_FOLDED:
-		return flame_write_folded(out, p);
-	case FMT_SPEEDSCOPE:
-		return flame_write_speedscope(out, p, info);
-	case FMT_PPROF:
-		return flame_write_pprof(out, p, info);
-	case FMT_SVG:
-		return flame_write_svg(out, p, info);
-	default:
-		return -EINVAL;
-	}
-}
-
 struct write_job {
-	enum fl_format fmt;
+	const struct out_format *fmt;
 	const struct fl_profile *p;
 	const struct fl_info *info;
 };
@@ -103,10 +80,10 @@ static int write_job(FILE *out, void *ctx)
 {
 	const struct write_job *job = ctx;
 
-	return write_format(out, job->fmt, job->p, job->info);
+	return job->fmt->write.flame(out, job->p, job->info);
 }
 
-static int write_file(const char *path, enum fl_format fmt,
+static int write_file(const char *path, const struct out_format *fmt,
 		      const struct fl_profile *p, const struct fl_info *info)
 {
 	struct write_job job = { .fmt = fmt, .p = p, .info = info };
@@ -135,7 +112,7 @@ static void summary(const char *path, const struct fl_profile *p, int tables)
 struct flame_args {
 	const char *in, *out;
 	enum fl_what what;
-	enum fl_format fmt;
+	const struct out_format *fmt;
 	uint32_t pid, tid;
 };
 
@@ -244,11 +221,9 @@ int cmd_flame(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	a.fmt = format_of(a.out);
-	if (a.fmt == FMT_UNKNOWN) {
-		fprintf(stderr,
-			"gilscope: cannot tell the format of '%s': name it .svg, .folded, .speedscope.json or .pb.gz\n",
-			a.out);
+	a.fmt = out_format_of(formats, N_FORMATS(formats), a.out);
+	if (!a.fmt) {
+		out_format_unknown(formats, N_FORMATS(formats), a.out);
 		return 2;
 	}
 	return flame(&a);

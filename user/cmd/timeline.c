@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common/cli.h"
@@ -12,34 +11,24 @@
 #include "common/outfile.h"
 #include "analysis/replay.h"
 #include "views/report.h"
+#include "cmd/formats.h"
 #include "cmd/timeline.h"
 #include "views/timeline_html.h"
 #include "views/timeline_json.h"
 #include "views/timeline_model.h"
 
-enum tl_format { TL_PFTRACE, TL_JSON, TL_HTML, TL_UNKNOWN };
-
-static const struct {
-	const char *suffix;
-	enum tl_format format;
-} suffixes[] = {
-	{ ".pftrace", TL_PFTRACE }, { ".perfetto-trace", TL_PFTRACE },
-	{ ".json", TL_JSON },	    { ".html", TL_HTML },
-	{ ".htm", TL_HTML },
+static const struct out_format formats[] = {
+	{ { ".pftrace", ".perfetto-trace" },
+	  "Perfetto trace: open it at ui.perfetto.dev",
+	  .write.timeline = pftrace_write },
+	{ { ".json" },
+	  "Chrome trace events: chrome://tracing or Perfetto",
+	  .write.timeline = timeline_json_write },
+	{ { ".html", ".htm" },
+	  "one self-contained page: open it in any browser",
+	  .with_report = true,
+	  .write.timeline = timeline_html_write },
 };
-
-static enum tl_format format_of(const char *path)
-{
-	size_t n = strlen(path);
-
-	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		size_t k = strlen(suffixes[i].suffix);
-
-		if (n > k && !strcasecmp(path + n - k, suffixes[i].suffix))
-			return suffixes[i].format;
-	}
-	return TL_UNKNOWN;
-}
 
 static void usage(FILE *out)
 {
@@ -48,10 +37,9 @@ static void usage(FILE *out)
 		"\n"
 		"Every thread's states, every GIL hand-off and every CPU of the\n"
 		"session FILE (default gilscope.data), as a timeline. OUT's suffix\n"
-		"chooses the format:\n"
-		"  .pftrace  Perfetto trace: open it at ui.perfetto.dev\n"
-		"  .json     Chrome trace events: chrome://tracing or Perfetto\n"
-		"  .html     one self-contained page: open it in any browser\n"
+		"chooses the format:\n");
+	out_formats_help(out, formats, N_FORMATS(formats));
+	fprintf(out,
 		"\n"
 		"  -o, --output OUT   the timeline file (written whole or not at all)\n"
 		"  -h, --help         this help\n");
@@ -81,23 +69,8 @@ static char *text_report(const struct replay *rp)
 	return buf;
 }
 
-static int write_format(FILE *out, enum tl_format fmt, const struct tl_model *m,
-			const struct tl_info *info)
-{
-	switch (fmt) {
-	case TL_PFTRACE:
-		return pftrace_write(out, m, info);
-	case TL_JSON:
-		return timeline_json_write(out, m, info);
-	case TL_HTML:
-		return timeline_html_write(out, m, info);
-	default:
-		return -EINVAL;
-	}
-}
-
 struct write_job {
-	enum tl_format fmt;
+	const struct out_format *fmt;
 	const struct tl_model *m;
 	const struct tl_info *info;
 };
@@ -106,10 +79,10 @@ static int write_job(FILE *out, void *ctx)
 {
 	const struct write_job *job = ctx;
 
-	return write_format(out, job->fmt, job->m, job->info);
+	return job->fmt->write.timeline(out, job->m, job->info);
 }
 
-static int write_file(const char *path, enum tl_format fmt,
+static int write_file(const char *path, const struct out_format *fmt,
 		      const struct tl_model *m, const struct tl_info *info)
 {
 	struct write_job job = { .fmt = fmt, .m = m, .info = info };
@@ -132,7 +105,8 @@ static void summary(const char *path, const struct tl_model *m)
 			(unsigned long long)m->unbound_flows);
 }
 
-static int timeline(const char *in, const char *out, enum tl_format fmt)
+static int timeline(const char *in, const char *out,
+		    const struct out_format *fmt)
 {
 	struct tl_info info = { 0 };
 	struct tl_model m;
@@ -158,7 +132,7 @@ static int timeline(const char *in, const char *out, enum tl_format fmt)
 	info.cpus = (unsigned int)strtoul(host_value(&rp, "cpus"), NULL, 10);
 	info.command = rp.info.command ? rp.info.command : "";
 	info.duration_ns = rp.info.duration_ns;
-	if (fmt == TL_HTML) {
+	if (fmt->with_report) {
 		info.report_text = text_report(&rp);
 		if (!info.report_text) {
 			ret = -ENOMEM;
@@ -199,7 +173,7 @@ int cmd_timeline(int argc, char **argv)
 						.usage = usage,
 						.take = take_timeline_option };
 	const char *out = NULL, *in;
-	enum tl_format fmt;
+	const struct out_format *fmt;
 	int ret = cli_options(&cmd, argc, argv, &out);
 
 	if (ret != CLI_GO_ON)
@@ -209,11 +183,9 @@ int cmd_timeline(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fmt = format_of(out);
-	if (fmt == TL_UNKNOWN) {
-		fprintf(stderr,
-			"gilscope: cannot tell the format of '%s': name it .pftrace, .json or .html\n",
-			out);
+	fmt = out_format_of(formats, N_FORMATS(formats), out);
+	if (!fmt) {
+		out_format_unknown(formats, N_FORMATS(formats), out);
 		return 2;
 	}
 	return timeline(in, out, fmt);

@@ -9,23 +9,11 @@ static const char *const names[] = {
 #undef GS_SYSCALL_NAME
 };
 
-static const char *const reason_names[GS_R_COUNT] = {
-	[GS_R_GIL] = "gil",	[GS_R_SLEEP] = "sleep",
-	[GS_R_INPUT] = "input", [GS_R_NETWORK] = "network",
-	[GS_R_IO] = "io",	[GS_R_LOCK] = "lock",
-	[GS_R_OTHER] = "other",
-};
-
 const char *syscall_name(int nr)
 {
 	if (nr < 0 || (size_t)nr >= sizeof(names) / sizeof(names[0]))
 		return NULL;
 	return names[nr];
-}
-
-const char *reason_name(enum gs_reason r)
-{
-	return (unsigned int)r < GS_R_COUNT ? reason_names[r] : "other";
 }
 
 bool futex_op_waits(uint64_t op)

@@ -1,22 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Why a thread was off-CPU: the blocking reasons and how syscalls map to them. */
+/* How syscalls map to blocking reasons (common/reasons.h). */
 #ifndef GS_SYSCALLS_H
 #define GS_SYSCALLS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include "syscalls_shared.h"
-
-enum gs_reason {
-	GS_R_GIL,     /* a futex of the GIL (cond, mutex, switch_cond) */
-	GS_R_SLEEP,   /* nanosleep, or poll/select on no file */
-	GS_R_INPUT,   /* reading the terminal or standard input */
-	GS_R_NETWORK, /* sockets, event loops */
-	GS_R_IO,      /* files, pipes, disk (uninterruptible) */
-	GS_R_LOCK,    /* any other futex: threading locks, queues, joins */
-	GS_R_OTHER,   /* everything else (child wait, page faults, ...) */
-	GS_R_COUNT
-};
+#include "common/reasons.h"
 
 #define SYS_FUTEX GS_NR_futex
 #define SYS_CLOCK_NANOSLEEP GS_NR_clock_nanosleep
@@ -27,8 +17,6 @@ enum gs_reason {
 
 /* Syscall NR's name ("read"), or NULL when unknown to gilscope. */
 const char *syscall_name(int nr);
-/* JSON/report key of a reason ("gil", "sleep", ...). */
-const char *reason_name(enum gs_reason r);
 
 /* The futex op waits (FUTEX_WAIT, WAIT_BITSET, LOCK_PI, WAIT_REQUEUE_PI...). */
 bool futex_op_waits(uint64_t op);

@@ -23,6 +23,7 @@
 #include "session/stacktab.h"
 #include "record/symbolize.h"
 #include "record/stacks_int.h"
+#include "common/strs.h"
 
 /* ------------------------------------------------------------ set-up */
 
@@ -501,6 +502,7 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+#include "common/strs.h"
 /* ------------------------------------------------------------ writing */
 
 /* The sampler's perf events off. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "common/strs.h"
 #include "gilscope.skel.h"
 #include "common/procfs.h"
 #include "stackrec.h"
@@ -41,13 +42,6 @@ static struct named *named_get(struct stk_proc *p, uint32_t tid)
 	}
 	p->named[p->n_named] = (struct named){ .tid = tid };
 	return &p->named[p->n_named++];
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && !strcmp(s + n - k, suffix);
 }
 
 /* Is C threading.Thread._bootstrap? (3.9 and 3.10 have no qualname) */

@@ -139,7 +139,7 @@ struct session_summary {
 
 struct gs_reader;
 
-/* EVENTS chunks the reader merges at once at most (user/session/session.c) */
+/* EVENTS chunks the reader merges at once at most (user/session/session_events.c) */
 #define GS_READER_MAX_RUNS 1024
 
 /*

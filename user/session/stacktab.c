@@ -33,6 +33,7 @@ void stacktab_free(struct stacktab *t)
 	free(t->stacks);
 	free(t->stack_slots);
 	free(t->threads);
+	free(t->thread_slots);
 	free(t->remap);
 	kv_free(&t->meta);
 	memset(t, 0, sizeof(*t));
@@ -224,20 +225,52 @@ int stacktab_add_stack(struct stacktab *t, uint8_t kind, uint64_t id,
 	return 0;
 }
 
+static uint64_t thread_hash(uint32_t pid, uint32_t tid)
+{
+	return ((uint64_t)pid << 32 | tid) * 0x9e3779b97f4a7c15ull >> 7;
+}
+
+static uint64_t thread_key(const struct stacktab *t, uint32_t i)
+{
+	return thread_hash(t->threads[i].pid, t->threads[i].tid);
+}
+
+/* The index's slot of (PID, TID): its entry, or the empty slot for it. */
+static size_t thread_slot(const struct stacktab *t, uint32_t pid, uint32_t tid)
+{
+	size_t mask = t->thread_slot_cap - 1, j = thread_hash(pid, tid) & mask;
+
+	while (t->thread_slots[j]) {
+		const struct st_thread *th =
+			&t->threads[t->thread_slots[j] - 1];
+
+		if (th->pid == pid && th->tid == tid)
+			break;
+		j = (j + 1) & mask;
+	}
+	return j;
+}
+
 int stacktab_set_thread(struct stacktab *t, uint32_t pid, uint32_t tid,
 			const char *name)
 {
 	char *copy = strdup(name);
 	struct st_thread *th;
+	size_t j;
 
 	if (!copy)
 		return -ENOMEM;
-	for (size_t i = 0; i < t->n_threads; i++) {
-		if (t->threads[i].tid == tid && t->threads[i].pid == pid) {
-			free(t->threads[i].name);
-			t->threads[i].name = copy;
-			return 0;
-		}
+	if (rehash(&t->thread_slots, &t->thread_slot_cap, t->n_threads,
+		   thread_key, t)) {
+		free(copy);
+		return -ENOMEM;
+	}
+	j = thread_slot(t, pid, tid);
+	if (t->thread_slots[j]) {
+		th = &t->threads[t->thread_slots[j] - 1];
+		free(th->name);
+		th->name = copy;
+		return 0;
 	}
 	if (grow((void **)&t->threads, &t->cap_threads, t->n_threads + 1,
 		 sizeof(*t->threads))) {
@@ -248,16 +281,20 @@ int stacktab_set_thread(struct stacktab *t, uint32_t pid, uint32_t tid,
 	th->pid = pid;
 	th->tid = tid;
 	th->name = copy;
+	t->thread_slots[j] = t->n_threads;
 	return 0;
 }
 
 const char *stacktab_thread_name(const struct stacktab *t, uint32_t pid,
 				 uint32_t tid)
 {
-	for (size_t i = t->n_threads; i-- > 0;)
-		if (t->threads[i].tid == tid && t->threads[i].pid == pid)
-			return t->threads[i].name;
-	return NULL;
+	size_t j;
+
+	if (!t->thread_slot_cap)
+		return NULL;
+	j = thread_slot(t, pid, tid);
+	return t->thread_slots[j] ? t->threads[t->thread_slots[j] - 1].name :
+				    NULL;
 }
 
 /* ------------------------------------------------------------ encoding */
@@ -425,9 +462,12 @@ static void drop_written(struct stacktab *t)
 	free(t->stacks);
 	free(t->stack_slots);
 	free(t->threads);
+	free(t->thread_slots);
 	t->stacks = NULL;
 	t->stack_slots = NULL;
 	t->threads = NULL;
+	t->thread_slots = NULL;
+	t->thread_slot_cap = 0;
 	t->n_stacks = t->cap_stacks = t->stack_slot_cap = 0;
 	t->n_threads = t->cap_threads = 0;
 	kv_free(&t->meta);

@@ -50,8 +50,10 @@ struct stacktab {
 	size_t n_stacks, cap_stacks;
 	uint32_t *stack_slots;
 	size_t stack_slot_cap;
-	struct st_thread *threads;
+	struct st_thread *threads; /* one per (pid, tid) */
 	size_t n_threads, cap_threads;
+	uint32_t *thread_slots; /* open addressing by (pid, tid): index + 1 */
+	size_t thread_slot_cap;
 	struct kv_list meta;
 	size_t frames_written; /* stacktab_flush: frames before this went out */
 	uint64_t dropped;      /* decoded records that were malformed */

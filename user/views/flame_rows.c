@@ -246,23 +246,13 @@ static void push(struct frames *f, int64_t id)
 
 static const char *category_name(const struct fl_agg *a)
 {
-	static const char *const reasons[GS_R_COUNT] = {
-		[GS_R_GIL] = "[GIL hand-off]",
-		[GS_R_SLEEP] = "[sleep]",
-		[GS_R_INPUT] = "[input]",
-		[GS_R_NETWORK] = "[network]",
-		[GS_R_IO] = "[io]",
-		[GS_R_LOCK] = "[lock]",
-		[GS_R_OTHER] = "[other]",
-	};
-
 	switch (a->cat) {
 	case C_GILWAIT:
 		return "[GIL wait]";
 	case C_RUNNABLE:
 		return "[runnable]";
 	case C_BLOCKED:
-		return a->reason < GS_R_COUNT ? reasons[a->reason] : "[other]";
+		return reason_info(a->reason)->flame;
 	default:
 		return "[on-CPU]";
 	}

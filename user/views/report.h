@@ -6,16 +6,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "analysis/analysis.h"
+#include "analysis/diagnosis.h"
 #include "session/session.h"
 
-struct diagnosis {
-	const char *kind; /* gil-contention, io-overlap, input-wait, ... */
-	char summary[400];
-};
-
-#define MAX_DIAGNOSES 6
-
-/* The plain-language findings for one process, most important first. */
+/* The plain-language findings for one process, most important first
+ * (analysis/diagnosis.c), with those of its contended phases. */
 int diagnose(const struct analysis *an, const struct an_process *p,
 	     struct diagnosis *out, int max);
 

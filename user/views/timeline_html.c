@@ -361,6 +361,8 @@ int timeline_html_write(FILE *out, const struct tl_model *m,
 	fputs("<script type=\"application/json\" id=\"gsdata\">", out);
 	write_data(out, m);
 	fputs("</script>\n<script>\n", out);
+	lines(out, tl_page_js_head);
+	tl_page_write_states(out);
 	lines(out, tl_page_js);
 	fputs("</script>\n</body>\n</html>\n", out);
 	if (fflush(out) || ferror(out))

@@ -6,6 +6,8 @@
  * last <script> element) and turn it back into lines here.
  */
 #include <stddef.h>
+#include "analysis/analysis.h"
+#include "common/reasons.h"
 #include "views/timeline_page.h"
 
 const char *const tl_page_css[] = {
@@ -30,7 +32,7 @@ const char *const tl_page_css[] = {
 	NULL
 };
 
-const char *const tl_page_js[] = {
+const char *const tl_page_js_head[] = {
 	"(function () {\n",
 	"'use strict';\n",
 	"var loadStart = performance.now();\n",
@@ -56,28 +58,70 @@ const char *const tl_page_js[] = {
 	"var maxLatency = 0, i;\n",
 	"for (i = 0; i < HR.length; i++) maxLatency = Math.max(maxLatency, HA[i] - HR[i]);\n",
 	"\n",
-	"var STATE_COLORS = {\n",
-	"  'GIL held': '#2ca02c', 'running, GIL released': '#98df8a',\n",
-	"  'waiting for GIL': '#d62728', 'runnable': '#ff7f0e',\n",
-	"  'blocked: gil': '#e377c2', 'blocked: sleep': '#c7c7c7',\n",
-	"  'blocked: input': '#bcbd22', 'blocked: network': '#17becf',\n",
-	"  'blocked: io': '#1f77b4', 'blocked: lock': '#9467bd',\n",
-	"  'blocked: other': '#8c564b', 'unknown': '#ececec'\n",
-	"};\n",
-	"var STATE_HELP = {\n",
-	"  'GIL held': 'on a CPU, running Python',\n",
-	"  'running, GIL released': 'on a CPU in native code, GIL released',\n",
-	"  'waiting for GIL': 'asked for the GIL, not given it yet',\n",
-	"  'runnable': 'ready, waiting for a CPU',\n",
-	"  'blocked: gil': 'asleep on the GIL',\n",
-	"  'blocked: sleep': 'asleep: time.sleep, timeouts',\n",
-	"  'blocked: input': 'reading the terminal or stdin',\n",
-	"  'blocked: network': 'sockets, event loops',\n",
-	"  'blocked: io': 'files, pipes, disk',\n",
-	"  'blocked: lock': 'a lock, queue, join, condition',\n",
-	"  'blocked: other': 'anything else',\n",
-	"  'unknown': 'not known'\n",
-	"};\n",
+	NULL
+};
+
+/* The states that are not a blocking reason, in the legend's order; the
+ * blocked ones come from the reasons' table (common/reasons.c). */
+static const struct state_style {
+	enum an_slice_kind kind;
+	const char *colour, *help;
+} states[] = {
+	{ AN_SLICE_GIL_HELD, "#2ca02c", "on a CPU, running Python" },
+	{ AN_SLICE_RUNNING, "#98df8a",
+	  "on a CPU in native code, GIL released" },
+	{ AN_SLICE_GIL_WAIT, "#d62728", "asked for the GIL, not given it yet" },
+	{ AN_SLICE_RUNNABLE, "#ff7f0e", "ready, waiting for a CPU" },
+};
+static const struct state_style unknown = { AN_SLICE_UNKNOWN, "#ececec",
+					    "not known" };
+
+#define N_STYLES (sizeof(states) / sizeof(states[0]) + GS_R_COUNT + 1)
+
+/* The I-th state of the legend: its label, colour and help. */
+static void style_of(size_t i, const char **label, const char **colour,
+		     const char **help)
+{
+	size_t n = sizeof(states) / sizeof(states[0]);
+	const struct state_style *st = i < n ? &states[i] : &unknown;
+	struct an_slice s = { .kind = st->kind };
+
+	if (i >= n && i < n + GS_R_COUNT) {
+		const struct gs_reason_info *r = reason_info(i - n);
+
+		*label = r->label;
+		*colour = r->colour;
+		*help = r->help;
+		return;
+	}
+	*label = an_slice_name(&s);
+	*colour = st->colour;
+	*help = st->help;
+}
+
+/* STATE_COLORS (two a line) and STATE_HELP, keyed by a slice's label. */
+void tl_page_write_states(FILE *out)
+{
+	const char *label, *colour, *help;
+
+	fputs("var STATE_COLORS = {\n", out);
+	for (size_t i = 0; i < N_STYLES; i++) {
+		const char *end = i % 2 ? ",\n" : ",";
+
+		style_of(i, &label, &colour, &help);
+		fprintf(out, "%s'%s': '%s'%s", i % 2 ? " " : "  ", label,
+			colour, i + 1 == N_STYLES ? "\n" : end);
+	}
+	fputs("};\nvar STATE_HELP = {\n", out);
+	for (size_t i = 0; i < N_STYLES; i++) {
+		style_of(i, &label, &colour, &help);
+		fprintf(out, "  '%s': '%s'%s\n", label, help,
+			i + 1 == N_STYLES ? "" : ",");
+	}
+	fputs("};\n", out);
+}
+
+const char *const tl_page_js[] = {
 	"/* CPU lanes: one colour per thread, away from the state colours */\n",
 	"var THREAD_COLORS = ['#4e79a7', '#76b7b2', '#b07aa1', '#edc948', '#9c755f',\n",
 	"  '#a0cbe8', '#ff9da7', '#86bcb6', '#d4a6c8', '#b6992d', '#79706e', '#f1ce63'];\n",
