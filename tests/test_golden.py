@@ -4,13 +4,16 @@ rendered by the current ./gilscope, must be byte-identical to the stored
 golden files (tests/golden/README.md). Replay only: no root, no BPF."""
 import difflib
 import hashlib
+import json
 import os
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "integration"))
 import make_golden as golden  # noqa: E402
+import sched_account  # noqa: E402
 
 SESSIONS = golden.stored_sessions()
 CASES = [(name, view) for name in SESSIONS for view in golden.VIEWS]
@@ -80,3 +83,26 @@ def test_output_is_golden(name, view, workdirs):
     if got != want:
         pytest.fail(f"{name} {out_name} differs from tests/golden/outputs/{name}/{out_name}:\n"
                     f"{first_difference(want, got)}{update}", pytrace=False)
+
+
+@pytest.mark.parametrize("name", SESSIONS)
+def test_on_cpu_within_the_scheduler(name, workdirs):
+    """The report's on-CPU time per thread of the stored session against
+    the scheduler's account re-derived from its raw events (replay only)."""
+    path = os.path.join(workdirs(name), name + ".data")
+    report = json.loads(golden.render(name, golden.view("report.json"), workdirs(name)))
+    sched_account.check_on_cpu_within_the_scheduler(golden.GILSCOPE, path, report)
+
+
+def test_scheduler_check_catches_runnable_time_counted_on_cpu(workdirs):
+    """The check above can fail: a report that counted each thread's
+    runnable time as on-CPU is caught (cpu_threads: threads runnable for
+    ms while others run)."""
+    name = "cpu_threads"
+    path = os.path.join(workdirs(name), name + ".data")
+    report = json.loads(golden.render(name, golden.view("report.json"), workdirs(name)))
+    for p in report["processes"]:
+        for t in p["threads"]:
+            t["on_cpu_ns"] += t["runnable_ns"]
+    with pytest.raises(AssertionError, match="on CPU"):
+        sched_account.check_on_cpu_within_the_scheduler(golden.GILSCOPE, path, report)

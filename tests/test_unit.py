@@ -3,6 +3,7 @@ import glob
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -25,11 +26,57 @@ def test_cmocka(binary):
     print(run.stdout[-4000:], run.stderr[-4000:])
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "[  PASSED  ]" in run.stdout + run.stderr
-    # cmocka counts a skip() as passed: say it (the tests that need Debian's
-    # python3.11 build and its debug file skip without them)
-    skipped = re.findall(r"^\[  SKIPPED \] (?!\d+ test)(\S+)", run.stdout + run.stderr, re.M)
-    if skipped:
-        pytest.skip(f"cmocka skipped {len(skipped)}: {', '.join(sorted(set(skipped)))}")
+    check_skips(run.stdout + run.stderr)
+
+
+def build_id(path):
+    notes = subprocess.run(["readelf", "-n", path], capture_output=True, text=True).stdout
+    m = re.search(r"Build ID: ([0-9a-f]+)", notes)
+    return m[1] if m else None
+
+
+def unmet(need):
+    """Whether the NEED a skipped test named ("PATH" or "PATH build-id ID")
+    is really not met on this machine."""
+    path, _, build = need.partition(" build-id ")
+    if not os.access(path, os.R_OK):
+        return True
+    return bool(build) and build_id(path) != build
+
+
+def check_skips(output):
+    """cmocka counts a skip() as passed. A unit test skips only when this
+    machine lacks a file it needs, and says which on a "[  NEEDS   ]" line
+    (Debian's python3.11 of one build and its debug file, pyenv's
+    interpreters): a skip that names no need, or one that is met after all,
+    fails; the others show as a pytest skip that says what is missing."""
+    skipped = sorted(set(re.findall(r"^\[  SKIPPED \] (?!\d+ test)(\S+)", output, re.M)))
+    needs = sorted(set(re.findall(r"^\[  NEEDS   \] (.+)$", output, re.M)))
+    if not skipped:
+        assert not needs, needs
+        return
+    assert needs, f"cmocka skipped {', '.join(skipped)} without a [  NEEDS   ] line"
+    met = [n for n in needs if not unmet(n)]
+    assert not met, f"cmocka skipped {', '.join(skipped)} although they have {met}"
+    pytest.skip(f"cmocka skipped {len(skipped)} ({', '.join(skipped)}): "
+                f"this machine lacks {'; '.join(needs)}")
+
+
+def test_skips_must_name_an_unmet_need():
+    """check_skips fails a skip without a need, or with a need that is met."""
+    skip = "[  SKIPPED ] test_deb_basic\n"
+    with pytest.raises(AssertionError, match="without"):
+        check_skips(skip)
+    with pytest.raises(AssertionError, match="although"):
+        check_skips(skip + f"[  NEEDS   ] {sys.executable}\n")
+    with pytest.raises(pytest.skip.Exception, match="lacks /nonexistent"):
+        check_skips(skip + "[  NEEDS   ] /nonexistent\n")
+    real = os.path.realpath(sys.executable)
+    if build_id(real):
+        with pytest.raises(AssertionError, match="although"):
+            check_skips(skip + f"[  NEEDS   ] {real} build-id {build_id(real)}\n")
+        with pytest.raises(pytest.skip.Exception, match="lacks"):
+            check_skips(skip + f"[  NEEDS   ] {real} build-id {'0' * 40}\n")
 
 
 C_SOURCES = sorted(glob.glob(os.path.join(ROOT, d, pat))

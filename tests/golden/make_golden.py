@@ -87,6 +87,11 @@ def views():
 VIEWS = views()
 
 
+def view(out_name):
+    """The view that writes OUT_NAME."""
+    return next(v for v in VIEWS if v[0] == out_name)
+
+
 def session_file(name):
     return os.path.join(SESSIONS_DIR, name + ".data")
 

@@ -6,6 +6,8 @@ import subprocess
 
 import pytest
 
+from sched_account import check_on_cpu_within_the_scheduler
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GILSCOPE = os.path.join(ROOT, "gilscope")
 WORKLOADS = os.path.join(ROOT, "workloads")
@@ -95,15 +97,18 @@ def record_terminal_input(tmp_path, record_args=()):
                   report(out), out)
 
 
-def check_accounting(proc):
-    """Relations between figures the analysis keeps apart. (on-CPU +
-    runnable + blocked = lifetime is not checked: every interval goes to
-    one state, so it holds by construction.)
+def check_accounting(proc, session):
+    """Relations between figures the analysis keeps apart, and one figure
+    against the scheduler's own account re-derived from the raw events of
+    the session file SESSION (sched_account.py). (on-CPU + runnable + blocked =
+    lifetime is not checked: every interval goes to one state, so it holds
+    by construction.)
     - one thread at a time holds the GIL: the threads' holds add up to at
       most the process's wall time and to the process's GIL held time;
     - a thread cannot wait for the GIL while it holds it;
     - every thread lives within its process, and the threads' CPU time
-      fits in the CPUs they used over the process's life."""
+      fits in the CPUs they used over the process's life;
+    - no thread is on CPU longer than between its switch-ins and switch-outs."""
     threads = proc["threads"]
     held = sum(t["gil_held_ns"] for t in threads)
     assert held <= proc["wall_ns"], (held, proc["wall_ns"])
@@ -114,6 +119,7 @@ def check_accounting(proc):
         assert proc["start_ns"] <= t["start_ns"] <= t["end_ns"] <= proc["end_ns"], t
     cpu = sum(t["on_cpu_ns"] for t in threads)
     assert cpu <= proc["wall_ns"] * max(proc["cpus_used"], 1), (cpu, proc["wall_ns"])
+    check_on_cpu_within_the_scheduler(GILSCOPE, session, report(session), {proc["pid"]})
 
 
 def within(value, expected, rel, abs_=0.0):

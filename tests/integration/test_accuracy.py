@@ -71,7 +71,7 @@ def agrees(tmp_path, stripped):
     # thousand short holds, each stretched by the truth's own probes
     t = record_with_truth(tmp_path, ["-S", PROG], env=env)
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"], p["gil"]
     threads = t.facts["threads"]
     assert len(threads) == 8
@@ -133,7 +133,7 @@ def test_exec_chains_lose_no_handoff(tmp_path, trace, how):
     t = trace(argv)
     assert t.run.returncode == 0, t.run.stderr
     p = python_process(t)
-    check_accounting(p)
+    check_accounting(p, t.path)
     assert p["gil"]["handoffs"] > 0
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"], p["gil"]
     for tid, cpu_s in t.facts["thread_cpu_s"].items():

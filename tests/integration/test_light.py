@@ -20,7 +20,7 @@ def test_light_sleeps_are_exact(trace):
     assert t.run.returncode == 0, t.run.stderr
     assert t.report["session"]["mode"] == "light"
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     for name, info in t.facts["per_thread"].items():
         th = t.thread(info["tid"])
         # the sleep's entry was held in BPF and written when the thread
@@ -32,7 +32,7 @@ def test_light_sleeps_are_exact(trace):
 def test_light_terminal_input_keeps_its_reason(tmp_path):
     t = record_terminal_input(tmp_path, ("--light",))
     assert t.run.returncode == 0, t.run.stderr
-    check_accounting(t.process())
+    check_accounting(t.process(), t.path)
     f = t.facts
     reader = t.thread(f["tids"]["reader"])
     # the fd facts (a tty) are read when the held read is written
@@ -46,7 +46,7 @@ def test_light_cpu_threads_wait_for_the_gil(trace):
     t = trace([PYTHON, workload("cpu_threads.py"), "0.6"], record_args=("--light",))
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     for name, tid in f["tids"].items():
         th = t.thread(tid)
         # the waits come from the futex on the GIL's cond (a thread
@@ -78,5 +78,5 @@ def test_light_records_no_event_per_nonblocking_read(tmp_path):
     # light writes the scheduler's and the GIL futex traffic only
     assert s["events"] < 0.5 * f["reads"], (s["events"], f["reads"])
     p = data["processes"][0]
-    check_accounting(p)
+    check_accounting(p, out)
     assert sum(th["gil_wait_ns"] for th in p["threads"]) > 0

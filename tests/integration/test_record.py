@@ -23,7 +23,7 @@ def test_four_cpu_threads_contend_for_the_gil(trace):
     t = trace([PYTHON, prog("cpu_clock.py")])
     assert t.run.returncode == 0, t.run.stderr
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     assert p["python_version"].startswith("3.11")
     gil = p["gil"]
     # exact reconstruction: the interpreter's own counter agrees
@@ -64,7 +64,7 @@ def test_sleeping_threads_are_measured_exactly(trace):
     t = trace([PYTHON, workload("sleepy_threads.py")])
     assert t.run.returncode == 0, t.run.stderr
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     for name, info in t.facts["per_thread"].items():
         th = t.thread(info["tid"])
         assert within(th["blocked_ns"]["sleep"] / 1e9, info["measured_s"], 0.02), (name, th)
@@ -77,7 +77,7 @@ def test_sleeping_threads_are_measured_exactly(trace):
 def input_checks(t):
     assert t.run.returncode == 0, t.run.stderr
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     f = t.facts
     assert f["input_result"] == "line"
     reader = t.thread(f["tids"]["reader"])
@@ -114,7 +114,7 @@ def test_lock_wait_is_measured(trace):
     t = trace([PYTHON, workload("lock_turns.py")])
     assert t.run.returncode == 0, t.run.stderr
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     for name, info in t.facts["per_thread"].items():
         th = t.thread(info["tid"])
         assert within(th["blocked_ns"]["lock"] / 1e9, info["acquire_wait_total_s"], 0.02,
@@ -141,7 +141,7 @@ def test_attach_and_detach_leave_the_program_alone(tmp_path):
     assert within(data["session"]["duration_ns"] / 1e9, 0.6, 0.1)
     p = data["processes"][0]
     assert p["pid"] == target.pid
-    check_accounting(p)
+    check_accounting(p, out)
     assert len(p["threads"]) == 3
     gil = p["gil"]
     assert gil["handoffs"] > 0
@@ -166,7 +166,7 @@ def test_stripped_interpreter_without_debug_file(trace, method, all_sites):
     t = trace([PYTHON, prog("cpu_clock.py")], env=env)
     assert t.run.returncode == 0, t.run.stderr
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     assert p["gil_method"] == method
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"]
     for tid, cpu_s in t.facts["thread_cpu_s"].items():
@@ -205,7 +205,7 @@ def test_every_read_releases_and_takes_the_gil(trace, threads):
     t = trace([PYTHON, "-c", READS, str(n), str(threads)])
     assert t.run.returncode == 0, t.run.stderr
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     assert p["gil_method"] == "handoff"
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"]
     readers = [th for th in p["threads"] if th["tid"] != p["pid"]]
@@ -233,7 +233,7 @@ def test_a_process_that_is_not_python(trace):
     t = trace(["/bin/sleep", "0.3"])
     assert t.run.returncode == 0
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     assert p["python_version"] is None
     assert p["gil"] is None
     assert [d["kind"] for d in p["diagnosis"]] == ["no-python"]
@@ -248,7 +248,7 @@ def test_child_processes_each_have_their_gil(trace):
     assert children
     for name, pid in children.items():
         p = t.process(pid)
-        check_accounting(p)
+        check_accounting(p, t.path)
         assert p["python_version"].startswith("3.11"), p
         assert p["gil"]["interpreter_switches"] is not None
         assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"], (name, p["gil"])

@@ -144,7 +144,7 @@ def test_attached_program_is_unaffected_and_probes_go_away(tmp_path, stop):
     assert session["lost"] == 0
     p = data["processes"][0]
     assert p["pid"] == target.pid
-    check_accounting(p)
+    check_accounting(p, out)
     assert len(p["threads"]) == 3
     assert p["gil"]["handoffs"] > 0
     if stop != "sigkill":
@@ -238,7 +238,7 @@ def test_fork_exec_and_200_threads(trace, tmp_path):
     pids = {p["pid"] for p in t.report["processes"]}
     assert {f["pid"], f["execd"], f["forked"]} <= pids
     for p in t.report["processes"]:
-        check_accounting(p)
+        check_accounting(p, t.path)
         assert p["exited"] is True, p["pid"]
         for th in p["threads"]:
             assert th["exited"] is True, (p["pid"], th)
@@ -339,7 +339,7 @@ def test_two_recorders_on_one_program(tmp_path):
         data = report(out)
         assert data["session"]["lost"] == 0
         p = data["processes"][0]
-        check_accounting(p)
+        check_accounting(p, out)
         assert len(p["threads"]) == 4
         assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"]
         counts.append(p["gil"]["handoffs"])
@@ -371,7 +371,7 @@ def test_python_in_a_chroot(tmp_path):
     assert rec.returncode == 0, rec.err_text
     p = report(out)["processes"][0]
     assert p["pid"] == target.pid
-    check_accounting(p)
+    check_accounting(p, out)
     assert p["python_version"] is not None, rec.err_text
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"] > 0
 
@@ -527,7 +527,7 @@ def test_pid_exiting_during_attach(tmp_path):
         else:
             p = report(out)["processes"][0]
             assert p["pid"] == target.pid
-            check_accounting(p)
+            check_accounting(p, out)
 
 
 def test_pid_exiting_mid_trace(tmp_path):
@@ -543,7 +543,7 @@ def test_pid_exiting_mid_trace(tmp_path):
     data = report(out)
     assert data["session"]["cut_short"] is False
     p = data["processes"][0]
-    check_accounting(p)
+    check_accounting(p, out)
     assert p["exited"] is True
     assert all(th["exited"] for th in p["threads"])
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"]
@@ -563,7 +563,7 @@ def test_pid_that_is_not_python(tmp_path):
     data = report(out)
     p = data["processes"][0]
     assert p["pid"] == sleeper.pid
-    check_accounting(p)
+    check_accounting(p, out)
     assert p["python_version"] is None and p["gil"] is None
     assert [d["kind"] for d in p["diagnosis"]] == ["no-python"]
     (th,) = p["threads"]

@@ -18,7 +18,7 @@ def test_cpu_threads_are_not_faster(trace):
     t = trace([PYTHON, workload("cpu_threads.py"), "0.6"])
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     # four threads on two CPUs, yet together they used one CPU's worth of
     # time while they ran: the GIL let one run at a time (wall-clock
     # comparisons with the serial phase are too noisy on a shared VM)
@@ -39,7 +39,7 @@ def test_thread_pool_splits_blocked_and_gil_time_per_worker(trace):
     t = trace([PYTHON, workload("thread_pool.py"), "0.6"])
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     requested = defaultdict(float)
     slept = defaultdict(float)
     computed = defaultdict(float)
@@ -63,7 +63,7 @@ def test_web_fetch_network_waits_overlap(trace):
     t = trace([PYTHON, workload("web_fetch.py"), "0.6"])
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     downloaders = [tid for name, tid in f["tids"].items() if name.startswith("downloader")]
     network = sum(t.thread(tid)["blocked_ns"]["network"] for tid in downloaders) / 1e9
     assert network >= 0.9 * f["sum_delays_s"], (network, f)
@@ -77,7 +77,7 @@ def test_counter_race_interleaves_and_loses_updates(trace):
     t = trace([PYTHON, workload("counter_race.py"), "0.5"])
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     assert f["lost"] > 0
     interleavings = sum(t.thread(info["tid"])["gil_interleavings"]
                         for info in f["per_thread"].values())
@@ -91,7 +91,7 @@ def test_queue_pipeline_lock_waits_and_daemons(trace):
     t = trace([PYTHON, workload("queue_pipeline.py"), "0.5"])
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     for name, tid in f["daemon_manager_tids"].items():
         th = t.thread(tid)
         assert th["killed_at_exit"], (name, th)
@@ -136,7 +136,7 @@ def test_generators_one_thread_no_handoffs(trace):
     t = trace([PYTHON, workload("generators.py"), "0.5"])
     assert t.run.returncode == 0, t.run.stderr
     p = t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     (th,) = p["threads"]
     assert p["gil"]["handoffs"] == 0 == p["gil"]["interpreter_switches"]
     # only the probes' own cost between take_gil's entry and the take
@@ -156,7 +156,7 @@ def test_processes_run_in_parallel(trace):
     cpus = set()
     for pid in f["child_pids"].values():
         child = t.process(pid)
-        check_accounting(child)
+        check_accounting(child, t.path)
         assert child["gil"]["handoffs"] == child["gil"]["interpreter_switches"] == 0
         assert child["cpu_time_ns"] > 0.1e9
         cpus.add(child["cpus_used"])
@@ -170,7 +170,7 @@ def test_c_global_lock_like_the_gil(tmp_path, trace):
     t = trace([exe, "0.5"], record_args=("--lock", "gl_acquire:gl_release"))
     assert t.run.returncode == 0, t.run.stderr
     f, p = t.facts, t.process()
-    check_accounting(p)
+    check_accounting(p, t.path)
     u = p["user_lock"]
     assert u["acquisitions"] == f["acquisitions"]
     assert u["handoffs"] == f["handoffs"]

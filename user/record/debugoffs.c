@@ -4,7 +4,6 @@
 #include <string.h>
 #include "record/debugoffs.h"
 #include "record/elfimg.h"
-#include "common/procfs.h"
 
 #define F(f) ((uint16_t)offsetof(struct py_debug_offsets, f))
 #define RT(f) F(runtime_state.f)
@@ -292,20 +291,4 @@ int pydo_read_elf(const struct elfimg *img, uint64_t runtime_vaddr,
 	if (len < HEAD_BYTES)
 		len = 0;
 	return pydo_parse(buf, len, d, err, errlen);
-}
-
-int pydo_read_pid(pid_t pid, uint64_t runtime_addr, struct py_debug_offsets *d,
-		  char *err, size_t errlen)
-{
-	unsigned char buf[PYDO_MAX_BYTES];
-	int ret = proc_read_mem(pid, runtime_addr, buf, sizeof(buf));
-
-	if (ret) {
-		memset(d, 0xff, sizeof(*d));
-		snprintf(err, errlen,
-			 "cannot read _PyRuntime of process %d: %s", pid,
-			 strerror(-ret));
-		return ret;
-	}
-	return pydo_parse(buf, sizeof(buf), d, err, errlen);
 }

@@ -145,10 +145,6 @@ int pydo_parse(const void *buf, size_t len, struct py_debug_offsets *d,
 int pydo_read_elf(const struct elfimg *img, uint64_t runtime_vaddr,
 		  struct py_debug_offsets *d, char *err, size_t errlen);
 
-/* The same from process PID's memory, at _PyRuntime's runtime address. */
-int pydo_read_pid(pid_t pid, uint64_t runtime_addr, struct py_debug_offsets *d,
-		  char *err, size_t errlen);
-
 /* Bytes of the table for D's version (what pydo_parse() reads), 0 when
  * the version has no row: for tests that build synthetic tables. */
 size_t pydo_layout_bytes(uint32_t version);
