@@ -28,7 +28,7 @@ PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg
 	    user/ehframe.c user/gilsites.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
 	    user/timeline_json.c user/timeline_html.c user/timeline_page.c \
-	    user/phases.c user/phases_report.c \
+	    user/phases.c user/phases_roles.c user/phases_report.c \
 	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \
 	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
 	    user/flame_pprof.c user/flame_svg.c user/flame_svg_js.c user/flame_cmd.c \

@@ -39,6 +39,7 @@ const struct an_sink *ph_log_sink(struct ph_log *log)
 	memset(&log->sink, 0, sizeof(log->sink));
 	log->sink.ctx = log;
 	log->sink.account = ph_account;
+	log->sink.event = ph_event;
 	return &log->sink;
 }
 
@@ -82,8 +83,8 @@ static int grow_slots(struct ph_log *log)
 	return 0;
 }
 
-static struct ph_proc_log *proc_log_add(struct ph_log *log,
-					const struct an_process *p)
+struct ph_proc_log *ph_proc_log_of(struct ph_log *log,
+				   const struct an_process *p)
 {
 	struct ph_proc_log *pl = proc_log(log, p);
 
@@ -118,7 +119,7 @@ void ph_account(void *ctx, const struct an_thread *t, enum an_sched state,
 	if (state == AN_UNKNOWN || state == AN_DEAD || end <= start ||
 	    !t->proc || log->oom)
 		return;
-	pl = proc_log_add(log, t->proc);
+	pl = ph_proc_log_of(log, t->proc);
 	if (pl && pl->n == pl->cap) {
 		size_t cap = pl->cap ? pl->cap * 2 : 16;
 		void *v = realloc(pl->v, cap * sizeof(*pl->v));
@@ -666,12 +667,14 @@ int ph_compute(const struct ph_log *log, const struct an_process *p,
 	ret = by_thread_make(pl, &bt);
 	if (!ret)
 		ret = sweep(bt.v, bt.n, &s);
-	/* every segment is at most one phase, and every phase ends one */
-	acc.v = ret ? NULL : calloc(s.n + 1, sizeof(*acc.v));
+	/* every segment is at most one phase, and every phase ends one;
+	 * start-up and shutdown may split two more */
+	acc.v = ret ? NULL : calloc(s.n + 3, sizeof(*acc.v));
 	if (!ret && !acc.v)
 		ret = -ENOMEM;
 	if (!ret) {
 		make_phases(&s, &bt, &acc);
+		ph_roles(pl, acc.v, &acc.n);
 		out->v = acc.v;
 		out->n = acc.n;
 		for (size_t i = 0; i < bt.n_th; i++)

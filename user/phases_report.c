@@ -91,7 +91,7 @@ static void text_phase(FILE *out, const struct phase *ph, int ncpus,
 		       uint64_t t0)
 {
 	fprintf(out, "    %8.3f s - %8.3f s  %-8s  %d wanting the GIL",
-		at_s(ph->start, t0), at_s(ph->end, t0), ph_kind_name(ph->kind),
+		at_s(ph->start, t0), at_s(ph->end, t0), ph_label(ph),
 		ph->members);
 	if (ph->members)
 		fprintf(out, " (waited %.0f %%)",
@@ -133,6 +133,7 @@ static void json_phase(struct json *j, const struct phase *ph, uint64_t t0)
 {
 	json_begin_object(j, NULL);
 	json_string(j, "kind", ph_kind_name(ph->kind));
+	json_string(j, "label", ph_label(ph));
 	json_u64(j, "start_ns", ph->start);
 	json_u64(j, "end_ns", ph->end);
 	json_u64(j, "duration_ns", len_of(ph));
