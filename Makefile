@@ -27,7 +27,7 @@ PURE_SRC := user/session.c user/analysis.c user/report.c user/json.c user/elfimg
 	    user/procfs.c user/dump.c user/evname.c user/locks.c user/outfile.c \
 	    user/ehframe.c user/gilsites.c \
 	    user/pftrace_pb.c user/pftrace.c user/timeline.c user/timeline_model.c \
-	    user/timeline_json.c user/timeline_html.c user/timeline_page.c \
+	    user/timeline_json.c user/timeline_html.c user/timeline_page.c user/timeline_phases.c \
 	    user/phases.c user/phases_roles.c user/phases_report.c \
 	    user/stacktab.c user/pyobj.c user/symbolize.c user/pidmap.c \
 	    user/flame_model.c user/flame_rows.c user/flame_folded.c \
