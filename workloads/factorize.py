@@ -12,11 +12,14 @@ Scenario
     without the GIL as the bottleneck.
 
 What a correct trace shows
-    Phases: serial (the main thread wants the GIL) from serial_start_ns to
-    serial_end_ns, threaded (four threads want the GIL, each waits about
+    Phases: start-up (the interpreter starting, then importing the
+    modules this program imports) until main_start_ns; serial (the main
+    thread wants the GIL) from then, with the serial loop from
+    serial_start_ns to serial_end_ns; threaded (four threads want the GIL, each waits about
     3/4 of the phase, one CPU busy) from threaded_start_ns to
     threaded_end_ns, diagnosed gil-contention; its what-if estimate close
-    to processes_s on the same machine.
+    to processes_s on the same machine; shutdown from threaded_end_ns (the
+    last worker ended) to the exit.
 
 Usage
     /usr/bin/python3 factorize.py [SIZE] [--processes] [--no-threads]
@@ -24,7 +27,8 @@ Usage
     SIZE (float, default 1.0) scales the work: four primes >= SIZE * 1.1
     million (about 0.035 s each here, 0.14 s for the serial phase).
 
-Last stdout line: WORKLOAD-FACTS {json} with the phase boundaries as
+Last stdout line: WORKLOAD-FACTS {json} with main_start_ns (main() began:
+the imports are done) and the phase boundaries as
 CLOCK_MONOTONIC ns (time.monotonic_ns(), the clock of the session's
 timestamps: bpf_ktime_get_ns), serial_s, threaded_s, processes_s (null
 without --processes), the numbers and the native thread ids by name.
@@ -83,6 +87,7 @@ def run_processes(numbers):
 
 
 def main():
+    main_start_ns = time.monotonic_ns()  # start-up ends: imports done
     parser = argparse.ArgumentParser()
     parser.add_argument("size", nargs="?", type=float, default=1.0)
     parser.add_argument("--processes", action="store_true")
@@ -95,6 +100,7 @@ def main():
     factorize(numbers[0] // 8)
     facts = {"workload": "factorize", "pid": os.getpid(),
              "main_tid": threading.get_native_id(), "size": args.size,
+             "main_start_ns": main_start_ns,
              "numbers": numbers, "threads": len(numbers), "tids": {}}
     facts["serial_start_ns"], facts["serial_end_ns"] = run_serial(numbers)
     facts["serial_s"] = (facts["serial_end_ns"] - facts["serial_start_ns"]) / 1e9

@@ -101,7 +101,7 @@ def test_workload_threads_and_locks_by_their_python_names(trace, name, args, mus
             joined = lk["kind"][5:-1]
             assert joined in names.values(), (lk, names)
             assert names.get(lk["owner_tid"]) == joined, lk
-        assert lk["name"] == f"{lk['kind']} at {lk['site']}"
+        assert lk["name"] == f"{lk['kind']} first waited at {lk['site']}"
     for kind, line in must:
         assert (kind, line) in seen, (kind, line, seen, waited)
     # the threads' own view of their waits names the same locks
@@ -122,10 +122,10 @@ def test_main_thread_join_is_named_after_the_joined_thread(trace):
     names = {th["tid"]: th["name"] for th in p["threads"]}
     for w in joins:
         who = w["holder_tid"] or w["released_by_tid"]
-        assert w["lock_name"].startswith(f"join({names[who]}) at main ("), w
+        assert w["lock_name"].startswith(f"join({names[who]}) first waited at main ("), w
     text = subprocess.run([GILSCOPE, "report", t.path], capture_output=True, text=True,
                           timeout=60).stdout
-    assert re.search(r"waited .* for join\((alice|bob)\) at main \(lock_turns\.py:\d+\)", text), text
+    assert re.search(r"waited .* for join\((alice|bob)\) first waited at main \(lock_turns\.py:\d+\)", text), text
 
 
 # ------------------------------------------------------------ many threads

@@ -133,7 +133,7 @@ static void test_reused_address_is_two_locks(void **state)
 	assert_string_equal(l->site, "worker (pipe.py:41)");
 	assert_int_equal(l->wait_ns, 10 * MS);
 	names_lock_label(l, label, sizeof(label));
-	assert_string_equal(label, "Lock at worker (pipe.py:41)");
+	assert_string_equal(label, "Lock first waited at worker (pipe.py:41)");
 	/* the thread's waits follow the lifetimes */
 	assert_non_null(an_find_thread(an, B));
 	assert_int_equal(an_find_thread(an, B)->n_lock_waits, 2);

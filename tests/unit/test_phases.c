@@ -351,6 +351,109 @@ static void test_diagnosis_of_a_phase(void **state)
 	ph_log_free(&log);
 }
 
+/* Serial 0-100 ms (main), threads 1 and 2 in turns 100-200 ms (started
+ * at 100, ended at 200), main alone 200-250 ms and the process exits;
+ * the main thread's stacks as LIFE says (ms, 0: none). */
+static void roles_world(struct world *w, struct an_thread **threads,
+			uint64_t startup_last, uint64_t program_first,
+			uint64_t program_last)
+{
+	struct ph_proc_log *pl;
+
+	world_init(w, 2);
+	span(w, 0, HOLD, 0, 100);
+	span(w, 0, JOIN, 100, 200);
+	turns(w, 1, 2, 100, 200);
+	span(w, 0, HOLD, 200, 250);
+	for (int i = 0; i < 3; i++) {
+		threads[i] = &w->t[i];
+		w->t[i].start_ns = T0 + (i ? 100 : 0) * MS;
+		w->t[i].end_ns = T0 + (i ? 200 : 250) * MS;
+	}
+	w->p.threads = threads;
+	w->p.n_threads = 3;
+	w->p.exited = true;
+	pl = ph_proc_log_of(&w->log, &w->p);
+	assert_non_null(pl);
+	pl->life = (struct ph_life){
+		.startup_last = startup_last ? T0 + startup_last * MS : 0,
+		.program_first = program_first ? T0 + program_first * MS : 0,
+		.program_last = program_last ? T0 + program_last * MS : 0,
+	};
+}
+
+static void assert_labels(const struct ph_phases *ph, const char *const *want,
+			  size_t n)
+{
+	assert_int_equal(ph->n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(ph_label(&ph->v[i]), want[i]);
+}
+
+/* Start-up ends halfway between the last import stack (30 ms) and the
+ * first stack in the program's code (50 ms); shutdown is the main thread
+ * alone after the last worker ended (its last own stack at 210 ms, less
+ * than a minimum phase later). */
+static void test_startup_and_shutdown(void **state)
+{
+	static const char *const want[] = { "start-up", "serial", "threaded",
+					    "shutdown" };
+	struct an_thread *threads[3];
+	struct world w;
+	struct ph_phases ph;
+
+	(void)state;
+	roles_world(&w, threads, 30, 50, 210);
+	compute(&w, &ph, 4);
+	assert_labels(&ph, want, 4);
+	assert_phase(&ph.v[0], PH_SERIAL, 0, 40);
+	assert_phase(&ph.v[1], PH_SERIAL, 40, 100);
+	assert_phase(&ph.v[2], PH_THREADED, 100, 200);
+	assert_phase(&ph.v[3], PH_SERIAL, 200, 250);
+	/* figures are the split phases' own */
+	assert_int_equal(ph.v[0].gil_held, 40 * MS);
+	assert_int_equal(ph.v[1].gil_held, 60 * MS);
+	assert_true(ph.v[2].contended);
+	world_free(&w, &ph);
+}
+
+/* The program's code ran on 40 ms after the threads: that is serial work,
+ * and shutdown begins at its last stack; a start-up that ends 10 ms before
+ * the serial phase's end (less than a minimum phase) takes all of it. */
+static void test_serial_work_after_threads(void **state)
+{
+	static const char *const want[] = { "start-up", "threaded", "serial",
+					    "shutdown" };
+	struct an_thread *threads[3];
+	struct world w;
+	struct ph_phases ph;
+
+	(void)state;
+	roles_world(&w, threads, 85, 95, 240);
+	compute(&w, &ph, 4);
+	assert_labels(&ph, want, 4);
+	assert_phase(&ph.v[0], PH_SERIAL, 0, 100);
+	assert_phase(&ph.v[2], PH_SERIAL, 200, 240);
+	assert_phase(&ph.v[3], PH_SERIAL, 240, 250);
+	world_free(&w, &ph);
+}
+
+/* Without the program's stacks (--no-stacks), neither is told: the kinds
+ * are the labels, as before. */
+static void test_no_stacks_no_roles(void **state)
+{
+	static const char *const want[] = { "serial", "threaded", "serial" };
+	struct an_thread *threads[3];
+	struct world w;
+	struct ph_phases ph;
+
+	(void)state;
+	roles_world(&w, threads, 0, 0, 0);
+	compute(&w, &ph, 3);
+	assert_labels(&ph, want, 3);
+	world_free(&w, &ph);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +467,9 @@ int main(void)
 		cmocka_unit_test(test_contended_by_wanting),
 		cmocka_unit_test(test_idle_native_serial),
 		cmocka_unit_test(test_diagnosis_of_a_phase),
+		cmocka_unit_test(test_startup_and_shutdown),
+		cmocka_unit_test(test_serial_work_after_threads),
+		cmocka_unit_test(test_no_stacks_no_roles),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

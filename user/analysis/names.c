@@ -195,7 +195,7 @@ static void name_locks(const struct stacktab *tab, struct an_process *p)
 void names_lock_label(const struct an_lock *l, char *buf, size_t len)
 {
 	if (l->kind[0])
-		snprintf(buf, len, "%s at %s", l->kind, l->site);
+		snprintf(buf, len, "%s first waited at %s", l->kind, l->site);
 	else
 		snprintf(buf, len, "lock 0x%llx", (unsigned long long)l->addr);
 }

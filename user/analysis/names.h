@@ -27,7 +27,9 @@ void names_apply(struct analysis *an, const struct stacktab *tab);
  * and site, 0 when the stack says nothing. */
 uint64_t names_lock_key(void *ctx, uint32_t pid, uint64_t stack);
 
-/* "Queue at worker (pipeline.py:30)", or "lock 0x7f..." when unnamed. */
+/* "Queue first waited at worker (pipeline.py:30)": where the program
+ * first waited for it (not where it was made: nothing tells); "lock
+ * 0x7f..." when unnamed. */
 void names_lock_label(const struct an_lock *l, char *buf, size_t len);
 
 /* A lock wait of T's, as the lock it names (its lifetime), or NULL. */

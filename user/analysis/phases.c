@@ -39,6 +39,7 @@ const struct an_sink *ph_log_sink(struct ph_log *log)
 	memset(&log->sink, 0, sizeof(log->sink));
 	log->sink.ctx = log;
 	log->sink.account = ph_account;
+	log->sink.event = ph_event;
 	return &log->sink;
 }
 
@@ -82,8 +83,8 @@ static int grow_slots(struct ph_log *log)
 	return 0;
 }
 
-static struct ph_proc_log *proc_log_add(struct ph_log *log,
-					const struct an_process *p)
+struct ph_proc_log *ph_proc_log_of(struct ph_log *log,
+				   const struct an_process *p)
 {
 	struct ph_proc_log *pl = proc_log(log, p);
 
@@ -118,7 +119,7 @@ void ph_account(void *ctx, const struct an_thread *t, enum an_sched state,
 	if (state == AN_UNKNOWN || state == AN_DEAD || end <= start ||
 	    !t->proc || log->oom)
 		return;
-	pl = proc_log_add(log, t->proc);
+	pl = ph_proc_log_of(log, t->proc);
 	if (pl && pl->n == pl->cap) {
 		size_t cap = pl->cap ? pl->cap * 2 : 16;
 		void *v = realloc(pl->v, cap * sizeof(*pl->v));
@@ -162,10 +163,11 @@ static bool runs_native(const struct ph_span *s)
 
 /* ------------------------------------------------- 1. elementary segments */
 
+/* 16 bytes: a busy session has millions */
 struct edge {
 	uint64_t ts;
-	int want, native; /* +1, -1 or 0 */
-	uintptr_t t;
+	uint32_t t;	     /* the thread's index in by_thread.th, + 1 */
+	int8_t want, native; /* +1, -1 or 0 */
 };
 
 static int edge_cmp(const void *a, const void *b)
@@ -216,50 +218,6 @@ static void seg_push(struct segs *s, uint64_t start, uint64_t end,
 	};
 }
 
-static size_t make_edges(const struct ph_span *v, size_t n, struct edge *e)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int want = wants_gil(&v[i]), native = runs_native(&v[i]);
-		uintptr_t t = (uintptr_t)v[i].t;
-
-		e[k++] = (struct edge){ v[i].start, want, native, t };
-		e[k++] = (struct edge){ v[i].end, -want, -native, t };
-	}
-	qsort(e, k, sizeof(*e), edge_cmp);
-	return k;
-}
-
-/* Segments from the first interval's start to the last one's end. */
-static int sweep(const struct ph_span *v, size_t n, struct segs *out)
-{
-	struct edge *e = malloc(2 * n * sizeof(*e));
-	size_t k;
-	int want = 0, native = 0;
-	uintptr_t who = 0; /* xor of the wanting threads: the one when W=1 */
-
-	out->v = malloc(2 * n * sizeof(*out->v));
-	out->n = 0;
-	if (!e || !out->v) {
-		free(e);
-		return -ENOMEM;
-	}
-	k = make_edges(v, n, e);
-	for (size_t i = 0; i < k; i++) {
-		if (i && e[i].ts > e[i - 1].ts)
-			seg_push(out, e[i - 1].ts, e[i].ts,
-				 kind_of(want, native),
-				 want == 1 ? (const void *)who : NULL);
-		want += e[i].want;
-		native += e[i].native;
-		if (e[i].want)
-			who ^= e[i].t;
-	}
-	free(e);
-	return 0;
-}
-
 /* ------------------------------------------- per-thread view of the spans */
 
 struct thread_spans {
@@ -297,14 +255,15 @@ static void mark_start(struct ph_span *v, size_t n)
 		v[i].starting = v[i].state == AN_RUNNABLE;
 }
 
-static int by_thread_make(const struct ph_proc_log *pl, struct by_thread *bt)
+/* PL's spans sorted in place (their order is nobody else's business: the
+ * log is for phases alone; a copy was a third of a big report's memory). */
+static int by_thread_make(struct ph_proc_log *pl, struct by_thread *bt)
 {
 	memset(bt, 0, sizeof(*bt));
-	bt->v = malloc(pl->n * sizeof(*bt->v));
+	bt->v = pl->v;
 	bt->th = malloc(pl->n * sizeof(*bt->th));
-	if (!bt->v || !bt->th)
+	if (!bt->th)
 		return -ENOMEM;
-	memcpy(bt->v, pl->v, pl->n * sizeof(*bt->v));
 	bt->n = pl->n;
 	qsort(bt->v, bt->n, sizeof(*bt->v), span_cmp);
 	for (size_t i = 0; i < bt->n; i++) {
@@ -320,7 +279,6 @@ static int by_thread_make(const struct ph_proc_log *pl, struct by_thread *bt)
 
 static void by_thread_free(struct by_thread *bt)
 {
-	free(bt->v);
 	free(bt->th);
 }
 
@@ -375,6 +333,54 @@ static bool wanted_in(const struct by_thread *bt, const struct an_thread *t,
 	return want * share >= b - a;
 }
 
+static size_t make_edges(const struct by_thread *bt, struct edge *e)
+{
+	size_t k = 0;
+
+	for (size_t th = 0; th < bt->n_th; th++) {
+		for (size_t i = bt->th[th].lo; i < bt->th[th].hi; i++) {
+			const struct ph_span *v = &bt->v[i];
+			int8_t want = wants_gil(v), native = runs_native(v);
+
+			e[k++] = (struct edge){ v->start, (uint32_t)th + 1,
+						want, native };
+			e[k++] = (struct edge){ v->end, (uint32_t)th + 1, -want,
+						-native };
+		}
+	}
+	qsort(e, k, sizeof(*e), edge_cmp);
+	return k;
+}
+
+/* Segments from the first interval's start to the last one's end. */
+static int sweep(const struct by_thread *bt, struct segs *out)
+{
+	struct edge *e = malloc(2 * bt->n * sizeof(*e));
+	size_t k;
+	int want = 0, native = 0;
+	uint32_t who = 0; /* xor of the wanting threads: the one when W=1 */
+
+	out->v = malloc(2 * bt->n * sizeof(*out->v));
+	out->n = 0;
+	if (!e || !out->v) {
+		free(e);
+		return -ENOMEM;
+	}
+	k = make_edges(bt, e);
+	for (size_t i = 0; i < k; i++) {
+		if (i && e[i].ts > e[i - 1].ts)
+			seg_push(out, e[i - 1].ts, e[i].ts,
+				 kind_of(want, native),
+				 want == 1 && who ? bt->th[who - 1].t : NULL);
+		want += e[i].want;
+		native += e[i].native;
+		if (e[i].want)
+			who ^= e[i].t;
+	}
+	free(e);
+	return 0;
+}
+
 /* ---------------------------------------------------- 2, 3. threaded runs */
 
 struct run {
@@ -407,17 +413,44 @@ static uint64_t run_len(const struct segs *s, const struct run *r)
 	return s->v[r->b].end - s->v[r->a].start;
 }
 
+/* wanted_in over one range for a few threads, remembered: the segments
+ * around a run alternate between a few threads, and each answer scans the
+ * thread's spans over the whole run (quadratic in a busy session) */
+#define WANT_MEMO 8
+
+struct want_memo {
+	uint64_t a, b;
+	unsigned int share;
+	const struct an_thread *t[WANT_MEMO];
+	bool v[WANT_MEMO];
+	int n, next;
+};
+
+static bool wanted_memo(struct want_memo *m, const struct by_thread *bt,
+			const struct an_thread *t)
+{
+	int k;
+
+	for (k = 0; k < m->n; k++)
+		if (m->t[k] == t)
+			return m->v[k];
+	k = m->n < WANT_MEMO ? m->n++ : m->next++ % WANT_MEMO;
+	m->t[k] = t;
+	m->v[k] = wanted_in(bt, t, m->a, m->b, m->share);
+	return m->v[k];
+}
+
 /* A lone stretch of a worker: not the process's main thread (the one that
- * starts and joins them, and goes on alone after), wanting the GIL a 1/SHARE
- * of [A, B). Short threaded blips (the joining thread woken a moment while
- * the last worker runs) come along. */
-static bool tail_of(const struct seg *g, const struct by_thread *bt, uint64_t a,
-		    uint64_t b, unsigned int share)
+ * starts and joins them, and goes on alone after), wanting the GIL a
+ * 1/SHARE of [A, B) (M's range). Short threaded blips (the joining thread
+ * woken a moment while the last worker runs) come along. */
+static bool tail_of(const struct seg *g, const struct by_thread *bt,
+		    struct want_memo *m)
 {
 	if (g->kind == PH_THREADED)
 		return true;
 	return g->kind == PH_SERIAL && g->t->tid != g->t->tgid &&
-	       wanted_in(bt, g->t, a, b, share);
+	       wanted_memo(m, bt, g->t);
 }
 
 /* A lone stretch of a worker started during [A, B): the last of a batch,
@@ -438,6 +471,11 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 	uint64_t a = s->v[r->a].start, b = s->v[r->b].end, added = 0;
 	uint64_t most = (b - a) / PH_TAIL_SHARE;
 	size_t last = r->b;
+	struct want_memo before = { .a = a, .b = b, .share = PH_WIDEN_SHARE };
+	struct want_memo member = { .a = a, .b = b, .share = PH_MEMBER_SHARE };
+	struct want_memo late = { .a = b - PH_MIN_PHASE_NS,
+				  .b = b,
+				  .share = PH_WIDEN_SHARE };
 
 	if (most < PH_MIN_PHASE_NS)
 		most = PH_MIN_PHASE_NS;
@@ -445,8 +483,7 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 		const struct seg *g = &s->v[r->a - 1];
 
 		if (g->taken || added + (g->end - g->start) >= most ||
-		    g->kind != PH_SERIAL ||
-		    !tail_of(g, bt, a, b, PH_WIDEN_SHARE))
+		    g->kind != PH_SERIAL || !tail_of(g, bt, &before))
 			break;
 		added += g->end - g->start;
 		r->a--;
@@ -454,10 +491,8 @@ static void widen(const struct segs *s, const struct by_thread *bt,
 	added = 0;
 	for (size_t i = r->b + 1; i < s->n; i++) {
 		const struct seg *g = &s->v[i];
-		bool worker = tail_of(g, bt, a, b, PH_MEMBER_SHARE) ||
-			      tail_of(g, bt, b - PH_MIN_PHASE_NS, b,
-				      PH_WIDEN_SHARE) ||
-			      started_in(g, a, b);
+		bool worker = tail_of(g, bt, &member) ||
+			      tail_of(g, bt, &late) || started_in(g, a, b);
 
 		/* the joiner's moment with the GIL between two joins, or
 		 * nobody's, is crossed when a worker's stretch follows */
@@ -651,7 +686,8 @@ static void judge(struct phase *ph, int ncpus)
 int ph_compute(const struct ph_log *log, const struct an_process *p,
 	       struct ph_phases *out)
 {
-	const struct ph_proc_log *pl = proc_log(log, p);
+	/* sorted in place by by_thread_make: the same spans */
+	struct ph_proc_log *pl = (struct ph_proc_log *)proc_log(log, p);
 	struct by_thread bt;
 	struct phases_acc acc = { 0 };
 	struct segs s = { 0 };
@@ -665,13 +701,15 @@ int ph_compute(const struct ph_log *log, const struct an_process *p,
 		return 0;
 	ret = by_thread_make(pl, &bt);
 	if (!ret)
-		ret = sweep(bt.v, bt.n, &s);
-	/* every segment is at most one phase, and every phase ends one */
-	acc.v = ret ? NULL : calloc(s.n + 1, sizeof(*acc.v));
+		ret = sweep(&bt, &s);
+	/* every segment is at most one phase, and every phase ends one;
+	 * start-up and shutdown may split two more */
+	acc.v = ret ? NULL : calloc(s.n + 3, sizeof(*acc.v));
 	if (!ret && !acc.v)
 		ret = -ENOMEM;
 	if (!ret) {
 		make_phases(&s, &bt, &acc);
+		ph_roles(pl, acc.v, &acc.n);
 		out->v = acc.v;
 		out->n = acc.n;
 		for (size_t i = 0; i < bt.n_th; i++)

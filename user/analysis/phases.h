@@ -5,8 +5,8 @@
  * figures, diagnosis and what-if estimate. Pure: fed the analysis's
  * accounted intervals (struct an_sink.account) as it makes them.
  *
- *   ph_log_init(&log, ncpus);
- *   sink.account = ph_account; sink.ctx = &log;   ... run the analysis ...
+ *   ph_log_init(&log, ncpus); log.an = an; log.tab = tab;
+ *   an_set_sink(an, ph_log_sink(&log));   ... run the analysis ...
  *   ph_compute(&log, p, &phases);   ... read phases.v[0 .. n) ...
  *   ph_phases_free(&phases); ph_log_free(&log);
  */
@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "analysis/analysis.h"
+#include "session/stacktab.h"
 
 /*
  * The shortest phase: 20 ms, four GIL switch intervals (5 ms each). The
@@ -75,10 +76,21 @@ struct ph_span {
 	bool starting; /* runnable before its first GIL request */
 };
 
+/*
+ * Where the process's main thread was, from its Python stacks
+ * (user/phases_roles.c): the last stack of the interpreter starting up
+ * (importing modules, before the program's own code ran) and the first
+ * and last stacks of the program's own code; 0 when none was seen.
+ */
+struct ph_life {
+	uint64_t startup_last, program_first, program_last;
+};
+
 struct ph_proc_log {
 	const struct an_process *p;
 	struct ph_span *v;
 	size_t n, cap;
+	struct ph_life life;
 };
 
 struct ph_log {
@@ -91,10 +103,22 @@ struct ph_log {
 	size_t nslots;
 	bool oom;	     /* a span could not be kept: no phases */
 	struct an_sink sink; /* ph_log_sink() */
+	/* to read the main threads' stacks (phases_roles.c): both NULL
+	 * without stacks, and then no start-up phase */
+	const struct analysis *an;
+	const struct stacktab *tab;
+};
+
+/* What a phase is in the process's life, beyond its kind. */
+enum ph_role {
+	PH_ROLE_NONE,
+	PH_ROLE_STARTUP,  /* the interpreter starting, importing modules */
+	PH_ROLE_SHUTDOWN, /* after the last worker ended, to the exit */
 };
 
 struct phase {
 	enum ph_kind kind;
+	enum ph_role role;
 	uint64_t start, end;
 	/* threads that wanted the GIL a fifth of the phase or more */
 	int members;
@@ -122,6 +146,9 @@ struct ph_phases {
 
 void ph_log_init(struct ph_log *log, int ncpus);
 void ph_log_free(struct ph_log *log);
+/* P's log, added when new; NULL without memory. */
+struct ph_proc_log *ph_proc_log_of(struct ph_log *log,
+				   const struct an_process *p);
 /* An an_sink.account callback: CTX is the struct ph_log. */
 void ph_account(void *ctx, const struct an_thread *t, enum an_sched state,
 		enum gs_reason reason, bool gil_holding, bool gil_waiting,
@@ -134,9 +161,19 @@ int ph_compute(const struct ph_log *log, const struct an_process *p,
 void ph_phases_free(struct ph_phases *ph);
 
 const char *ph_kind_name(enum ph_kind k);
+/* A phase in a Python programmer's words: "start-up", "serial",
+ * "threaded", "shutdown", "native", "idle". */
+const char *ph_label(const struct phase *ph);
 
-/* A sink that logs the accounted intervals into LOG (its account
- * callback alone: the analysis skips the work of the others). */
+/* An an_sink.event callback: the main threads' stacks (CTX: the log). */
+void ph_event(void *ctx, const struct gs_event *e);
+/* The start-up and shutdown phases of PL's process among its phases
+ * V[0 .. *N) (room for two more): split off and given their role. */
+void ph_roles(const struct ph_proc_log *pl, struct phase *v, size_t *n);
+
+/* A sink that logs the accounted intervals into LOG, and the main
+ * threads' stacks (its account and event callbacks alone: the analysis
+ * skips the work of the others). */
 const struct an_sink *ph_log_sink(struct ph_log *log);
 
 #endif /* GS_PHASES_H */

@@ -161,6 +161,8 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	} else {
 		an_set_sink(rp->an, ph_log_sink(&rp->phases));
 		rp->an->phases = &rp->phases;
+		rp->phases.an = rp->an;
+		rp->phases.tab = &rp->tab;
 	}
 	an_set_lock_site(rp->an, names_lock_key, &rp->tab);
 	rp->an->light = !strcmp(kv_get(&s->host, GS_KEY_MODE) ?

@@ -10,6 +10,7 @@
 #include "views/pftrace.h"
 #include "common/outfile.h"
 #include "analysis/replay.h"
+#include "views/phases_report.h"
 #include "views/report.h"
 #include "cmd/formats.h"
 #include "cmd/timeline.h"
@@ -69,6 +70,33 @@ static char *text_report(const struct replay *rp)
 	return buf;
 }
 
+/*
+ * What the report says, from a replay of its own made and closed before
+ * the timeline's (the phases' log holds every accounted interval, as much
+ * memory as the timeline's model: one after the other, not both at once):
+ * the phases and, for the HTML page, the text report. 0, or 1 when the
+ * session cannot be read (said on stderr), or -ENOMEM.
+ */
+static int report_pass(const char *in, const struct out_format *fmt,
+		       struct tl_info *info)
+{
+	struct replay rp;
+	char err[512];
+	int ret;
+
+	if (replay_open(in, NULL, &rp, err, sizeof(err))) {
+		fprintf(stderr, "gilscope: %s\n", err);
+		return 1;
+	}
+	ret = ph_items(rp.an, &info->phases, &info->n_phases);
+	if (!ret && fmt->with_report) {
+		info->report_text = text_report(&rp);
+		ret = info->report_text ? 0 : -ENOMEM;
+	}
+	replay_close(&rp);
+	return ret;
+}
+
 struct write_job {
 	const struct out_format *fmt;
 	const struct tl_model *m;
@@ -114,10 +142,21 @@ static int timeline(const char *in, const char *out,
 	char err[512];
 	int ret;
 
+	ret = report_pass(in, fmt, &info);
+	if (ret) {
+		if (ret < 0)
+			fprintf(stderr, "gilscope: %s: %s\n", in,
+				strerror(-ret));
+		free((char *)info.report_text);
+		free(info.phases);
+		return 1;
+	}
 	tl_model_init(&m);
 	ret = replay_open(in, tl_model_sink(&m), &rp, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "gilscope: %s\n", err);
+		free((char *)info.report_text);
+		free(info.phases);
 		tl_model_free(&m);
 		return 1;
 	}
@@ -132,13 +171,6 @@ static int timeline(const char *in, const char *out,
 	info.cpus = (unsigned int)strtoul(host_value(&rp, "cpus"), NULL, 10);
 	info.command = rp.info.command ? rp.info.command : "";
 	info.duration_ns = rp.info.duration_ns;
-	if (fmt->with_report) {
-		info.report_text = text_report(&rp);
-		if (!info.report_text) {
-			ret = -ENOMEM;
-			goto cleanup;
-		}
-	}
 	ret = write_file(out, fmt, &m, &info);
 	if (!ret)
 		summary(out, &m);
@@ -147,6 +179,7 @@ cleanup:
 		fprintf(stderr, "gilscope: cannot write %s: %s\n", out,
 			strerror(-ret));
 	free((char *)info.report_text);
+	free(info.phases);
 	tl_model_free(&m);
 	replay_close(&rp);
 	return ret ? 1 : 0;

@@ -15,6 +15,7 @@
 #include "views/pftrace.h"
 #include "views/pftrace_pb.h"
 #include "common/syscalls.h"
+#include "views/timeline_phases.h"
 
 enum {
 	TRACE_PACKET = 1, /* Trace.packet */
@@ -75,12 +76,14 @@ enum {
 	TE_COUNTER_VALUE = 30,
 	TE_FLOW_IDS = 47,	      /* repeated fixed64 */
 	TE_TERMINATING_FLOW_IDS = 48, /* repeated fixed64 */
+	TE_NAME = 23,		      /* a name not interned */
 	TYPE_SLICE_BEGIN = 1,
 	TYPE_SLICE_END = 2,
 	TYPE_COUNTER = 4,
 
 	/* DebugAnnotation */
 	DA_NAME_IID = 1,
+	DA_NAME = 10, /* a name not interned */
 	DA_UINT_VALUE = 3,
 	DA_INT_VALUE = 4,
 	DA_DOUBLE_VALUE = 5,
@@ -135,6 +138,11 @@ static uint64_t uuid_proc(const struct tl_model *m, size_t proc)
 static uint64_t uuid_counter(const struct tl_model *m, size_t proc, int k)
 {
 	return m->n_lanes + m->n_procs + 1 + 2 * (uint64_t)proc + (uint64_t)k;
+}
+
+static uint64_t uuid_phases(const struct tl_model *m, size_t proc)
+{
+	return m->n_lanes + 3 * (uint64_t)m->n_procs + 1 + (uint64_t)proc;
 }
 
 /* The prio the recorder does not know; nice 0 is what Python threads have. */
@@ -634,6 +642,67 @@ cleanup:
 	return w->err;
 }
 
+static void phase_annotation(struct pb *b, const char *name, const char *s)
+{
+	pb_begin(b, TE_DEBUG_ANNOTATIONS);
+	pb_string(b, DA_NAME, name);
+	pb_string(b, DA_STRING_VALUE, s);
+	pb_end(b);
+}
+
+static void write_phase(struct writer *w, const struct ph_item *ph,
+			uint32_t proc)
+{
+	struct pb *b = &w->b;
+
+	begin_packet(b, SEQ_TRACKS, SEQ_NEEDS_INCREMENTAL_STATE, ph->start);
+	pb_begin(b, PKT_TRACK_EVENT);
+	pb_uint(b, TE_TYPE, TYPE_SLICE_BEGIN);
+	pb_uint(b, TE_TRACK_UUID, uuid_phases(w->m, proc));
+	pb_string(b, TE_NAME, ph->label);
+	phase_annotation(b, "phase", ph->line);
+	if (ph->diagnosis[0])
+		phase_annotation(b, "diagnosis", ph->diagnosis);
+	pb_end(b);
+	flush_packet(w, b);
+
+	begin_packet(b, SEQ_TRACKS, SEQ_NEEDS_INCREMENTAL_STATE, ph->end);
+	pb_begin(b, PKT_TRACK_EVENT);
+	pb_uint(b, TE_TYPE, TYPE_SLICE_END);
+	pb_uint(b, TE_TRACK_UUID, uuid_phases(w->m, proc));
+	pb_end(b);
+	flush_packet(w, b);
+}
+
+/* The report's phases: a "phases" track under each process that has
+ * them, its names and annotations not interned (a session without phases
+ * writes the same bytes as before). */
+static void write_phases(struct writer *w)
+{
+	size_t n;
+	uint32_t *proc = tl_phase_procs(w->m, w->info, &n);
+	bool *made = calloc(w->m->n_procs + 1, sizeof(*made));
+
+	if (n && (!proc || !made))
+		w->err = -ENOMEM;
+	for (size_t k = 0; k < n && !w->err; k++) {
+		if (proc[k] == TL_NONE)
+			continue;
+		if (!made[proc[k]]) {
+			track_packet(w);
+			pb_uint(&w->b, TD_UUID, uuid_phases(w->m, proc[k]));
+			pb_uint(&w->b, TD_PARENT_UUID,
+				uuid_proc(w->m, proc[k]));
+			pb_string(&w->b, TD_NAME, "phases");
+			end_track_packet(w);
+			made[proc[k]] = true;
+		}
+		write_phase(w, &w->info->phases[k], proc[k]);
+	}
+	free(proc);
+	free(made);
+}
+
 int pftrace_write(FILE *out, const struct tl_model *m,
 		  const struct tl_info *info)
 {
@@ -645,6 +714,8 @@ int pftrace_write(FILE *out, const struct tl_model *m,
 	for (size_t i = 0; i < m->slices.n && !w.err; i++)
 		write_slice(&w, TL_SLICE(m, i));
 	write_counters(&w);
+	if (!w.err)
+		write_phases(&w);
 	if (!w.err)
 		write_ftrace(&w);
 	pb_free(&w.b);

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,21 +88,34 @@ int ph_diagnose(const struct ph_log *log, const struct an_process *p,
 	return n;
 }
 
+/* "5 wanting the GIL (waited 59 %), GIL held 98 %, 1.0 CPU of 2 busy;
+ * contended: 0.105 s without the GIL" */
+static void phase_line(char *buf, size_t len, const struct phase *ph, int ncpus)
+{
+	int n = snprintf(buf, len, "%d wanting the GIL", ph->members);
+
+	if (ph->members && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - n, " (waited %.0f %%)",
+			      pct(ph->member_gil_wait, ph->member_time));
+	if (n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - n,
+			      ", GIL held %.0f %%, %.1f CPU of %d busy",
+			      pct(ph->gil_held, len_of(ph)), cpus_busy(ph),
+			      ncpus);
+	if (ph->contended && n >= 0 && (size_t)n < len)
+		snprintf(buf + n, len - n,
+			 "; contended: %.3f s without the GIL",
+			 ph->whatif_ns / 1e9);
+}
+
 static void text_phase(FILE *out, const struct phase *ph, int ncpus,
 		       uint64_t t0)
 {
-	fprintf(out, "    %8.3f s - %8.3f s  %-8s  %d wanting the GIL",
-		at_s(ph->start, t0), at_s(ph->end, t0), ph_kind_name(ph->kind),
-		ph->members);
-	if (ph->members)
-		fprintf(out, " (waited %.0f %%)",
-			pct(ph->member_gil_wait, ph->member_time));
-	fprintf(out, ", GIL held %.0f %%, %.1f CPU of %d busy",
-		pct(ph->gil_held, len_of(ph)), cpus_busy(ph), ncpus);
-	if (ph->contended)
-		fprintf(out, "; contended: %.3f s without the GIL",
-			ph->whatif_ns / 1e9);
-	fputc('\n', out);
+	char line[PH_LINE_LEN];
+
+	phase_line(line, sizeof(line), ph, ncpus);
+	fprintf(out, "    %8.3f s - %8.3f s  %-8s  %s\n", at_s(ph->start, t0),
+		at_s(ph->end, t0), ph_label(ph), line);
 }
 
 void ph_text(FILE *out, const struct ph_log *log, const struct an_process *p,
@@ -133,6 +147,7 @@ static void json_phase(struct json *j, const struct phase *ph, uint64_t t0)
 {
 	json_begin_object(j, NULL);
 	json_string(j, "kind", ph_kind_name(ph->kind));
+	json_string(j, "label", ph_label(ph));
 	json_u64(j, "start_ns", ph->start);
 	json_u64(j, "end_ns", ph->end);
 	json_u64(j, "duration_ns", len_of(ph));
@@ -173,4 +188,56 @@ void ph_json(struct json *j, const struct ph_log *log,
 	json_end_array(j);
 	if (ok)
 		ph_phases_free(&ph);
+}
+
+static int items_of(const struct ph_log *log, const struct an_process *p,
+		    uint64_t t0, struct ph_item **v, size_t *n)
+{
+	struct ph_phases ph;
+	struct ph_item *grown, *it;
+
+	if (phases_of(log, p, &ph) || !ph.n)
+		return 0;
+	grown = realloc(*v, (*n + ph.n) * sizeof(**v));
+	if (!grown) {
+		ph_phases_free(&ph);
+		return -ENOMEM;
+	}
+	*v = grown;
+	for (size_t k = 0; k < ph.n; k++) {
+		it = &grown[(*n)++];
+		memset(it, 0, sizeof(*it));
+		it->pid = p->pid;
+		it->proc_start = p->start_ns;
+		it->start = ph.v[k].start;
+		it->end = ph.v[k].end;
+		snprintf(it->label, sizeof(it->label), "%s",
+			 ph_label(&ph.v[k]));
+		phase_line(it->line, sizeof(it->line), &ph.v[k], ph.ncpus);
+		if (ph.v[k].contended)
+			contention_summary(it->diagnosis, sizeof(it->diagnosis),
+					   &ph.v[k], ph.ncpus, t0);
+	}
+	ph_phases_free(&ph);
+	return 0;
+}
+
+int ph_items(const struct analysis *an, struct ph_item **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!an->phases)
+		return 0;
+	for (size_t i = 0; i < an->n_procs; i++) {
+		const struct an_process *p = an->procs[i];
+
+		/* the report's rule: phases of processes with GIL figures */
+		if (p->gil.addr && items_of(an->phases, p, an->t0, out, n)) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return -ENOMEM;
+		}
+	}
+	return 0;
 }

@@ -28,4 +28,20 @@ void ph_text(FILE *out, const struct ph_log *log, const struct an_process *p,
 void ph_json(struct json *j, const struct ph_log *log,
 	     const struct an_process *p, uint64_t t0);
 
+#define PH_LINE_LEN 192
+
+/* A phase as the timelines show it: the report's words for it. */
+struct ph_item {
+	uint32_t pid;
+	uint64_t proc_start; /* its process's start_ns (an image of pid) */
+	uint64_t start, end;
+	char label[16];		/* ph_label() */
+	char line[PH_LINE_LEN]; /* the text report's line after the label */
+	char diagnosis[768];	/* contended: the gil-contention text, "" */
+};
+
+/* Every phase of every process of AN with GIL figures, in the report's
+ * order (an->phases NULL: none). *OUT is malloc'd. 0 or -ENOMEM. */
+int ph_items(const struct analysis *an, struct ph_item **out, size_t *n);
+
 #endif /* GS_PHASES_REPORT_H */

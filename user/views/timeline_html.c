@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include "common/json.h"
 #include "common/syscalls.h"
@@ -15,6 +16,7 @@
 #include "views/timeline_json.h"
 #include "views/timeline_page.h"
 #include "common/utf8.h"
+#include "views/timeline_phases.h"
 
 /* syscall numbers the page may name */
 #define MAX_SYSCALL_NR 1024
@@ -267,8 +269,48 @@ static void write_procs(FILE *out, const struct tl_model *m)
 	fputc(']', out);
 }
 
-static void write_data(FILE *out, const struct tl_model *m)
+/* The report's phases, when there are: times from the session's start,
+ * PROC the index in procs. */
+static int write_phases(FILE *out, const struct tl_model *m,
+			const struct tl_info *info)
 {
+	size_t n;
+	uint32_t *proc = tl_phase_procs(m, info, &n);
+	bool first = true;
+
+	if (!n)
+		return 0;
+	if (!proc)
+		return -ENOMEM;
+	fputs(",\"phases\":[", out);
+	for (size_t k = 0; k < n; k++) {
+		const struct ph_item *ph = &info->phases[k];
+
+		if (proc[k] == TL_NONE)
+			continue;
+		fprintf(out,
+			"%s{\"proc\":%u,\"start\":%" PRId64 ",\"end\":%" PRId64
+			",\"label\":",
+			first ? "" : ",", proc[k], (int64_t)(ph->start - m->t0),
+			(int64_t)(ph->end - m->t0));
+		json_put_string(out, ph->label, JSON_HTML_SAFE);
+		fputs(",\"line\":", out);
+		json_put_string(out, ph->line, JSON_HTML_SAFE);
+		fputs(",\"diagnosis\":", out);
+		json_put_string(out, ph->diagnosis, JSON_HTML_SAFE);
+		fputc('}', out);
+		first = false;
+	}
+	fputc(']', out);
+	free(proc);
+	return 0;
+}
+
+static int write_data(FILE *out, const struct tl_model *m,
+		      const struct tl_info *info)
+{
+	int ret;
+
 	fprintf(out, "{\"t0\":%" PRIu64 ",\"span\":%" PRIu64 ",\"futex\":%d",
 		m->t0, m->end - m->t0, SYS_FUTEX);
 	write_names(out, m);
@@ -276,7 +318,9 @@ static void write_data(FILE *out, const struct tl_model *m)
 	write_slices(out, m);
 	write_segs(out, m);
 	write_handoffs(out, m);
+	ret = write_phases(out, m, info);
 	fputs("}", out);
+	return ret;
 }
 
 /* ------------------------------------------------------------ the page */
@@ -359,7 +403,8 @@ int timeline_html_write(FILE *out, const struct tl_model *m,
 	write_header(out, m, info);
 	/* JSON strings escape '<', so no "</script" can end this early */
 	fputs("<script type=\"application/json\" id=\"gsdata\">", out);
-	write_data(out, m);
+	if (write_data(out, m, info))
+		return -ENOMEM;
 	fputs("</script>\n<script>\n", out);
 	lines(out, tl_page_js_head);
 	tl_page_write_states(out);

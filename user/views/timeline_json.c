@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include "common/json.h"
 #include "common/syscalls.h"
 #include "views/timeline_json.h"
+#include "views/timeline_phases.h"
 
 void tl_json_us(FILE *out, uint64_t ns)
 {
@@ -212,10 +214,59 @@ static void write_cpus(FILE *out, const struct tl_model *m, bool *first)
 	}
 }
 
+static void phase_event(FILE *out, bool *first, const struct ph_item *ph)
+{
+	begin_event(out, first, "X", ph->pid, TL_JSON_PHASE_TID);
+	fputs(",\"cat\":\"phase\",\"name\":", out);
+	json_put_string(out, ph->label, JSON_HTML_SAFE);
+	fputs(",\"ts\":", out);
+	tl_json_us(out, ph->start);
+	fputs(",\"dur\":", out);
+	tl_json_us(out, ph->end - ph->start);
+	fputs(",\"args\":{\"phase\":", out);
+	json_put_string(out, ph->line, JSON_HTML_SAFE);
+	if (ph->diagnosis[0]) {
+		fputs(",\"diagnosis\":", out);
+		json_put_string(out, ph->diagnosis, JSON_HTML_SAFE);
+	}
+	fputs("}}", out);
+}
+
+/* The report's phases: a "phases" track above each process's threads. */
+static int write_phases(FILE *out, const struct tl_model *m,
+			const struct tl_info *info, bool *first)
+{
+	size_t n;
+	uint32_t *proc = tl_phase_procs(m, info, &n);
+	bool *named;
+
+	if (!n)
+		return 0;
+	named = calloc(m->n_procs + 1, sizeof(*named));
+	if (!proc || !named) {
+		free(proc);
+		free(named);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (proc[k] == TL_NONE)
+			continue;
+		if (!named[proc[k]])
+			meta(out, first, info->phases[k].pid, TL_JSON_PHASE_TID,
+			     "thread", "phases", -1);
+		named[proc[k]] = true;
+		phase_event(out, first, &info->phases[k]);
+	}
+	free(proc);
+	free(named);
+	return 0;
+}
+
 int timeline_json_write(FILE *out, const struct tl_model *m,
 			const struct tl_info *info)
 {
 	bool first = true;
+	int ret;
 
 	fputs("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"generator\":"
 	      "\"gilscope " GILSCOPE_VERSION "\",\"clock\":\"CLOCK_MONOTONIC\"",
@@ -229,6 +280,9 @@ int timeline_json_write(FILE *out, const struct tl_model *m,
 	write_slices(out, m, &first);
 	write_counters(out, m, &first);
 	write_cpus(out, m, &first);
+	ret = write_phases(out, m, info, &first);
+	if (ret)
+		return ret;
 	fputs("\n]}\n", out);
 	if (fflush(out) || ferror(out))
 		return errno ? -errno : -EIO;

@@ -10,6 +10,9 @@
 /* The pseudo-process that holds one thread per CPU: above any Linux pid
  * (pid_max is at most 2^22), so it cannot clash with a traced process. */
 #define TL_JSON_CPU_PID 4194305u
+/* The thread id of a process's "phases" track: no thread's (0 is the
+ * kernel's idle task, never a traced thread). */
+#define TL_JSON_PHASE_TID 0u
 
 /*
  * Complete events (ph X) for every thread state slice, flow bindings for

@@ -21,6 +21,8 @@
 
 #define TL_NONE UINT32_MAX
 
+struct ph_item;
+
 /* A growable array of fixed-size records. */
 struct tl_vec {
 	void *data;
@@ -129,6 +131,9 @@ struct tl_info {
 	const char *command; /* what was recorded */
 	uint64_t duration_ns;
 	const char *report_text; /* the text report, for headers */
+	/* the report's phases (user/phases_report.h), by process */
+	struct ph_item *phases;
+	size_t n_phases;
 };
 
 void tl_model_init(struct tl_model *m);
