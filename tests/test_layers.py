@@ -57,3 +57,11 @@ def test_the_check_catches_a_bad_include():
     assert violations(layers, path, '#include "report.h"\n')
     assert violations(layers, path, '#include "gilscope.skel.h"\n')
     assert not violations(layers, path, '#include "session/session.h"\n#include "gilscope.h"\n')
+
+
+def test_no_source_file_over_800_lines():
+    """Files split along their seams before they pass ~800 lines (issue 18)."""
+    files = sources() + sorted(glob.glob(os.path.join(ROOT, "bpf", "*.[ch]")))
+    long = [f"{os.path.relpath(f, ROOT)}: {n} lines" for f in files
+            if (n := sum(1 for _ in open(f))) > 800]
+    assert not long, "\n".join(long)
