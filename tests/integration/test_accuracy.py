@@ -57,11 +57,14 @@ def describe(t, name, th):
 def test_every_thread_agrees_with_bpftrace_and_its_own_clocks(tmp_path, run, stripped):
     try:
         agrees(tmp_path, stripped)
-    except AssertionError:
+    except AssertionError as err:
         # a miss is rare (about 2 runs in 100, docs/accuracy.md): keep its
-        # session and bpftrace's log beyond pytest's last three directories
+        # session, bpftrace's log and what disagreed beyond pytest's last
+        # three directories
         keep = os.path.join(KEEP, f"{'stripped' if stripped else 'dwarf'}-{run}-{os.getpid()}")
         shutil.copytree(tmp_path, keep, dirs_exist_ok=True)
+        with open(os.path.join(keep, "failure.txt"), "w") as out:
+            out.write(f"{err}\n")
         raise
 
 
