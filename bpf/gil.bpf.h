@@ -45,6 +45,18 @@ static __always_inline u32 take_state(const struct gs_proc *proc, u32 tid)
 	return owner == tid ? GS_TAKE_FREE_MINE : GS_TAKE_FREE_OTHER;
 }
 
+/* The address a `call rel32` at the probed instruction goes to (take_gil's
+ * first instruction), 0 if unreadable. */
+static __always_inline u64 call_target(struct pt_regs *ctx)
+{
+	u64 site = PT_REGS_IP(ctx);
+	s32 rel;
+
+	if (bpf_probe_read_user(&rel, sizeof(rel), (void *)(site + 1)))
+		return 0;
+	return site + 5 + rel;
+}
+
 /* At a `call take_gil` that ends a probed release (hand-off probes): the
  * argument is the thread's PyThreadState. */
 SEC("uprobe")
@@ -63,6 +75,7 @@ int BPF_KPROBE(on_take_site, void *tstate)
 	e->flags = GS_F_TAKE_SITE;
 	e->a32 = take_state(proc, (u32)id);
 	e->arg[0] = (u64)tstate;
+	e->arg[1] = call_target(ctx);
 	submit(e);
 	return 0;
 }

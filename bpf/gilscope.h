@@ -18,7 +18,9 @@ enum gs_event_type {
 	GS_EV_NONE = 0,
 	/* sched_switch; tid/tgid = prev, a32 = prev_state,
 	 * arg[0] = next tid | next tgid << 32, flags: GS_F_PREEMPT,
-	 * GS_F_PREV_TRACED, GS_F_NEXT_TRACED. */
+	 * GS_F_PREV_TRACED, GS_F_NEXT_TRACED; arg[1] = prev's user
+	 * instruction pointer when it is traced and preempted (runnable)
+	 * in exact mode, else 0 (also in files before it was written). */
 	GS_EV_SWITCH = 1,
 	/* sched_waking; tid/tgid = the woken task, arg[0] = waker tid |
 	 * waker tgid << 32, a32 = the cpu it last ran on. */
@@ -50,7 +52,9 @@ enum gs_event_type {
 	/* uprobe at take_gil's entry; arg[0] = first argument (tstate).
 	 * With GS_F_TAKE_SITE (gil_method "handoff"): at a `call take_gil`
 	 * that ends a probed release, and a32 = what the GIL's memory said
-	 * there (GS_TAKE_*). */
+	 * there (GS_TAKE_*), arg[1] = the call's target (take_gil's runtime
+	 * address; 0 if unread): a thread preempted with its instruction
+	 * pointer there has not entered take_gil yet. */
 	GS_EV_GIL_TAKE = 10,
 	/* uprobe at a `call pthread_cond_signal` site in the interpreter;
 	 * arg[0] = the condition variable's address, arg[1] = the site's

@@ -24,6 +24,14 @@ static __always_inline u32 preempted_gil_free(struct task_struct *prev)
 	return h ? gil_free_flag(h, prev->pid) : 0;
 }
 
+/* Where PREV's user code stands (its user registers), 0 if unreadable. */
+static __always_inline u64 user_ip(struct task_struct *prev)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+
+	return regs ? BPF_CORE_READ(regs, ip) : 0;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
@@ -59,6 +67,9 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		return 0;
 	e->a32 = prev_state;
 	e->arg[0] = (u64)next->pid | (u64)next_tgid << 32;
+	/* preempted: in take_gil already, or only at its call? */
+	if (prev_traced && !syscalls_from_switch && (preempt || !prev_state))
+		e->arg[1] = user_ip(prev);
 	e->flags = (preempt ? GS_F_PREEMPT : 0) |
 		   (prev_traced ? GS_F_PREV_TRACED : 0) |
 		   (next_traced ? GS_F_NEXT_TRACED : 0) |

@@ -157,6 +157,112 @@ static void test_preempted_at_a_take_site(void **state)
 	an_free(an);
 }
 
+#define TAKE_GIL_IP 0x4cea20ull /* take_gil's first instruction */
+
+/* A `call take_gil` site that read the call's target; TID preempted at
+ * AT with its instruction pointer at IP. */
+static void take_site_to(struct analysis *an, uint64_t at, uint32_t tid,
+			 uint32_t state)
+{
+	struct gs_event e = ev(at, GS_EV_GIL_TAKE, tid);
+
+	e.flags = GS_F_TAKE_SITE;
+	e.a32 = state;
+	e.arg[1] = TAKE_GIL_IP;
+	feed(an, e);
+}
+
+static void preempted_at(struct analysis *an, uint64_t at, uint32_t tid,
+			 uint64_t ip)
+{
+	struct gs_event e = ev(at, GS_EV_SWITCH, tid);
+
+	e.flags = GS_F_PREV_TRACED | GS_F_PREEMPT | GS_F_GIL_FREE;
+	e.arg[0] = 1;
+	e.arg[1] = ip;
+	feed(an, e);
+}
+
+/*
+ * GIL wait is take_gil's entry to its take when the call slept on the GIL
+ * (the textbook measure, tests/integration/truth.py). A, at a take site at
+ * 1 ms, is preempted 1.01-2 ms; B hands the GIL over at 2.5 ms.
+ * - At take_gil's first instruction: it had not entered take_gil, its wait
+ *   starts again when it runs (10 + 500 us).
+ * - Inside take_gil, and it sleeps on the cond at 2.01 ms: all of it,
+ *   1.5 ms (the miss of issue 14: 3.5 ms of such a span were lost).
+ * - Inside take_gil, and it takes the GIL without sleeping: the preempted
+ *   span is no wait (10 + 500 us), as for a take that never slept.
+ */
+static void preempted_in_take(uint64_t ip, bool sleeps, uint64_t wait_ns)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	cond_signal(an, 0, B, SWITCH_COND);
+	take_site_to(an, 1 * MS, A, GS_TAKE_HELD);
+	preempted_at(an, 1010 * US, A, ip);
+	switch_in(an, 2 * MS, A, 0);
+	if (sleeps) {
+		wait_on_cond(an, 2010 * US, A);
+		switch_out(an, 2020 * US, A, TASK_INTERRUPTIBLE, false);
+		cond_signal(an, 2400 * US, B, COND);
+		wakeup(an, 2450 * US, A);
+		switch_in(an, 2460 * US, A, 0);
+		sys_exit(an, 2470 * US, A, NR_FUTEX, 0);
+	} else {
+		cond_signal(an, 2400 * US, B, COND);
+	}
+	cond_signal(an, 2500 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 3 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, wait_ns);
+	/* the preemption, and after the wakeup */
+	assert_int_equal(an_find_thread(an, A)->runnable_ns,
+			 sleeps ? 1000 * US : 990 * US);
+	an_free(an);
+}
+
+static void test_preempted_before_take_gil(void **state)
+{
+	(void)state;
+	preempted_in_take(TAKE_GIL_IP, true, 510 * US);
+}
+
+static void test_preempted_in_take_gil_then_sleeps(void **state)
+{
+	(void)state;
+	preempted_in_take(TAKE_GIL_IP + 0x41, true, 1500 * US);
+}
+
+static void test_preempted_in_take_gil_without_sleeping(void **state)
+{
+	(void)state;
+	preempted_in_take(TAKE_GIL_IP + 0x41, false, 510 * US);
+}
+
+/* The same, with a call of its own between the site and the preemption
+ * (take_gil's mutex): still no wait while preempted (it was 1.5 ms). */
+static void test_preempted_in_take_gil_after_a_call(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, B, SWITCH_COND);
+	take_site_to(an, 1 * MS, A, GS_TAKE_HELD);
+	sys_enter(an, 1002 * US, A, NR_FUTEX, MUTEX, FUTEX_WAKE_PRIVATE, 1);
+	sys_exit(an, 1004 * US, A, NR_FUTEX, 0);
+	preempted_at(an, 1010 * US, A, TAKE_GIL_IP + 0x41);
+	switch_in(an, 2 * MS, A, 0);
+	cond_signal(an, 2400 * US, B, COND);
+	cond_signal(an, 2500 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 3 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 510 * US);
+	an_free(an);
+}
+
 /*
  * A read's return gives A the GIL back (the call's rule) a moment before
  * take_gil takes it; preempted in between (the switch reads the GIL free)
@@ -301,6 +407,10 @@ int main(void)
 		cmocka_unit_test(test_mutex_sleep_of_a_taker_is_a_wait),
 		cmocka_unit_test(test_probed_release_and_take_sites),
 		cmocka_unit_test(test_preempted_at_a_take_site),
+		cmocka_unit_test(test_preempted_before_take_gil),
+		cmocka_unit_test(test_preempted_in_take_gil_then_sleeps),
+		cmocka_unit_test(test_preempted_in_take_gil_without_sleeping),
+		cmocka_unit_test(test_preempted_in_take_gil_after_a_call),
 		cmocka_unit_test(test_preempted_without_the_gil),
 		cmocka_unit_test(test_sleep_to_a_deadline_from_the_release),
 		cmocka_unit_test(test_idle_handoff_is_not_latency),

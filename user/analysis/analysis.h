@@ -193,6 +193,13 @@ struct an_thread {
 	 * a preemption there (at the probe's own return) comes before
 	 * take_gil's entry, and the wait starts again after it */
 	bool wait_from_site, wait_after_switch_in;
+	/* its current take: where take_gil starts (a take site's call
+	 * target, 0 unknown), whether it slept on a GIL futex yet, and,
+	 * preempted inside take_gil before that, the first of its pending
+	 * spans that are GIL wait if it sleeps yet (take_sleeps) */
+	uint64_t take_gil_ip;
+	bool take_slept, take_preempted;
+	int take_pend_from;
 	/* hand-off probes: it was given the GIL back at a call's return
 	 * (retake_after_call) or at a take site, a moment before take_gil
 	 * takes it, and nothing of its own since; preempted without it in

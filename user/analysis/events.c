@@ -54,11 +54,8 @@ void on_switch_out(struct analysis *an, const struct gs_event *e)
 		t->involuntary_switches++;
 		/* its next call says what the span was */
 		t->pending = true;
-		if (t->wait_from_site && t->gil_waiting) {
-			flush_process(p, e->ts);
-			stop_wait(p, t);
-			t->wait_after_switch_in = true;
-		}
+		if (!an->light && t->gil_waiting && !t->take_slept)
+			preempted_in_take(p, t, e);
 	} else {
 		t->reason = blocked_reason(p, t, e->a32);
 		set_state(t, AN_BLOCKED, e->ts);
@@ -274,6 +271,8 @@ void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	if ((t->gil_waiting || t->take_preempted) && sleeps_on_gil(p, e))
+		take_sleeps(t);
 	if (gil_wake_in_release(p, t, e->a32, e->arg[0], e->arg[1])) {
 		t->in_sys = true;
 		t->sys_nr = e->a32;
@@ -329,6 +328,8 @@ void on_sys_enter(struct analysis *an, const struct gs_event *e)
 		flush_thread(t, e->ts);
 		start_wait(p, t);
 	}
+	if (t->gil_waiting && sleeps_on_gil(p, e))
+		t->take_slept = true; /* its wait began at this futex */
 }
 
 void on_sys_exit(struct analysis *an, const struct gs_event *e)

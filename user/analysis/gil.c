@@ -117,6 +117,7 @@ void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 	}
 	waited = t->gil_waiting && t->gil_wait_since <= p->release_ts;
 	stop_wait(p, t);
+	t->take_slept = t->take_preempted = false;
 	if (t->gil_released_once &&
 	    p->acquisitions > t->acquisitions_at_release)
 		t->gil_interleavings++;
@@ -218,6 +219,8 @@ void retake_after_call(struct an_process *p, struct an_thread *t, uint64_t ts)
 static void take_at_site(struct an_process *p, struct an_thread *t,
 			 const struct gs_event *e)
 {
+	t->take_gil_ip = e->arg[1];
+	t->take_slept = t->take_preempted = false;
 	switch (e->a32) {
 	case GS_TAKE_FREE_MINE:
 		gil_acquire(p, t, e->ts);
@@ -249,7 +252,54 @@ void on_gil_take(struct analysis *an, const struct gs_event *e)
 		return;
 	}
 	p->exact_takes = true;
+	t->take_gil_ip = 0;
+	t->take_slept = t->take_preempted = false;
 	start_wait(p, t);
+}
+
+/*
+ * T wants the GIL and was preempted before it slept for it. GIL wait is
+ * what the textbook measure counts: take_gil's entry to its take, when the
+ * call slept on the GIL in between (docs/accuracy.md). Preempted at
+ * take_gil's first instruction (a take site's probe just returned), it
+ * has not entered it: no wait until it runs again. Inside take_gil, the
+ * span is a wait if the call sleeps yet (take_sleeps): its time stays
+ * pending until the thread's next step says so. Sessions without the
+ * instruction pointer fall back to "nothing of its own since the site".
+ */
+void preempted_in_take(struct an_process *p, struct an_thread *t,
+		       const struct gs_event *e)
+{
+	bool before_entry = e->arg[1] && t->take_gil_ip ?
+				    e->arg[1] == t->take_gil_ip :
+				    t->wait_from_site;
+
+	flush_process(p, e->ts);
+	stop_wait(p, t);
+	t->wait_after_switch_in = true;
+	if (!before_entry && !t->take_preempted) {
+		t->take_preempted = true;
+		t->take_pend_from = t->n_pend;
+	}
+}
+
+/* T, in a take, goes to sleep on the GIL: its preempted spans since it
+ * entered take_gil were GIL wait. */
+void take_sleeps(struct an_thread *t)
+{
+	t->take_slept = true;
+	if (t->take_preempted && t->pending)
+		for (int i = t->take_pend_from; i < t->n_pend; i++)
+			t->pend[i].waiting = true;
+	t->take_preempted = false;
+}
+
+/* A futex wait on the GIL's memory (its mutex or a cond): how the
+ * textbook measure tells a take that slept. */
+bool sleeps_on_gil(const struct an_process *p, const struct gs_event *e)
+{
+	return e->a32 == SYS_FUTEX && futex_op_waits(e->arg[1]) &&
+	       in_gil(&p->gil, e->arg[0]);
 }
 
 void on_cond_signal(struct analysis *an, const struct gs_event *e)

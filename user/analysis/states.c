@@ -138,6 +138,7 @@ static void flush_pending(struct an_thread *t, uint64_t now)
 	bool holding = t->gil_holding, waiting = t->gil_waiting;
 
 	t->pending = t->pending_sleep = false;
+	t->take_preempted = false; /* too late: its spans are counted now */
 	for (int i = 0; i < t->n_pend; i++) {
 		t->state = t->pend[i].state;
 		t->reason = t->pend[i].reason;

@@ -24,6 +24,9 @@ static void dump_details(FILE *out, const struct gs_event *e)
 			e->flags & GS_F_STACK_SAME ? " stack-same" : "",
 			(unsigned int)(e->arg[0] >> 32),
 			(unsigned int)e->arg[0]);
+		if (e->arg[1])
+			fprintf(out, " ip=0x%llx",
+				(unsigned long long)e->arg[1]);
 		break;
 	case GS_EV_WAKING:
 		fprintf(out, "waker=%u/%u", (unsigned int)(e->arg[0] >> 32),
@@ -64,6 +67,9 @@ static void dump_details(FILE *out, const struct gs_event *e)
 		fprintf(out, "tstate=0x%llx", (unsigned long long)e->arg[0]);
 		if (e->flags & GS_F_TAKE_SITE)
 			fprintf(out, " site gil=%s", take_state_name(e->a32));
+		if (e->arg[1])
+			fprintf(out, " take_gil=0x%llx",
+				(unsigned long long)e->arg[1]);
 		break;
 	case GS_EV_COND_SIGNAL:
 		fprintf(out, "cond=0x%llx site=0x%llx",
