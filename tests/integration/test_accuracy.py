@@ -45,7 +45,8 @@ def describe(t, name, th):
             f"{t.truth('wait_ns', th['tid']) / 1e6:.2f} ms hold "
             f"{t.truth('hold_ns', th['tid']) / 1e6:.2f} ms ({t.truth('takes', th['tid'])} takes); "
             f"lock waits {th['blocked_ns']['lock'] / 1e6:.2f} ms, bpftrace "
-            f"{t.truth('lock_ns', th['tid']) / 1e6:.2f} ms; "
+            f"{t.truth('lock_ns', th['tid']) / 1e6:.2f} ms; bpftrace handlers late "
+            f"{t.truth('late_ns', th['tid']) / 1e6:.2f} ms (preempted at their probe); "
             f"session {t.path}")
 
 

@@ -12,8 +12,20 @@ its cond when it lets it go), the futex and scheduler tracepoints.
              take_gil's entry for a call that neither slept nor was
              preempted before it took the GIL
     takes    takes (switch_cond signals in take_gil)
+    late_ns  how much later than their moments the handlers of probes
+             preempted right at their instruction ran (see below)
     lock_ns  asleep (switch-out to wakeup) in a futex wait on anything but
              the GIL: threading locks, conditions, joins
+A probe's moment is when its handler runs: when the probed instruction
+runs. take_gil's entry is that (a thread preempted at it has not begun to
+wait). The two pthread_cond_signal probes stand for moments that came
+before the call (take_gil set the GIL locked, drop_gil set it free, then
+signalled): where the thread was preempted right at the call's breakpoint
+(its user instruction pointer at the switch-out was the probe's address,
+or one past it: trapped at the int3, whose way back to user space preempts
+before it runs the handlers), the moment is the switch-out, and late_ns adds
+up by how much later the handlers ran. Without that, a release preempted
+there ran on for milliseconds in the truth's hold (2.2 ms in a kept run).
 Why a take_gil that does not sleep holds from its entry: it is no wait, and
 nothing else can take the GIL meanwhile, but under these very probes its
 start lasts 5-20 us on this VM, where it takes well under one without them:
@@ -39,6 +51,10 @@ import gil_bpftrace  # noqa: E402
 GIL_COND_OFF = 0x20   # struct _gil_runtime_state, 3.9-3.13
 GIL_SWITCH_COND_OFF = 0x78
 GIL_SIZE = 0xd0
+# where a task's user registers sit: the top of its kernel stack (x86-64,
+# 16 KiB stacks without KASAN) less struct pt_regs
+THREAD_SIZE = 16384
+PT_REGS_SIZE = 168
 TRACEFS = "/sys/kernel/tracing"
 
 
@@ -56,9 +72,21 @@ def script(python):
     libc, signal = gil_bpftrace.libc_of(python)
     child = "curtask->real_parent->tgid == cpid"
     return f"""// GIL wait and hold per thread of the command's children (see truth.py)
+tracepoint:sched:sched_switch /{child}/
+{{
+	if (args->prev_state == 0) {{
+		@pre_at[args->prev_pid] = nsecs;
+		@pre_ip[args->prev_pid] = ((struct pt_regs *)((uint64)curtask->stack +
+					    {THREAD_SIZE} - {PT_REGS_SIZE}))->ip;
+	}} else {{
+		delete(@pre_ip[args->prev_pid]);
+	}}
+}}
+
 uprobe:{python}:{take[0]:#x} /{child}/
 {{
 	@wait_start[tid] = nsecs;
+	delete(@pre_ip[tid]);
 }}
 
 tracepoint:sched:sched_switch /@wait_start[args->prev_pid]/
@@ -76,6 +104,11 @@ tracepoint:syscalls:sys_enter_futex
 uprobe:{libc}:{signal:#x} /{child} && arg0 == {switch_cond:#x} && @wait_start[tid]/
 {{
 	$now = nsecs;
+	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1) {{
+		$now = @pre_at[tid];
+		@late_ns[tid] += nsecs - $now;
+	}}
+	delete(@pre_ip[tid]);
 	if (@slept[tid]) {{
 		@wait_ns[tid] += $now - @wait_start[tid];
 		@hold_start[tid] = $now;
@@ -92,7 +125,13 @@ uprobe:{libc}:{signal:#x} /{child} && arg0 == {switch_cond:#x} && @wait_start[ti
 
 uprobe:{libc}:{signal:#x} /{child} && arg0 == {cond:#x} && @hold_start[tid]/
 {{
-	@hold_ns[tid] += nsecs - @hold_start[tid];
+	$now = nsecs;
+	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1) {{
+		$now = @pre_at[tid];
+		@late_ns[tid] += nsecs - $now;
+	}}
+	delete(@pre_ip[tid]);
+	@hold_ns[tid] += $now - @hold_start[tid];
 	delete(@hold_start[tid]);
 }}
 
@@ -133,6 +172,8 @@ END
 	clear(@preempted);
 	clear(@in_lock_wait);
 	clear(@lock_asleep);
+	clear(@pre_at);
+	clear(@pre_ip);
 }}
 """
 
