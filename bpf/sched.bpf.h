@@ -15,6 +15,33 @@
 
 #define SIGSTOP 19
 
+/* The task the last recorded switch on this CPU switched to (tid + 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cpu_next SEC(".maps");
+
+/* Switch-ins the kernel did not report: a traced thread leaves a CPU whose
+ * last switch went to another task. Seen on a VM whose agent's threads
+ * switch out without the tracepoint (docs/accuracy.md); the thread's time
+ * before its first event then reads as runnable. */
+__u64 unseen_switch_ins = 0;
+
+static __always_inline void check_switch_in(struct task_struct *prev,
+					    struct task_struct *next,
+					    bool prev_traced)
+{
+	u32 zero = 0, *last = bpf_map_lookup_elem(&cpu_next, &zero);
+
+	if (!last)
+		return;
+	if (prev_traced && *last && *last != (u32)prev->pid + 1)
+		__sync_fetch_and_add(&unseen_switch_ins, 1);
+	*last = (u32)next->pid + 1;
+}
+
 /* PREV (current) is preempted: GS_F_GIL_FREE if it does not hold the GIL. */
 static __always_inline u32 preempted_gil_free(struct task_struct *prev)
 {
@@ -24,12 +51,26 @@ static __always_inline u32 preempted_gil_free(struct task_struct *prev)
 	return h ? gil_free_flag(h, prev->pid) : 0;
 }
 
-/* Where PREV's user code stands (its user registers), 0 if unreadable. */
+/*
+ * Where PREV's user code stands (its user registers), 0 if unreadable.
+ * A thread preempted on its way back from a breakpoint trap (another
+ * tool's uprobe), before the probe's handler ran, has its instruction
+ * pointer one past the int3: it stands at the breakpoint, and has not
+ * run the probed instruction (the trap's exit preempts before it runs
+ * uprobe handlers).
+ */
 static __always_inline u64 user_ip(struct task_struct *prev)
 {
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	u8 op = 0;
+	u64 ip;
 
-	return regs ? BPF_CORE_READ(regs, ip) : 0;
+	if (!regs)
+		return 0;
+	ip = BPF_CORE_READ(regs, ip);
+	if (ip && !bpf_probe_read_user(&op, 1, (void *)(ip - 1)) && op == 0xcc)
+		ip--;
+	return ip;
 }
 
 SEC("tp_btf/sched_switch")
@@ -45,6 +86,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 
 	if (!prev_traced && !next_traced)
 		return 0;
+	check_switch_in(prev, next, prev_traced);
 	if (prev_traced) /* stacks: the stack it leaves with, before the switch */
 		stack_same = gs_stk_switch(ctx, prev, prev_state, preempt);
 	/* a call it sleeps (or is preempted) in is written, its entry

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from sched_account import check_on_cpu_within_the_scheduler
+from sched_account import check_on_cpu_within_the_scheduler, check_unseen_switch_ins
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GILSCOPE = os.path.join(ROOT, "gilscope")
@@ -108,7 +108,8 @@ def check_accounting(proc, session):
     - a thread cannot wait for the GIL while it holds it;
     - every thread lives within its process, and the threads' CPU time
       fits in the CPUs they used over the process's life;
-    - no thread is on CPU longer than between its switch-ins and switch-outs."""
+    - no thread is on CPU longer than between its switch-ins and switch-outs;
+    - the switch-ins the kernel did not report are counted right."""
     threads = proc["threads"]
     held = sum(t["gil_held_ns"] for t in threads)
     assert held <= proc["wall_ns"], (held, proc["wall_ns"])
@@ -119,7 +120,9 @@ def check_accounting(proc, session):
         assert proc["start_ns"] <= t["start_ns"] <= t["end_ns"] <= proc["end_ns"], t
     cpu = sum(t["on_cpu_ns"] for t in threads)
     assert cpu <= proc["wall_ns"] * max(proc["cpus_used"], 1), (cpu, proc["wall_ns"])
-    check_on_cpu_within_the_scheduler(GILSCOPE, session, report(session), {proc["pid"]})
+    data = report(session)
+    check_on_cpu_within_the_scheduler(GILSCOPE, session, data, {proc["pid"]})
+    check_unseen_switch_ins(GILSCOPE, session, data)
 
 
 def within(value, expected, rel, abs_=0.0):

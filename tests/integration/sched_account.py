@@ -41,7 +41,9 @@ def sched_of(gilscope, path, duration_ns):
             continue
         us, cpu, tid, kind = int(m[1]) * 1000000 + int(m[2]), int(m[3]), int(m[4]), m[5]
         if kind == "switch":
-            count(tid, cpu, us, unseen=running.get(cpu) != tid)
+            # unseen: the CPU's last switch went to another task (not at
+            # the session's start, nor after the thread's own exit)
+            count(tid, cpu, us, unseen=running.get(cpu) not in (None, tid))
             running[cpu], since[cpu] = int(NEXT.search(m[6])[1]), us
         elif kind == "exit":
             for c, t in running.items():
@@ -70,3 +72,14 @@ def check_on_cpu_within_the_scheduler(gilscope, path, report, pids=None):
                 f"thread {t['tid']} ({t['name']}) on CPU {t['on_cpu_ns']} ns in the report, "
                 f"switched in {s.on_cpu_us} us over {s.intervals} intervals "
                 f"({s.unseen_switch_ins} without a switch-in)")
+
+
+def check_unseen_switch_ins(gilscope, path, report):
+    """The session's count of switch-ins the kernel did not report (counted
+    in BPF) is what the raw events show: traced threads leaving a CPU whose
+    last switch went to another task."""
+    sched = sched_of(gilscope, path, report["session"]["duration_ns"])
+    tids = {t["tid"] for p in report["processes"] for t in p["threads"]}
+    seen = sum(s.unseen_switch_ins for tid, s in sched.items() if tid in tids)
+    assert report["session"]["unseen_switch_ins"] == seen, (
+        report["session"]["unseen_switch_ins"], seen, path)

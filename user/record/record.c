@@ -206,6 +206,8 @@ static void write_trailer(struct recorder *r, const char *reason)
 	kv_setf(&kv, GS_KEY_EVENTS, "%llu", (unsigned long long)r->events);
 	kv_setf(&kv, GS_KEY_LOST, "%llu",
 		(unsigned long long)lost_total(r, &kv));
+	kv_setf(&kv, GS_KEY_UNSEEN_SWITCH_INS, "%llu",
+		(unsigned long long)r->skel->bss->unseen_switch_ins);
 	kv_set(&kv, GS_KEY_STOP_REASON, reason);
 	kv_set(&kv, GS_KEY_FINALIZED, "1");
 	emit_kv(r, GS_CHUNK_TRAILER, &kv);

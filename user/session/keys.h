@@ -79,6 +79,8 @@
 #define GS_KEY_EVENTS "events"
 #define GS_KEY_LOST "lost"
 #define GS_KEY_LOST_PREFIX "lost_" /* and the event's name */
+/* switch-ins the kernel's tracepoint did not report (bpf/sched.bpf.h) */
+#define GS_KEY_UNSEEN_SWITCH_INS "unseen_switch_ins"
 #define GS_KEY_STOP_REASON "stop_reason"
 #define GS_KEY_FINALIZED "finalized"
 

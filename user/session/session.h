@@ -133,6 +133,8 @@ struct session_summary {
 	/* events read past the reader's cap of open chunks: their order
 	 * is not guaranteed (only a hostile file has any) */
 	uint64_t out_of_order;
+	/* switch-ins the kernel did not report (the trailer's count) */
+	uint64_t unseen_switch_ins;
 	bool cut_short;
 	const char *damage; /* "" when the file was read whole */
 };

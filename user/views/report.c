@@ -405,6 +405,10 @@ void report_text(FILE *out, const struct session_summary *s,
 		fprintf(out,
 			"WARNING: %llu events were read with too many chunks open at once to sort them: figures may be off\n",
 			(unsigned long long)s->out_of_order);
+	if (s->unseen_switch_ins)
+		fprintf(out,
+			"note: the kernel did not report %llu switch-ins of traced threads: such a thread's time from its switch-in to its next event reads as runnable\n",
+			(unsigned long long)s->unseen_switch_ins);
 	if (s->cut_short || (s->damage && s->damage[0]))
 		fprintf(out,
 			"WARNING: the session file was cut short (%s): this is a report of its readable part\n",
@@ -659,6 +663,7 @@ void report_json(FILE *out, const struct session_summary *s,
 	json_u64(&j, "events", s->events);
 	json_u64(&j, "lost", s->lost);
 	json_u64(&j, "out_of_order", s->out_of_order);
+	json_u64(&j, "unseen_switch_ins", s->unseen_switch_ins);
 	json_u64(&j, "duration_ns", s->duration_ns);
 	json_bool(&j, "cut_short", s->cut_short || (s->damage && s->damage[0]));
 	json_string(&j, "damage", s->damage ? s->damage : "");
