@@ -91,7 +91,8 @@ def test_on_cpu_within_the_scheduler(name, workdirs):
     the scheduler's account re-derived from its raw events (replay only)."""
     path = os.path.join(workdirs(name), name + ".data")
     report = json.loads(golden.render(name, golden.view("report.json"), workdirs(name)))
-    sched_account.check_on_cpu_within_the_scheduler(golden.GILSCOPE, path, report)
+    sched = sched_account.sched_of_report(golden.GILSCOPE, path, report)
+    sched_account.check_on_cpu_within_the_scheduler(sched, report)
 
 
 def test_scheduler_check_catches_runnable_time_counted_on_cpu(workdirs):
@@ -104,5 +105,6 @@ def test_scheduler_check_catches_runnable_time_counted_on_cpu(workdirs):
     for p in report["processes"]:
         for t in p["threads"]:
             t["on_cpu_ns"] += t["runnable_ns"]
+    sched = sched_account.sched_of_report(golden.GILSCOPE, path, report)
     with pytest.raises(AssertionError, match="on CPU"):
-        sched_account.check_on_cpu_within_the_scheduler(golden.GILSCOPE, path, report)
+        sched_account.check_on_cpu_within_the_scheduler(sched, report)

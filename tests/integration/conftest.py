@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from sched_account import check_on_cpu_within_the_scheduler, check_unseen_switch_ins
+from sched_account import check_on_cpu_within_the_scheduler, check_unseen_switch_ins, sched_of_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GILSCOPE = os.path.join(ROOT, "gilscope")
@@ -121,8 +121,9 @@ def check_accounting(proc, session):
     cpu = sum(t["on_cpu_ns"] for t in threads)
     assert cpu <= proc["wall_ns"] * max(proc["cpus_used"], 1), (cpu, proc["wall_ns"])
     data = report(session)
-    check_on_cpu_within_the_scheduler(GILSCOPE, session, data, {proc["pid"]})
-    check_unseen_switch_ins(GILSCOPE, session, data)
+    sched = sched_of_report(GILSCOPE, session, data)  # one dump for both checks
+    check_on_cpu_within_the_scheduler(sched, data, {proc["pid"]})
+    check_unseen_switch_ins(sched, data)
 
 
 def within(value, expected, rel, abs_=0.0):

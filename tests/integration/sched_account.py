@@ -57,11 +57,15 @@ def sched_of(gilscope, path, duration_ns):
     return out
 
 
-def check_on_cpu_within_the_scheduler(gilscope, path, report, pids=None):
-    """Every thread's on-CPU time in REPORT (the JSON of the session PATH; of
-    the processes PIDS, default all) is at most its time between switch-in
-    and switch-out, give or take the dump's microsecond per interval."""
-    sched = sched_of(gilscope, path, report["session"]["duration_ns"])
+def sched_of_report(gilscope, path, report):
+    """sched_of the session PATH, whose JSON report is REPORT."""
+    return sched_of(gilscope, path, report["session"]["duration_ns"])
+
+
+def check_on_cpu_within_the_scheduler(sched, report, pids=None):
+    """Every thread's on-CPU time in REPORT (of the processes PIDS, default
+    all) is at most its time between switch-in and switch-out in SCHED (the
+    session's sched_of), give or take the dump's microsecond per interval."""
     for p in report["processes"]:
         if pids is not None and p["pid"] not in pids:
             continue
@@ -74,12 +78,11 @@ def check_on_cpu_within_the_scheduler(gilscope, path, report, pids=None):
                 f"({s.unseen_switch_ins} without a switch-in)")
 
 
-def check_unseen_switch_ins(gilscope, path, report):
+def check_unseen_switch_ins(sched, report):
     """The session's count of switch-ins the kernel did not report (counted
-    in BPF) is what the raw events show: traced threads leaving a CPU whose
-    last switch went to another task."""
-    sched = sched_of(gilscope, path, report["session"]["duration_ns"])
+    in BPF) is what the raw events in SCHED (its sched_of) show: traced
+    threads leaving a CPU whose last switch went to another task."""
     tids = {t["tid"] for p in report["processes"] for t in p["threads"]}
     seen = sum(s.unseen_switch_ins for tid, s in sched.items() if tid in tids)
     assert report["session"]["unseen_switch_ins"] == seen, (
-        report["session"]["unseen_switch_ins"], seen, path)
+        report["session"]["unseen_switch_ins"], seen, report["session"]["file"])
