@@ -71,6 +71,14 @@ def script(python):
     switch_cond = gil + GIL_SWITCH_COND_OFF
     libc, signal = gil_bpftrace.libc_of(python)
     child = "curtask->real_parent->tgid == cpid"
+    # $now: the thread preempted right at this breakpoint (at it, or
+    # trapped one past it) reached it at the switch-out
+    preempted_at_probe = """	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1) {
+		$now = @pre_at[tid];
+		@late_ns[tid] += nsecs - $now;
+	}
+	delete(@pre_ip[tid]);
+"""
     return f"""// GIL wait and hold per thread of the command's children (see truth.py)
 tracepoint:sched:sched_switch /{child}/
 {{
@@ -104,12 +112,7 @@ tracepoint:syscalls:sys_enter_futex
 uprobe:{libc}:{signal:#x} /{child} && arg0 == {switch_cond:#x} && @wait_start[tid]/
 {{
 	$now = nsecs;
-	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1) {{
-		$now = @pre_at[tid];
-		@late_ns[tid] += nsecs - $now;
-	}}
-	delete(@pre_ip[tid]);
-	if (@slept[tid]) {{
+{preempted_at_probe}	if (@slept[tid]) {{
 		@wait_ns[tid] += $now - @wait_start[tid];
 		@hold_start[tid] = $now;
 	}} else if (@preempted[tid]) {{
@@ -126,12 +129,7 @@ uprobe:{libc}:{signal:#x} /{child} && arg0 == {switch_cond:#x} && @wait_start[ti
 uprobe:{libc}:{signal:#x} /{child} && arg0 == {cond:#x} && @hold_start[tid]/
 {{
 	$now = nsecs;
-	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1) {{
-		$now = @pre_at[tid];
-		@late_ns[tid] += nsecs - $now;
-	}}
-	delete(@pre_ip[tid]);
-	@hold_ns[tid] += $now - @hold_start[tid];
+{preempted_at_probe}	@hold_ns[tid] += $now - @hold_start[tid];
 	delete(@hold_start[tid]);
 }}
 
