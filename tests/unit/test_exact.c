@@ -17,26 +17,43 @@
 #define FUTEX_WAIT_PRIVATE 128
 
 /* A `call take_gil` site: what the GIL's memory said there. */
-static void take_site(struct analysis *an, uint64_t at, uint32_t tid,
-		      uint32_t state)
+/* A take site whose event read the call's target TAKE_GIL (0: unread, as
+ * in files written before it). */
+static void take_site_ip(struct analysis *an, uint64_t at, uint32_t tid,
+			 uint32_t state, uint64_t take_gil)
 {
 	struct gs_event e = ev(at, GS_EV_GIL_TAKE, tid);
 
 	e.flags = GS_F_TAKE_SITE;
 	e.a32 = state;
+	e.arg[1] = take_gil;
 	feed(an, e);
 }
 
-/* TID preempted at AT, without the GIL when GIL_FREE. */
-static void preempted(struct analysis *an, uint64_t at, uint32_t tid,
-		      bool gil_free)
+static void take_site(struct analysis *an, uint64_t at, uint32_t tid,
+		      uint32_t state)
+{
+	take_site_ip(an, at, tid, state, 0);
+}
+
+/* TID preempted at AT, without the GIL when GIL_FREE, its instruction
+ * pointer at IP (0: not recorded). */
+static void preempted_ip(struct analysis *an, uint64_t at, uint32_t tid,
+			 bool gil_free, uint64_t ip)
 {
 	struct gs_event e = ev(at, GS_EV_SWITCH, tid);
 
 	e.flags = GS_F_PREV_TRACED | GS_F_PREEMPT |
 		  (gil_free ? GS_F_GIL_FREE : 0);
 	e.arg[0] = 1;
+	e.arg[1] = ip;
 	feed(an, e);
+}
+
+static void preempted(struct analysis *an, uint64_t at, uint32_t tid,
+		      bool gil_free)
+{
+	preempted_ip(an, at, tid, gil_free, 0);
 }
 
 /*
@@ -159,30 +176,6 @@ static void test_preempted_at_a_take_site(void **state)
 
 #define TAKE_GIL_IP 0x4cea20ull /* take_gil's first instruction */
 
-/* A `call take_gil` site that read the call's target; TID preempted at
- * AT with its instruction pointer at IP. */
-static void take_site_to(struct analysis *an, uint64_t at, uint32_t tid,
-			 uint32_t state)
-{
-	struct gs_event e = ev(at, GS_EV_GIL_TAKE, tid);
-
-	e.flags = GS_F_TAKE_SITE;
-	e.a32 = state;
-	e.arg[1] = TAKE_GIL_IP;
-	feed(an, e);
-}
-
-static void preempted_at(struct analysis *an, uint64_t at, uint32_t tid,
-			 uint64_t ip)
-{
-	struct gs_event e = ev(at, GS_EV_SWITCH, tid);
-
-	e.flags = GS_F_PREV_TRACED | GS_F_PREEMPT | GS_F_GIL_FREE;
-	e.arg[0] = 1;
-	e.arg[1] = ip;
-	feed(an, e);
-}
-
 /*
  * GIL wait is take_gil's entry to its take when the call slept on the GIL
  * (the textbook measure, tests/integration/truth.py). A, at a take site at
@@ -200,8 +193,8 @@ static void preempted_in_take(uint64_t ip, bool sleeps, uint64_t wait_ns)
 	struct analysis *an = setup_process(&p);
 
 	cond_signal(an, 0, B, SWITCH_COND);
-	take_site_to(an, 1 * MS, A, GS_TAKE_HELD);
-	preempted_at(an, 1010 * US, A, ip);
+	take_site_ip(an, 1 * MS, A, GS_TAKE_HELD, TAKE_GIL_IP);
+	preempted_ip(an, 1010 * US, A, true, ip);
 	switch_in(an, 2 * MS, A, 0);
 	if (sleeps) {
 		wait_on_cond(an, 2010 * US, A);
@@ -250,10 +243,10 @@ static void test_preempted_in_take_gil_after_a_call(void **state)
 
 	(void)state;
 	cond_signal(an, 0, B, SWITCH_COND);
-	take_site_to(an, 1 * MS, A, GS_TAKE_HELD);
+	take_site_ip(an, 1 * MS, A, GS_TAKE_HELD, TAKE_GIL_IP);
 	sys_enter(an, 1002 * US, A, NR_FUTEX, MUTEX, FUTEX_WAKE_PRIVATE, 1);
 	sys_exit(an, 1004 * US, A, NR_FUTEX, 0);
-	preempted_at(an, 1010 * US, A, TAKE_GIL_IP + 0x41);
+	preempted_ip(an, 1010 * US, A, true, TAKE_GIL_IP + 0x41);
 	switch_in(an, 2 * MS, A, 0);
 	cond_signal(an, 2400 * US, B, COND);
 	cond_signal(an, 2500 * US, A, SWITCH_COND);
