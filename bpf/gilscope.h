@@ -89,6 +89,11 @@ enum gs_event_type {
 	 * new image; a Python process is traced from then on and this event
 	 * goes on as its GS_EV_EXEC. */
 	GS_EV_EXEC_UNTRACED = 17,
+	/* Never in a session file: a traced process whose interpreter is a
+	 * libpython the loader had not mapped at its exec was stopped
+	 * (SIGSTOP) at that library's Py_BytesMain, before the interpreter
+	 * starts: userspace finds the GIL now and continues it. */
+	GS_EV_MAIN_HELD = 18,
 	GS_EV_MAX
 };
 
@@ -102,9 +107,12 @@ enum gs_event_type {
 /* GS_EV_WAKING (--light): the waker was inside a futex call */
 #define GS_F_WAKER_IN_FUTEX 0x20
 /* GS_EV_SYS_ENTER (hand-off probes): the thread did not hold the GIL when
- * it entered the call (it let it go before, unseen); GS_EV_SWITCH: PREV was
- * preempted without the GIL */
+ * it entered the call (it let it go before, unseen); GS_EV_SWITCH: PREV
+ * left the CPU without the GIL (not set when it exits) */
 #define GS_F_GIL_FREE 0x40
+/* GS_EV_SWITCH: PREV left the CPU holding the GIL (locked, and its
+ * last_holder is PREV's thread state), as read with GS_F_GIL_FREE */
+#define GS_F_GIL_MINE 0x8
 /* GS_EV_SWITCH: PREV left asleep on the GIL's cond with the stacks of its
  * last GS_EV_STACK event, which stands for this switch-out too (no event of
  * its own: the same Python stack waits for the GIL again) */
@@ -196,6 +204,10 @@ struct gs_proc {
 	 * whether the thread holds the GIL (GS_F_GIL_FREE); addr 0: not
 	 * done */
 	struct gs_gil gil;
+	/* 1: stop the process at its libpython's Py_BytesMain (the GIL is not
+	 * known yet: the library was not mapped at the exec) */
+	unsigned int hold_at_main;
+	unsigned int pad;
 };
 
 #endif /* GILSCOPE_H */

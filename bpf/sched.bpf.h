@@ -42,8 +42,9 @@ static __always_inline void check_switch_in(struct task_struct *prev,
 	*last = (u32)next->pid + 1;
 }
 
-/* PREV (current) is preempted: GS_F_GIL_FREE if it does not hold the GIL. */
-static __always_inline u32 preempted_gil_free(struct task_struct *prev)
+/* PREV (current) leaves the CPU: GS_F_GIL_FREE if it does not hold the GIL,
+ * GS_F_GIL_MINE if it does. */
+static __always_inline u32 switch_gil_flags(struct task_struct *prev)
 {
 	struct held_syscall *h;
 
@@ -82,7 +83,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	bool next_traced = is_traced(next_tgid);
 	bool stack_same = false;
 	struct gs_event *e;
-	u32 gil_free = 0;
+	u32 gil_flags = 0;
 
 	if (!prev_traced && !next_traced)
 		return 0;
@@ -100,10 +101,13 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 		adopt_thread(prev);
 	if (next_traced)
 		adopt_thread(next);
-	/* exact mode: preempted without the GIL? (between drop_gil and a
-	 * call, or between a call and take_gil: the GIL is read at calls) */
-	if (prev_traced && !syscalls_from_switch && (preempt || !prev_state))
-		gil_free = preempted_gil_free(prev);
+	/* exact mode: off CPU without the GIL? (preempted between drop_gil
+	 * and a call, or between a call and take_gil: the GIL is read at
+	 * calls; or asleep outside a call, in a page fault or a probe's trap,
+	 * at the same places) */
+	if (prev_traced && !syscalls_from_switch &&
+	    !(prev_state & STK_TASK_DEAD))
+		gil_flags = switch_gil_flags(prev);
 	e = reserve(GS_EV_SWITCH, prev->pid, prev_tgid);
 	if (!e)
 		return 0;
@@ -115,7 +119,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	e->flags = (preempt ? GS_F_PREEMPT : 0) |
 		   (prev_traced ? GS_F_PREV_TRACED : 0) |
 		   (next_traced ? GS_F_NEXT_TRACED : 0) |
-		   (stack_same ? GS_F_STACK_SAME : 0) | gil_free;
+		   (stack_same ? GS_F_STACK_SAME : 0) | gil_flags;
 	submit(e);
 	/* --light: back from the call it slept in, after the switch-in */
 	if (next_traced && syscalls_from_switch)
@@ -287,6 +291,34 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid,
 	bpf_probe_read_kernel_str(&e->arg[1], GS_COMM_LEN, p->comm);
 	/* the collector inspects the new image at once: a short-lived
 	 * process may be gone after the usual drain interval */
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
+/*
+ * At a libpython's Py_BytesMain (every process that maps it): a traced
+ * process that exec'd before its loader mapped that library is stopped
+ * here, once, before its interpreter starts, until the recorder has found
+ * the GIL in the mapped library (GS_EV_MAIN_HELD) and continues it.
+ */
+SEC("uprobe")
+int BPF_KPROBE(on_py_main)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct gs_proc *proc = traced_proc(id >> 32);
+	struct gs_event *e;
+
+	if (!proc || !proc->hold_at_main)
+		return 0;
+	proc->hold_at_main = 0;
+	/* no stop the recorder would not hear of */
+	e = reserve_current(GS_EV_MAIN_HELD);
+	if (!e)
+		return 0;
+	if (bpf_send_signal(SIGSTOP)) {
+		bpf_ringbuf_discard(e, 0);
+		return 0;
+	}
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

@@ -74,7 +74,8 @@ static __always_inline struct held_syscall *held_slot(void)
  * Its take and release around a call are not probed (a uprobe trap costs
  * four times an uncontended os.read()); the GIL says: it holds it when it
  * is locked by a thread state whose native_thread_id is this thread.
- * Returns GS_F_GIL_FREE when it does not, 0 when it does or nobody knows.
+ * Returns GS_F_GIL_FREE when it does not, GS_F_GIL_MINE when it does, 0
+ * when nobody knows.
  */
 static __noinline u32 gil_free_flag(struct held_syscall *h, u32 tid)
 {
@@ -101,7 +102,7 @@ static __noinline u32 gil_free_flag(struct held_syscall *h, u32 tid)
 				    h->gil.tstate_tid_off, &holder);
 	if (!owner)
 		return 0;
-	return owner == tid ? 0 : GS_F_GIL_FREE;
+	return owner == tid ? GS_F_GIL_MINE : GS_F_GIL_FREE;
 }
 
 #endif /* GS_SLOT_BPF_H */

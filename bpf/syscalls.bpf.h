@@ -275,7 +275,8 @@ int BPF_PROG(on_sys_enter, struct pt_regs *regs, long nr)
 		return 0;
 	gil_free = nr == GS_NR_exit_group ?
 			   0 :
-			   gil_free_flag(h, (u32)bpf_get_current_pid_tgid());
+			   gil_free_flag(h, (u32)bpf_get_current_pid_tgid()) &
+				   GS_F_GIL_FREE;
 	h->gil_free = gil_free;
 	/* futex carries the GIL and lock traffic, and a call made without
 	 * the GIL marks its release and take: always written */

@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="make gcc clang clang-format libclang-rt-14-dev llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config libncurses-dev
-libcmocka-dev python3 python3-pytest python3.11-dbg util-linux procps chromium
+libcmocka-dev python3 python3-pytest python3.11-dbg libpython3.11 util-linux procps chromium
 bpftrace tmux man-db groff-base"
 
 missing=""

@@ -26,6 +26,12 @@ or one past it: trapped at the int3, whose way back to user space preempts
 before it runs the handlers), the moment is the switch-out, and late_ns adds
 up by how much later the handlers ran. Without that, a release preempted
 there ran on for milliseconds in the truth's hold (2.2 ms in a kept run).
+The same for a thread preempted on its way to the call: at a `call
+pthread_cond_signal@plt` instruction (gilscope's probe there: trapped,
+its handler not run yet) or at the PLT stub (gilscope's probe returns to
+user space there, a point where a loaded CPU preempts). Under load the
+main thread's start-up holds ran on 8 ms and 4 ms in one run, a writer's
+5.5 ms in another (5 Dec 2026).
 Why a take_gil that does not sleep holds from its entry: it is no wait, and
 nothing else can take the GIL meanwhile, but under these very probes its
 start lasts 5-20 us on this VM, where it takes well under one without them:
@@ -38,6 +44,7 @@ _PyRuntime (non-PIE 3.11: bench/gil_bpftrace.py). bpftrace's tracepoints
 need tracefs, which a fresh machine does not mount: it is mounted here.
 """
 import ast
+import functools
 import os
 import re
 import subprocess
@@ -63,6 +70,20 @@ def ensure_tracefs():
         subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True)
 
 
+@functools.lru_cache(maxsize=None)
+def cond_signal_calls(python):
+    """PYTHON's PLT stub for pthread_cond_signal and the instructions that
+    call it (non-PIE; in 3.11 all of them signal the GIL's cond or
+    switch_cond)."""
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", python],
+                         capture_output=True, text=True, check=True).stdout
+    calls = re.findall(r"^\s*([0-9a-f]+):\s+call\s+([0-9a-f]+) <pthread_cond_signal@plt>",
+                       dis, re.M)
+    if not calls:
+        raise AssertionError(f"{python}: no call of pthread_cond_signal@plt")
+    return int(calls[0][1], 16), tuple(int(site, 16) for site, _ in calls)
+
+
 def script(python):
     """The bpftrace program for PYTHON (Debian's non-PIE 3.11)."""
     take, _ = gil_bpftrace.resolve(python)
@@ -71,12 +92,18 @@ def script(python):
     switch_cond = gil + GIL_SWITCH_COND_OFF
     libc, signal = gil_bpftrace.libc_of(python)
     child = "curtask->real_parent->tgid == cpid"
+    plt, calls = cond_signal_calls(python)
+    # a call trapped at gilscope's breakpoint stands one past it
+    on_the_way = " ||\n\t    ".join(f"@pre_ip[tid] == {ip:#x}"
+                                     for ip in (plt, *calls, *(c + 1 for c in calls)))
     # $now: the thread preempted right at this breakpoint (at it, or
-    # trapped one past it) reached it at the switch-out
-    preempted_at_probe = """	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1) {
+    # trapped one past it), or on its way there (at a call of it, or the
+    # PLT stub the call goes through) reached it at the switch-out
+    preempted_at_probe = f"""	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1 ||
+	    {on_the_way}) {{
 		$now = @pre_at[tid];
 		@late_ns[tid] += nsecs - $now;
-	}
+	}}
 	delete(@pre_ip[tid]);
 """
     return f"""// GIL wait and hold per thread of the command's children (see truth.py)

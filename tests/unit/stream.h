@@ -24,6 +24,7 @@
 #define NR_CLOCK_NANOSLEEP 230
 #define NR_FUTEX 202
 #define TASK_INTERRUPTIBLE 1
+#define TASK_UNINTERRUPTIBLE 2
 #define ETIMEDOUT_RET ((uint64_t)-110)
 
 static inline struct gs_event ev(uint64_t at, uint8_t type, uint32_t tid)

@@ -56,6 +56,19 @@ static void preempted(struct analysis *an, uint64_t at, uint32_t tid,
 	preempted_ip(an, at, tid, gil_free, 0);
 }
 
+/* TID off CPU at AT in STATE (0: preempted) with the GIL's memory read as
+ * FLAGS (GS_F_GIL_FREE, GS_F_GIL_MINE). */
+static void off_cpu_reading_gil(struct analysis *an, uint64_t at, uint32_t tid,
+				unsigned int state, unsigned int flags)
+{
+	struct gs_event e = ev(at, GS_EV_SWITCH, tid);
+
+	e.flags = GS_F_PREV_TRACED | (state ? 0 : GS_F_PREEMPT) | flags;
+	e.a32 = state;
+	e.arg[0] = 1;
+	feed(an, e);
+}
+
 /*
  * The thread that lets the GIL go may sleep on its cond too: glibc's
  * pthread_cond_signal waits for a group's waiters to leave (__g_refs, a
@@ -287,6 +300,92 @@ static void test_preempted_without_the_gil(void **state)
 }
 
 /*
+ * Preempted at the hand-off probe's breakpoint, its handler not run: A,
+ * waiting since a take site at 1 ms, took the GIL B let go at 2 ms and was
+ * preempted at 2.1 ms holding it (the switch reads it A's); the probe's
+ * event comes when A runs again, at 5.01 ms. A waited 1.1 ms and held it
+ * from 2.1 ms (it was 1.11 ms and 0.99 ms: 5 Dec 2026, a reader under
+ * load 3.2 ms short of bpftrace's hold).
+ */
+static void test_preempted_at_the_handoff_probe(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a;
+
+	(void)state;
+	cond_signal(an, 0, B, SWITCH_COND);
+	take_site(an, 1 * MS, A, GS_TAKE_HELD);
+	cond_signal(an, 2 * MS, B, COND);
+	off_cpu_reading_gil(an, 2100 * US, A, 0, GS_F_GIL_MINE);
+	switch_in(an, 5 * MS, A, 0);
+	cond_signal(an, 5010 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 6 * MS);
+
+	a = an_find_thread(an, A);
+	assert_int_equal(a->gil_wait_ns, 1100 * US);
+	assert_int_equal(a->gil_held_ns, 3900 * US);
+	assert_int_equal(a->gil_acquisitions, 1);
+	assert_int_equal(p->handoffs, 1);
+	an_free(an);
+}
+
+/*
+ * A switch-in the kernel did not report (docs/accuracy.md): A, given the
+ * GIL back at a read's return, was preempted before take_gil with the GIL
+ * free at 1.11 ms; it ran again unseen, took the GIL, and was preempted
+ * holding it at 3 ms (the switch reads it A's); back at 4 ms, it lets it
+ * go at 4.5 ms. It held it from 3 ms at the latest: 1.5 ms there (it was
+ * 0.5 ms: 5 Dec 2026, the main thread's last 10.5 ms before its exit).
+ */
+static void test_taken_after_an_unseen_switch_in(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	read_without_gil(an, 1 * MS, 1100 * US, A);
+	preempted(an, 1110 * US, A, true);
+	off_cpu_reading_gil(an, 3 * MS, A, 0, GS_F_GIL_MINE);
+	switch_in(an, 4 * MS, A, 0);
+	cond_signal(an, 4500 * US, A, COND);
+	an_finish(an, T0 + 5 * MS);
+
+	/* 0-1 ms, 1.1-1.11 ms, 3-4.5 ms */
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns,
+			 1 * MS + 10 * US + 1500 * US);
+	an_free(an);
+}
+
+/*
+ * Asleep outside a call (a page fault, a probe's trap: D state) between a
+ * take site that gave A the GIL back and take_gil, the GIL free: A did not
+ * hold it meanwhile. Site at 1 ms, asleep 1.01-1.2 ms, runnable to 5 ms,
+ * lets the GIL go at 5.5 ms: held 10 us + 0.5 ms there (it was 4.5 ms).
+ */
+static void test_asleep_outside_a_call_without_the_gil(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	cond_signal(an, 500 * US, A, COND);
+	take_site(an, 1 * MS, A, GS_TAKE_FREE_MINE);
+	off_cpu_reading_gil(an, 1010 * US, A, TASK_UNINTERRUPTIBLE,
+			    GS_F_GIL_FREE);
+	wakeup(an, 1200 * US, A);
+	switch_in(an, 5 * MS, A, 0);
+	cond_signal(an, 5500 * US, A, COND);
+	an_finish(an, T0 + 6 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns,
+			 500 * US + 10 * US + 500 * US);
+	an_free(an);
+}
+
+/*
  * time.sleep(): the deadline is read before the GIL goes; a preemption on
  * the way into clock_nanosleep is absorbed by the sleep. A lets the GIL go
  * at 10 ms (probed), is preempted 10.05-12 ms, calls clock_nanosleep
@@ -405,6 +504,9 @@ int main(void)
 		cmocka_unit_test(test_preempted_in_take_gil_without_sleeping),
 		cmocka_unit_test(test_preempted_in_take_gil_after_a_call),
 		cmocka_unit_test(test_preempted_without_the_gil),
+		cmocka_unit_test(test_preempted_at_the_handoff_probe),
+		cmocka_unit_test(test_asleep_outside_a_call_without_the_gil),
+		cmocka_unit_test(test_taken_after_an_unseen_switch_in),
 		cmocka_unit_test(test_sleep_to_a_deadline_from_the_release),
 		cmocka_unit_test(test_idle_handoff_is_not_latency),
 		cmocka_unit_test(test_killed_at_exit_is_a_thread_at_work),

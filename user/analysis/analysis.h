@@ -205,6 +205,10 @@ struct an_thread {
 	 * takes it, and nothing of its own since; preempted without it in
 	 * between, it takes it when it runs again */
 	bool took_at_sys_exit, retake_at_switch_in;
+	/* preempted in take_gil holding the GIL it just took, before the
+	 * hand-off probe's handler ran (GS_F_GIL_MINE): taken there, and that
+	 * probe's event, which follows, takes nothing */
+	bool took_before_probe;
 	/* hand-off probes: its last release was probed where it happened
 	 * (not read at a call), so its take is probed too (a take site) */
 	bool released_at_site;

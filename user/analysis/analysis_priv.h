@@ -63,6 +63,7 @@ void on_gil_take(struct analysis *an, const struct gs_event *e);
 void preempted_in_take(struct an_process *p, struct an_thread *t,
 		       const struct gs_event *e);
 void take_sleeps(struct an_thread *t);
+void took_unseen(struct an_process *p, struct an_thread *t, uint64_t ts);
 bool sleeps_on_gil(const struct an_process *p, const struct gs_event *e);
 void on_cond_signal(struct analysis *an, const struct gs_event *e);
 void on_switchnum(struct analysis *an, const struct gs_event *e);

@@ -39,8 +39,14 @@ void on_switch_out(struct analysis *an, const struct gs_event *e)
 		return;
 	p = an_find_process(an, t->tgid);
 	runnable = (e->flags & GS_F_PREEMPT) || e->a32 == 0;
-	if (runnable && (e->flags & GS_F_GIL_FREE))
+	/* off CPU without the GIL the analysis gave it: preempted, or
+	 * asleep outside a call (a page fault, a probe's trap); asleep in a
+	 * call, its release was read at the call */
+	if ((runnable || !t->in_sys) && (e->flags & GS_F_GIL_FREE))
 		preempted_without_gil(an, p, t, e->ts);
+	if ((runnable || !t->in_sys) && !an->light &&
+	    (e->flags & GS_F_GIL_MINE))
+		took_unseen(p, t, e->ts);
 	if ((!runnable && !asleep_in_release(p, t, e)) ||
 	    !pend_switch(t, e->ts))
 		flush_thread(t, e->ts);

@@ -302,21 +302,43 @@ bool sleeps_on_gil(const struct an_process *p, const struct gs_event *e)
 	       in_gil(&p->gil, e->arg[0]);
 }
 
+/*
+ * T left the CPU holding the GIL (GS_F_GIL_MINE, read at the switch-out)
+ * that the analysis has not given it: it took it before this switch-out,
+ * unseen. Either it took it in take_gil and was preempted at the hand-off
+ * probe's breakpoint before the handler ran (on a loaded machine, for
+ * milliseconds), and that probe's event, which follows, takes nothing; or
+ * it was to take it back at its next switch-in, and was switched in
+ * without the kernel reporting it (docs/accuracy.md). The take is here,
+ * the earliest moment known.
+ */
+void took_unseen(struct an_process *p, struct an_thread *t, uint64_t ts)
+{
+	if (p->holder == t)
+		return;
+	t->retake_at_switch_in = false;
+	gil_acquire(p, t, ts);
+	t->took_before_probe = true;
+}
+
 void on_cond_signal(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
 	struct an_process *p;
+	bool taken;
 
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	taken = t->took_before_probe;
 	seen_running(t, e);
 	if (p->gil.cond && e->arg[0] == p->gil.cond) {
 		gil_release(p, t, e->ts);
 		t->released_at_site = true;
 		/* time.sleep() lets the GIL go right before sleeping */
 		t->pending = true;
-	} else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond) {
+	} else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond &&
+		   !taken) {
 		gil_acquire(p, t, e->ts);
 	}
 }

@@ -28,6 +28,7 @@ static const struct {
 	[GS_EV_ULOCK] = { .name = "user_lock" },
 	[GS_EV_STACK] = { .name = "stack" },
 	[GS_EV_EXEC_UNTRACED] = { .name = "exec_untraced" },
+	[GS_EV_MAIN_HELD] = { .name = "main_held" },
 };
 
 const char *gs_event_name(unsigned int type)

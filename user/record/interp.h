@@ -72,6 +72,13 @@ int interp_for_command(const char *exe, struct interp *in, char *err,
 /* The interpreter mapped in PID, and the load bias of its file. */
 int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
 		   size_t errlen);
+/*
+ * The libpython PID's executable needs, before the loader has mapped it
+ * (a process just exec'd), for a process in the host's root only.
+ * Returns 0 or -ENOENT.
+ */
+int interp_needed_by_pid(pid_t pid, struct interp *in, char *err,
+			 size_t errlen);
 /* Runtime address of struct _gil_runtime_state, 0 if not reachable. */
 uint64_t interp_gil_addr(const struct interp *in, uint64_t bias);
 /*

@@ -50,6 +50,17 @@ static int attach_multi(struct recorder *r, struct bpf_program *prog,
 	return add_link_fd(r, fd);
 }
 
+/* Py_BytesMain, where a process whose libpython was not mapped at its
+ * exec is held (on_py_main); a file without it is not an error. */
+static int probe_main(struct recorder *r, const char *path)
+{
+	uint64_t off, none = 0;
+
+	if (interp_function_offset(path, "Py_BytesMain", &off))
+		return 0;
+	return attach_multi(r, r->skel->progs.on_py_main, path, &off, &none, 1);
+}
+
 /*
  * Probe an interpreter file once, for every process that maps it (pid -1;
  * the programs keep only traced processes).
@@ -92,6 +103,8 @@ int probe_interp(struct recorder *r, const struct interp *in)
 		err = attach_multi(r, r->skel->progs.on_sem_post, in->host_path,
 				   in->post_offs, in->post_vaddrs,
 				   in->n_post_sites);
+	if (!err)
+		err = probe_main(r, in->host_path);
 	if (!err) /* 3.13+: parking (user/record/locksites.h) */
 		err = attach_multi(r, r->skel->progs.on_park_call,
 				   in->host_path, in->park_offs,
@@ -178,6 +191,15 @@ int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 	return err;
 }
 
+int hold_at_main(struct recorder *r, pid_t pid)
+{
+	struct gs_proc val = { .hold_at_main = 1 };
+	uint32_t key = pid;
+
+	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
+				    &val, sizeof(val), BPF_ANY);
+}
+
 /* ------------------------------------------------------------ set-up */
 
 /* The uprobe programs are attached through uprobe_multi links. */
@@ -189,7 +211,7 @@ static void set_uprobe_multi(struct gilscope_bpf *skel)
 		skel->progs.on_sem_result,    skel->progs.on_sem_post,
 		skel->progs.on_park_call,     skel->progs.on_unpark_post,
 		skel->progs.on_ulock_enter,   skel->progs.on_ulock_return,
-		skel->progs.on_ulock_release,
+		skel->progs.on_ulock_release, skel->progs.on_py_main,
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)

@@ -183,6 +183,38 @@ static void release_held(struct proc_rec *p)
 	kill(p->pid, SIGCONT);
 }
 
+/*
+ * P stopped at its exec has no libpython mapped yet: probe the one its
+ * executable needs now (uprobes go by file) and have it stop again at
+ * that library's Py_BytesMain, mapped and before the interpreter starts
+ * (on_py_main, GS_EV_MAIN_HELD). Otherwise its first takes of the GIL
+ * would run before the recorder's next look.
+ */
+static void await_main(struct recorder *r, struct proc_rec *p)
+{
+	struct interp in;
+	char err[512];
+
+	if (p->await_main ||
+	    interp_needed_by_pid(p->pid, &in, err, sizeof(err)))
+		return;
+	if (!probe_interp(r, &in) && !hold_at_main(r, p->pid))
+		p->await_main = true;
+}
+
+/* GS_EV_MAIN_HELD: P is stopped again, its libpython mapped; the next
+ * look finds it and continues P (or P goes on now, if not looked for). */
+static void on_main_held(struct recorder *r, const struct gs_event *e)
+{
+	struct proc_rec *p = proc_find(r, e->tgid);
+
+	if (p && p->discover_since) {
+		p->held = true;
+		return;
+	}
+	kill(e->tgid, SIGCONT);
+}
+
 void retry_discoveries(struct recorder *r, bool last_try)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
@@ -198,6 +230,8 @@ void retry_discoveries(struct recorder *r, bool last_try)
 			  !proc_exists(p->pid);
 		if (discover(r, p, p->discover_since, GS_ORIGIN_EXEC, give_up))
 			p->discover_since = 0;
+		else if (p->held)
+			await_main(r, p);
 		/* not found yet (a libpython the loader has still to map):
 		 * it must run to get there */
 		release_held(p);
@@ -313,6 +347,10 @@ int on_event(void *ctx, void *data, size_t size)
 		on_untraced_exec(r, e);
 		return 0;
 	}
+	if (e->type == GS_EV_MAIN_HELD) {
+		on_main_held(r, e);
+		return 0;
+	}
 	emit_event(r, e);
 	stk_on_event(r->stk, e); /* stacks */
 	switch (e->type) {
@@ -327,6 +365,7 @@ int on_event(void *ctx, void *data, size_t size)
 			p->gil_addr = 0;
 			p->discover_since = e->ts;
 			p->held = e->flags & GS_F_EXEC_HELD;
+			p->await_main = false;
 		}
 		break;
 	case GS_EV_EXIT:

@@ -48,6 +48,7 @@ struct proc_rec {
 	uint64_t image_since;	 /* since_ns of the image last written */
 	uint64_t discover_since; /* an exec waiting to be inspected, or 0 */
 	bool held;		 /* stopped at that exec (GS_F_EXEC_HELD) */
+	bool await_main;	 /* to stop at its libpython's Py_BytesMain */
 	bool has_interp;
 	int interp_err; /* -ENOTSUP: a Python gilscope cannot read */
 	struct interp in;
@@ -102,6 +103,8 @@ int open_bpf(struct recorder *r);
 int attach_tracepoints(struct recorder *r);
 int probe_interp(struct recorder *r, const struct interp *in);
 int probe_user_lock(struct recorder *r, const char *file);
+/* Stop PID at its libpython's Py_BytesMain (GS_EV_MAIN_HELD). */
+int hold_at_main(struct recorder *r, pid_t pid);
 int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 	      const struct py_facts *facts);
 void detach_all(struct recorder *r);

@@ -19,9 +19,10 @@ static void dump_details(FILE *out, const struct gs_event *e)
 
 	switch (e->type) {
 	case GS_EV_SWITCH:
-		fprintf(out, "prev_state=0x%x%s%s%s next=%u/%u", e->a32,
+		fprintf(out, "prev_state=0x%x%s%s%s%s next=%u/%u", e->a32,
 			e->flags & GS_F_PREEMPT ? " preempt" : "",
 			e->flags & GS_F_GIL_FREE ? " gil-free" : "",
+			e->flags & GS_F_GIL_MINE ? " gil-mine" : "",
 			e->flags & GS_F_STACK_SAME ? " stack-same" : "",
 			(unsigned int)(e->arg[0] >> 32),
 			(unsigned int)e->arg[0]);
