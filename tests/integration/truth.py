@@ -31,7 +31,11 @@ pthread_cond_signal@plt` instruction (gilscope's probe there: trapped,
 its handler not run yet) or at the PLT stub (gilscope's probe returns to
 user space there, a point where a loaded CPU preempts). Under load the
 main thread's start-up holds ran on 8 ms and 4 ms in one run, a writer's
-5.5 ms in another (5 Dec 2026).
+5.5 ms in another (5 Dec 2026). Or asleep on its way there, not in a
+call (`D` state: a page fault): the main thread's hold ran on 5.8 ms while
+it started a thread. So every switch-out is noted, not only preemptions:
+a thread asleep in a call stands at the call's return, never at these
+addresses.
 Why a take_gil that does not sleep holds from its entry: it is no wait, and
 nothing else can take the GIL meanwhile, but under these very probes its
 start lasts 5-20 us on this VM, where it takes well under one without them:
@@ -109,13 +113,9 @@ def script(python):
     return f"""// GIL wait and hold per thread of the command's children (see truth.py)
 tracepoint:sched:sched_switch /{child}/
 {{
-	if (args->prev_state == 0) {{
-		@pre_at[args->prev_pid] = nsecs;
-		@pre_ip[args->prev_pid] = ((struct pt_regs *)((uint64)curtask->stack +
-					    {THREAD_SIZE} - {PT_REGS_SIZE}))->ip;
-	}} else {{
-		delete(@pre_ip[args->prev_pid]);
-	}}
+	@pre_at[args->prev_pid] = nsecs;
+	@pre_ip[args->prev_pid] = ((struct pt_regs *)((uint64)curtask->stack +
+				    {THREAD_SIZE} - {PT_REGS_SIZE}))->ip;
 }}
 
 uprobe:{python}:{take[0]:#x} /{child}/
