@@ -402,7 +402,7 @@ def cpu_run(interp, dbg, tmp_path_factory):
 def test_gil_matches_bpftrace(interp, dbg, tmp_path_factory):
     run, bt = cpu_run(interp, dbg, tmp_path_factory)
     p = run.process()
-    check_accounting(p)
+    check_accounting(p, run.path)
     assert p["gil"], p["diagnosis"]
     note(interp, dbg, "gil_method", p["gil_method"])
     note(interp, dbg, "python", p["python_version"])
@@ -444,7 +444,7 @@ def test_handoffs_equal_the_interpreter_count(interp, dbg, tmp_path_factory):
 @pytest.mark.parametrize("interp,dbg", CASES, ids=IDS)
 def test_sleeps_within_one_percent(interp, dbg, tmp_path):
     run, _ = record(interp, dbg, tmp_path, "sleepy_threads.py")
-    check_accounting(run.process())
+    check_accounting(run.process(), run.path)
     worst, bad = 0.0, []
     for name, info in run.facts["per_thread"].items():
         # time.sleep(S) sleeps S and a little (timer slack); the thread's
