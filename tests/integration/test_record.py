@@ -171,11 +171,16 @@ def test_stripped_interpreter_without_debug_file(trace, method, all_sites):
     assert p["gil"]["handoffs"] == p["gil"]["interpreter_switches"]
     for tid, cpu_s in t.facts["thread_cpu_s"].items():
         th = t.thread(int(tid))
-        # a spinner runs Python only holding the GIL; when it does not hold
-        # it, it mostly waits for it (the rest: asleep in drop_gil until the
-        # thread it forced the GIL to takes it, which bpftrace does not count
-        # as a wait either). test_accuracy checks waits against bpftrace.
-        assert th["gil_held_ns"] >= 0.98 * cpu_s * 1e9 - 2e6, (th, t.path)
+        # its on-CPU time is its own clock (read before its last
+        # instructions). Its hold need not cover that clock: CPU time
+        # without the GIL is take_gil's and drop_gil's own work, and vCPU
+        # stalls in it (docs/accuracy.md, "CPU time without the GIL").
+        # When it does not hold the GIL, it mostly waits for it (the rest:
+        # asleep in drop_gil until the thread it forced the GIL to takes
+        # it, which bpftrace does not count as a wait either).
+        # test_accuracy checks holds and waits against bpftrace.
+        cpu_ns = cpu_s * 1e9
+        assert cpu_ns - 1e6 <= th["on_cpu_ns"] <= 1.02 * cpu_ns + 2e6, (cpu_s, th, t.path)
         assert th["gil_wait_ns"] >= 0.6 * (th["lifetime_ns"] - th["gil_held_ns"]), \
             (json.dumps(th), t.path)
 
