@@ -82,6 +82,11 @@ def check_unseen_switch_ins(sched, report):
     """The session's count of switch-ins the kernel did not report (counted
     in BPF) is what the raw events in SCHED (its sched_of) show: traced
     threads leaving a CPU whose last switch went to another task."""
+    session = report["session"]
+    if session["cut_short"] and "no trailer" in (session["damage"] or ""):
+        # the count is in the trailer, which a killed recorder never wrote
+        assert session["unseen_switch_ins"] == 0, session
+        return
     tids = {t["tid"] for p in report["processes"] for t in p["threads"]}
     seen = sum(s.unseen_switch_ins for tid, s in sched.items() if tid in tids)
     assert report["session"]["unseen_switch_ins"] == seen, (
