@@ -89,5 +89,9 @@ def check_unseen_switch_ins(sched, report):
         return
     tids = {t["tid"] for p in report["processes"] for t in p["threads"]}
     seen = sum(s.unseen_switch_ins for tid, s in sched.items() if tid in tids)
-    assert report["session"]["unseen_switch_ins"] == seen, (
+    # a child process is counted in BPF once the recorder has put it in
+    # the traced map, a moment after its fork: each child may show one
+    # unseen switch-in in the raw events that BPF did not count yet
+    children = len(report["processes"]) - 1
+    assert seen - children <= report["session"]["unseen_switch_ins"] <= seen, (
         report["session"]["unseen_switch_ins"], seen, report["session"]["file"])

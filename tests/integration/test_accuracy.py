@@ -168,7 +168,12 @@ def test_exec_chains_lose_no_handoff(tmp_path, trace, how):
     for tid, cpu_s in t.facts["thread_cpu_s"].items():
         th = t.thread(int(tid))
         cpu_ns = cpu_s * 1e9
-        # the clock is read before the thread's last instructions
-        assert cpu_ns - 1e6 <= th["on_cpu_ns"] <= 1.02 * cpu_ns + 2e6, (cpu_s, th)
+        # the clock is read before the thread's last instructions; after a
+        # switch-in the kernel did not report (docs/accuracy.md) the time
+        # up to the thread's next event reads as runnable
+        unseen = t.report["session"]["unseen_switch_ins"]
+        low = th["on_cpu_ns"] + (th["runnable_ns"] if unseen else 0)
+        assert cpu_ns - 1e6 <= low and th["on_cpu_ns"] <= 1.02 * cpu_ns + 2e6, \
+            (cpu_s, unseen, th)
         # (its hold then covers the clock but for on_cpu_nogil_ns: a hold
         # holds its on-CPU time by construction, so that is not asserted)
