@@ -37,6 +37,7 @@ Addresses are resolved for the given interpreter (default
       kernel cannot emulate and single-steps (~10x the cost of an emulated
       instruction): shown for that comparison only.
 """
+import functools
 import os
 import re
 import subprocess
@@ -65,6 +66,19 @@ def func_symbols(path):
     return syms
 
 
+@functools.lru_cache(maxsize=None)
+def cond_signal_calls(python):
+    """PYTHON's PLT stub for pthread_cond_signal (None: no call of it) and
+    the instructions that call it (non-PIE; in 3.11 all of them signal the
+    GIL's cond or switch_cond). One disassembly per file."""
+    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", python],
+                         capture_output=True, text=True).stdout
+    calls = re.findall(r"^\s*([0-9a-f]+):\s+call\s+([0-9a-f]+) <pthread_cond_signal@plt>",
+                       dis, re.M)
+    plt = int(calls[0][1], 16) if calls else None
+    return plt, tuple(int(site, 16) for site, _ in calls)
+
+
 def resolve(python):
     bid = build_id(python)
     syms = func_symbols(python)
@@ -76,11 +90,7 @@ def resolve(python):
     if not take:
         raise SystemExit(f"{python}: no take_gil symbol (install python3.11-dbg)")
     take = take[0]
-    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", python],
-                         capture_output=True, text=True).stdout
-    sites = [int(m.group(1), 16) for m in re.finditer(
-        r"^\s*([0-9a-f]+):\s+call\s+[0-9a-f]+ <pthread_cond_signal@plt>",
-        dis, re.M)]
+    _, sites = cond_signal_calls(python)
     releases = {}
     for site in sites:
         if take[0] <= site < take[0] + take[1]:

@@ -16,6 +16,9 @@ its cond when it lets it go), the futex and scheduler tracepoints.
              preempted right at their instruction ran (see below)
     lock_ns  asleep (switch-out to wakeup) in a futex wait on anything but
              the GIL: threading locks, conditions, joins
+    on_cpu_ns  switch-in to switch-out (or exit), as the scheduler's
+             tracepoint reports them
+    switch_ins  how many of those runs
 A probe's moment is when its handler runs: when the probed instruction
 runs. take_gil's entry is that (a thread preempted at it has not begun to
 wait). The two pthread_cond_signal probes stand for moments that came
@@ -48,7 +51,6 @@ _PyRuntime (non-PIE 3.11: bench/gil_bpftrace.py). bpftrace's tracepoints
 need tracefs, which a fresh machine does not mount: it is mounted here.
 """
 import ast
-import functools
 import os
 import re
 import subprocess
@@ -74,20 +76,6 @@ def ensure_tracefs():
         subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True)
 
 
-@functools.lru_cache(maxsize=None)
-def cond_signal_calls(python):
-    """PYTHON's PLT stub for pthread_cond_signal and the instructions that
-    call it (non-PIE; in 3.11 all of them signal the GIL's cond or
-    switch_cond)."""
-    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", python],
-                         capture_output=True, text=True, check=True).stdout
-    calls = re.findall(r"^\s*([0-9a-f]+):\s+call\s+([0-9a-f]+) <pthread_cond_signal@plt>",
-                       dis, re.M)
-    if not calls:
-        raise AssertionError(f"{python}: no call of pthread_cond_signal@plt")
-    return int(calls[0][1], 16), tuple(int(site, 16) for site, _ in calls)
-
-
 def script(python):
     """The bpftrace program for PYTHON (Debian's non-PIE 3.11)."""
     take, _ = gil_bpftrace.resolve(python)
@@ -96,7 +84,8 @@ def script(python):
     switch_cond = gil + GIL_SWITCH_COND_OFF
     libc, signal = gil_bpftrace.libc_of(python)
     child = "curtask->real_parent->tgid == cpid"
-    plt, calls = cond_signal_calls(python)
+    plt, calls = gil_bpftrace.cond_signal_calls(python)
+    assert plt is not None, f"{python}: no call of pthread_cond_signal@plt"
     # a call trapped at gilscope's breakpoint stands one past it
     on_the_way = " ||\n\t    ".join(f"@pre_ip[tid] == {ip:#x}"
                                      for ip in (plt, *calls, *(c + 1 for c in calls)))
@@ -160,6 +149,22 @@ uprobe:{libc}:{signal:#x} /{child} && arg0 == {cond:#x} && @hold_start[tid]/
 	delete(@hold_start[tid]);
 }}
 
+tracepoint:sched:sched_switch
+{{
+	if ({child} && @on_since[args->prev_pid]) {{
+		@on_cpu_ns[args->prev_pid] += nsecs - @on_since[args->prev_pid];
+		@switch_ins[args->prev_pid] = count();
+	}}
+	delete(@on_since[args->prev_pid]);
+	@on_since[args->next_pid] = nsecs;
+}}
+
+tracepoint:sched:sched_process_exit /{child} && @on_since[tid]/
+{{
+	@on_cpu_ns[tid] += nsecs - @on_since[tid];
+	delete(@on_since[tid]);
+}}
+
 tracepoint:syscalls:sys_enter_futex
 /{child} && (args->uaddr < {gil:#x} || args->uaddr >= {gil + GIL_SIZE:#x}) &&
  ((args->op & 0x7f) == 0 || (args->op & 0x7f) == 9)/
@@ -199,6 +204,7 @@ END
 	clear(@lock_asleep);
 	clear(@pre_at);
 	clear(@pre_ip);
+	clear(@on_since);
 }}
 """
 

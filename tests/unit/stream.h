@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "analysis/analysis.h"
+#include "stackrec.h"
 
 #define MS 1000000ull
 #define US 1000ull
@@ -39,6 +40,18 @@ static inline struct gs_event ev(uint64_t at, uint8_t type, uint32_t tid)
 static inline void feed(struct analysis *an, struct gs_event e)
 {
 	an_event(an, &e);
+}
+
+/* TID's stack taken at AT for WHY (GS_STK_*): Python stack id PY_STACK
+ * (0: no Python frames) */
+static inline void stack_taken(struct analysis *an, uint64_t at, uint32_t tid,
+			       unsigned int why, uint64_t py_stack)
+{
+	struct gs_event e = ev(at, GS_EV_STACK, tid);
+
+	e.a32 = why;
+	e.arg[0] = py_stack;
+	feed(an, e);
 }
 
 static inline void switch_out(struct analysis *an, uint64_t at, uint32_t tid,

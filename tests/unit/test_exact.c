@@ -458,16 +458,27 @@ static void exit_thread(struct analysis *an, uint64_t at, uint32_t tid,
 	feed(an, e);
 }
 
+/* TID preempted at AT without the GIL, its Python stack then PY_STACK
+ * (an id; 0: no Python frames) */
+static void preempted_with_stack(struct analysis *an, uint64_t at, uint32_t tid,
+				 uint64_t py_stack)
+{
+	stack_taken(an, at, tid, GS_STK_PREEMPT, py_stack);
+	preempted(an, at, tid, true);
+}
+
 /*
  * Who the process's end killed: B was asleep in a daemon's sleep at the
  * exit_group; C had let the GIL go for good (joined) and was only waiting
- * for a CPU to finish its teardown; D left by its own exit call after it.
+ * for a CPU to finish its teardown (no Python frames); D left by its own
+ * exit call after it; E, a daemon, let the GIL go for a lock wait and was
+ * preempted before it (Python frames on its stack).
  */
 static void test_killed_at_exit_is_a_thread_at_work(void **state)
 {
 	struct an_process *p;
 	struct analysis *an = setup_process(&p);
-	const uint32_t C = 103, D = 104;
+	const uint32_t C = 103, D = 104, E = 105;
 
 	(void)state;
 	switch_in(an, 0, A, 0);
@@ -476,18 +487,23 @@ static void test_killed_at_exit_is_a_thread_at_work(void **state)
 	switch_out(an, 1 * MS, B, TASK_INTERRUPTIBLE, false);
 	switch_in(an, 2 * MS, C, 1);
 	cond_signal(an, 3 * MS, C, COND);
-	preempted(an, 3010 * US, C, true);
+	preempted_with_stack(an, 3010 * US, C, 0);
 	switch_in(an, 3020 * US, D, 1);
+	switch_in(an, 3030 * US, E, 1);
+	cond_signal(an, 3040 * US, E, COND);
+	preempted_with_stack(an, 3050 * US, E, 7);
 	sys_enter(an, 4 * MS, A, 231, 0, 0, 0);
 	exit_thread(an, 4010 * US, D, false, true);
 	exit_thread(an, 4020 * US, B, false, false);
 	exit_thread(an, 4030 * US, C, false, false);
+	exit_thread(an, 4035 * US, E, false, false);
 	exit_thread(an, 4040 * US, A, true, true);
 	an_finish(an, T0 + 5 * MS);
 
 	assert_true(an_find_thread(an, B)->killed_at_exit);
 	assert_false(an_find_thread(an, C)->killed_at_exit);
 	assert_false(an_find_thread(an, D)->killed_at_exit);
+	assert_true(an_find_thread(an, E)->killed_at_exit);
 	assert_false(an_find_thread(an, A)->killed_at_exit);
 	an_free(an);
 }

@@ -66,11 +66,7 @@ static void stacks(struct stacktab *t)
 static void stack_event(struct analysis *an, uint64_t at, uint32_t tid,
 			uint64_t id)
 {
-	struct gs_event e = ev(at, GS_EV_STACK, tid);
-
-	e.a32 = GS_STK_OFFCPU;
-	e.arg[0] = id;
-	feed(an, e);
+	stack_taken(an, at, tid, GS_STK_OFFCPU, id);
 }
 
 static void acquire(struct analysis *an, uint64_t at, uint32_t tid, bool ok)

@@ -172,6 +172,9 @@ struct an_thread {
 	bool in_sys_exit_group; /* it called exit_group itself */
 	/* at the exit_group: holding or waiting for the GIL, or asleep */
 	bool busy_at_exit_group;
+	/* its stack at its last switch-out had Python frames: its Python
+	 * code was not done (a thread's teardown has none) */
+	bool in_python_at_switch_out;
 	bool sys_gil_free;	 /* it entered this call without the GIL */
 	uint64_t gil_wait_since; /* when its current GIL wait began */
 	/* Time since the cursor not accounted yet, because the thread's
@@ -205,9 +208,9 @@ struct an_thread {
 	 * takes it, and nothing of its own since; preempted without it in
 	 * between, it takes it when it runs again */
 	bool took_at_sys_exit, retake_at_switch_in;
-	/* preempted in take_gil holding the GIL it just took, before the
-	 * hand-off probe's handler ran (GS_F_GIL_MINE): taken there, and that
-	 * probe's event, which follows, takes nothing */
+	/* found holding the GIL at a switch-out (GS_F_GIL_MINE,
+	 * took_unseen): taken there; a hand-off probe's event of its own
+	 * before anything else (the handler that had not run) takes nothing */
 	bool took_before_probe;
 	/* hand-off probes: its last release was probed where it happened
 	 * (not read at a call), so its take is probed too (a take site) */

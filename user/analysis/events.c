@@ -39,14 +39,15 @@ void on_switch_out(struct analysis *an, const struct gs_event *e)
 		return;
 	p = an_find_process(an, t->tgid);
 	runnable = (e->flags & GS_F_PREEMPT) || e->a32 == 0;
-	/* off CPU without the GIL the analysis gave it: preempted, or
-	 * asleep outside a call (a page fault, a probe's trap); asleep in a
-	 * call, its release was read at the call */
-	if ((runnable || !t->in_sys) && (e->flags & GS_F_GIL_FREE))
-		preempted_without_gil(an, p, t, e->ts);
-	if ((runnable || !t->in_sys) && !an->light &&
-	    (e->flags & GS_F_GIL_MINE))
-		took_unseen(p, t, e->ts);
+	/* the GIL as read at the switch-out says more than the analysis
+	 * knew when the thread is preempted or asleep outside a call (a page
+	 * fault, a probe's trap); asleep in a call, the call said it */
+	if (runnable || !t->in_sys) {
+		if (e->flags & GS_F_GIL_FREE)
+			preempted_without_gil(an, p, t, e->ts);
+		else if ((e->flags & GS_F_GIL_MINE) && !an->light)
+			took_unseen(p, t, e->ts);
+	}
 	if ((!runnable && !asleep_in_release(p, t, e)) ||
 	    !pend_switch(t, e->ts))
 		flush_thread(t, e->ts);
@@ -254,18 +255,24 @@ static bool deadline_sleep(const struct an_process *p,
 /*
  * The process is about to end (exit_group): which of its threads are still
  * at work? Holding the GIL, waiting for it, asleep in a call (a daemon's
- * sleep or queue get). A thread done with its Python code let the GIL go
- * for good and only has its native teardown left: one the scheduler has
- * not run again yet is killed too, but its work was done (joined).
+ * sleep or queue get), or off CPU with Python frames on its stack (a
+ * daemon preempted between letting the GIL go and the lock wait it let
+ * it go for). A thread done with its Python code let the GIL go for good
+ * and only has its native teardown left, without frames: one the
+ * scheduler has not run again yet is killed too, but its work was done
+ * (joined).
  */
 static void note_busy_threads(struct an_process *p)
 {
 	for (size_t i = 0; i < p->n_threads; i++) {
 		struct an_thread *t = p->threads[i];
+		bool off_cpu_in_python = t->state == AN_RUNNABLE &&
+					 t->in_python_at_switch_out;
 
 		t->busy_at_exit_group =
 			t->gil_holding || t->gil_waiting || t->lock_waiting ||
-			t->state == AN_BLOCKED || t->state == AN_UNKNOWN;
+			t->state == AN_BLOCKED || t->state == AN_UNKNOWN ||
+			off_cpu_in_python;
 	}
 }
 

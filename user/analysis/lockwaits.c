@@ -142,6 +142,10 @@ void on_stack(struct analysis *an, const struct gs_event *e)
 	struct an_lock *l;
 	uint64_t key;
 
+	if (t && (e->a32 == GS_STK_OFFCPU || e->a32 == GS_STK_PREEMPT))
+		t->in_python_at_switch_out =
+			e->arg[0] &&
+			!(e->flags & (GS_STKF_STALE | GS_STKF_NO_TSTATE));
 	if (t && e->arg[0] && !(e->flags & GS_STKF_STALE)) {
 		if (!t->py_stack)
 			t->py_stack = e->arg[0];

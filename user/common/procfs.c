@@ -50,17 +50,30 @@ void proc_cmdline(pid_t pid, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
-int proc_exe(pid_t pid, char *buf, size_t len)
+/* /proc/PID/NAME's link target into BUF: its length, or -errno */
+static int proc_link(pid_t pid, const char *name, char *buf, size_t len)
 {
 	char path[64];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
 	n = readlink(path, buf, len - 1);
 	if (n < 0)
 		return -errno;
 	buf[n] = '\0';
-	return 0;
+	return n;
+}
+
+int proc_exe(pid_t pid, char *buf, size_t len)
+{
+	int n = proc_link(pid, "exe", buf, len);
+
+	return n < 0 ? n : 0;
+}
+
+int proc_root(pid_t pid, char *buf, size_t len)
+{
+	return proc_link(pid, "root", buf, len);
 }
 
 char proc_thread_state(pid_t pid, pid_t tid)
@@ -131,14 +144,11 @@ static int list_ids(const char *path, pid_t *ids, int max)
 
 const char *proc_path_in_root(pid_t pid, const char *path)
 {
-	char link[64], root[4096];
-	ssize_t n;
+	char root[4096];
+	int n = proc_root(pid, root, sizeof(root));
 
-	snprintf(link, sizeof(link), "/proc/%d/root", pid);
-	n = readlink(link, root, sizeof(root) - 1);
 	if (n <= 1) /* "/", or unreadable */
 		return path;
-	root[n] = '\0';
 	if (strncmp(path, root, n) || path[n] != '/')
 		return path;
 	return path + n;

@@ -533,19 +533,12 @@ static int interp_in_needed(const char *exe, struct interp *in, char *err,
 
 int interp_needed_by_pid(pid_t pid, struct interp *in, char *err, size_t errlen)
 {
-	char link[64], path[PATH_MAX];
-	ssize_t n;
+	char path[PATH_MAX];
 
 	/* the libraries are looked up from here: only in the same root */
-	snprintf(link, sizeof(link), "/proc/%d/root", pid);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n != 1 || path[0] != '/')
+	if (proc_root(pid, path, sizeof(path)) != 1 || path[0] != '/' ||
+	    proc_exe(pid, path, sizeof(path)))
 		return -ENOENT;
-	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
-	n = readlink(link, path, sizeof(path) - 1);
-	if (n <= 0)
-		return -ENOENT;
-	path[n] = '\0';
 	return interp_in_needed(path, in, err, errlen);
 }
 

@@ -165,11 +165,19 @@ int probe_user_lock(struct recorder *r, const char *file)
 	return err;
 }
 
+/* What BPF knows of traced process PID (its traced map entry). */
+static int set_traced(struct recorder *r, pid_t pid, const struct gs_proc *val)
+{
+	uint32_t key = pid;
+
+	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
+				    val, sizeof(*val), BPF_ANY);
+}
+
 int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 	      const struct py_facts *facts)
 {
 	struct gs_proc val = {};
-	uint32_t key = pid;
 	struct proc_rec *p;
 	int err;
 
@@ -183,8 +191,7 @@ int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 	/* stacks: how to walk this process's frames */
 	stk_track(r->stk, pid, gil_addr, facts,
 		  p && p->has_interp ? p->in.method : NULL);
-	err = bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
-				   &val, sizeof(val), BPF_ANY);
+	err = set_traced(r, pid, &val);
 	/* threads that found no GIL to read look again */
 	if (!err && val.gil.addr)
 		__atomic_add_fetch(&r->skel->bss->gil_gen, 1, __ATOMIC_SEQ_CST);
@@ -194,10 +201,8 @@ int trace_pid(struct recorder *r, pid_t pid, uint64_t gil_addr,
 int hold_at_main(struct recorder *r, pid_t pid)
 {
 	struct gs_proc val = { .hold_at_main = 1 };
-	uint32_t key = pid;
 
-	return bpf_map__update_elem(r->skel->maps.traced, &key, sizeof(key),
-				    &val, sizeof(val), BPF_ANY);
+	return set_traced(r, pid, &val);
 }
 
 /* ------------------------------------------------------------ set-up */
