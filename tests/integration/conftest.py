@@ -138,7 +138,7 @@ def check_on_cpu_is_its_clock(t, th, cpu_s):
     without the GIL is take_gil's and drop_gil's own work, and vCPU stalls
     in it; docs/accuracy.md, "CPU time without the GIL".)"""
     cpu_ns = cpu_s * 1e9
-    unseen = t.report["session"]["unseen_switch_ins"]
+    unseen = t.report["session"]["unseen_switch_ins"] != 0
     low = th["on_cpu_ns"] + (th["runnable_ns"] if unseen else 0)
     assert 0.97 * cpu_ns - 1e6 <= low and th["on_cpu_ns"] <= 1.02 * cpu_ns + 2e6, \
         (cpu_s, unseen, th, t.path)

@@ -141,7 +141,8 @@ def test_attached_program_is_unaffected_and_probes_go_away(tmp_path, stop):
     session = data["session"]
     assert session["cut_short"] is (stop == "sigkill")
     assert session["events"] > 100
-    assert session["lost"] == 0
+    # a killed recorder wrote no trailer, where the count is: unknown
+    assert session["lost"] == (None if stop == "sigkill" else 0)
     p = data["processes"][0]
     assert p["pid"] == target.pid
     check_accounting(p, out)

@@ -189,6 +189,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	rp->info.out_of_order = s->events_past_window;
 	rp->info.unseen_switch_ins =
 		kv_get_u64(&s->trailer, GS_KEY_UNSEEN_SWITCH_INS, 0);
+	rp->info.counts_known = s->finalized;
 	rp->info.cut_short = !s->finalized || s->cut_short;
 	rp->info.damage =
 		s->damage[0] ?

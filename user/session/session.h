@@ -135,6 +135,9 @@ struct session_summary {
 	uint64_t out_of_order;
 	/* switch-ins the kernel did not report (the trailer's count) */
 	uint64_t unseen_switch_ins;
+	/* lost and unseen_switch_ins were read from a trailer: without
+	 * one (the recorder was killed) they are unknown, not 0 */
+	bool counts_known;
 	bool cut_short;
 	const char *damage; /* "" when the file was read whole */
 };

@@ -384,15 +384,19 @@ static void text_process(FILE *out, const struct analysis *an,
 void report_text(FILE *out, const struct session_summary *s,
 		 const struct analysis *an)
 {
-	char b[24], cmd[4096];
+	char b[24], cmd[4096], lost[24];
 
 	fprintf(out, "gilscope report: %s\n", s->path ? s->path : "-");
 	if (s->command && s->command[0])
 		fprintf(out, "recorded: %s\n",
 			printable(cmd, sizeof(cmd), s->command));
-	fprintf(out, "session: %s, %llu events, %llu lost, mode %s\n",
+	if (s->counts_known)
+		snprintf(lost, sizeof(lost), "%llu",
+			 (unsigned long long)s->lost);
+	fprintf(out, "session: %s, %llu events, %s lost, mode %s\n",
 		fmt_ns(b, sizeof(b), s->duration_ns),
-		(unsigned long long)s->events, (unsigned long long)s->lost,
+		(unsigned long long)s->events,
+		s->counts_known ? lost : "unknown number",
 		s->mode ? s->mode : "exact");
 	if (s->mode && !strcmp(s->mode, "light"))
 		fprintf(out,
@@ -649,6 +653,15 @@ static void json_process(struct json *j, const struct analysis *an,
 	json_end_object(j);
 }
 
+/* A count the recorder writes in the trailer: null when there is none */
+static void json_count(struct json *j, const char *key, uint64_t n, bool known)
+{
+	if (known)
+		json_u64(j, key, n);
+	else
+		json_null(j, key);
+}
+
 void report_json(FILE *out, const struct session_summary *s,
 		 const struct analysis *an)
 {
@@ -661,9 +674,10 @@ void report_json(FILE *out, const struct session_summary *s,
 	json_string(&j, "command", s->command ? s->command : "");
 	json_string(&j, "mode", s->mode ? s->mode : "exact");
 	json_u64(&j, "events", s->events);
-	json_u64(&j, "lost", s->lost);
+	json_count(&j, "lost", s->lost, s->counts_known);
 	json_u64(&j, "out_of_order", s->out_of_order);
-	json_u64(&j, "unseen_switch_ins", s->unseen_switch_ins);
+	json_count(&j, "unseen_switch_ins", s->unseen_switch_ins,
+		   s->counts_known);
 	json_u64(&j, "duration_ns", s->duration_ns);
 	json_bool(&j, "cut_short", s->cut_short || (s->damage && s->damage[0]));
 	json_string(&j, "damage", s->damage ? s->damage : "");
