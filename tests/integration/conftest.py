@@ -77,9 +77,29 @@ def trace(tmp_path):
     return _trace
 
 
+def reading_stdin(pid):
+    """Is a thread of process PID (a child of the recorder PID, or PID
+    itself) in read(2) of fd 0? (/proc/.../syscall: "0 0x0 ...")"""
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(c) for c in f.read().split()]
+        for p in pids:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/syscall") as f:
+                    if f.read().split()[:2] == ["0", "0x0"]:
+                        return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def record_terminal_input(tmp_path, record_args=()):
     """Record workloads/input_wait.py with its stdin on a terminal (a pty),
-    typing a line after 0.6 s; returns the run and its JSON report."""
+    typing a line 0.6 s after its reader began to wait for it (not after a
+    fixed time from the start: a loaded machine takes longer to attach the
+    probes, and the line came before input() in a fresh clone's run);
+    returns the run and its JSON report."""
     import pty
     import time
     master, slave = pty.openpty()
@@ -89,6 +109,9 @@ def record_terminal_input(tmp_path, record_args=()):
                             stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     os.close(slave)
+    deadline = time.monotonic() + 30
+    while not reading_stdin(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     time.sleep(0.6)
     os.write(master, b"typed\n")
     stdout, stderr = proc.communicate(timeout=60)

@@ -211,7 +211,11 @@ def test_every_read_releases_and_takes_the_gil(trace, threads):
     readers = [th for th in p["threads"] if th["tid"] != p["pid"]]
     assert len(readers) == threads
     for th in readers:
-        assert n <= th["gil_acquisitions"] <= n + 3 + p["gil"]["handoffs"], th
+        # its first take, one after os.open(), one per read, and one after
+        # each time another thread forced it to let the GIL go; a take
+        # given at a call's return and then waited for (or resumed after
+        # a preemption) is one take
+        assert n + 2 <= th["gil_acquisitions"] <= n + 2 + p["gil"]["handoffs"], th
         # the reads run on the CPU without the GIL
         assert th["on_cpu_gil_ns"] < th["on_cpu_ns"], th
         # and a holder is on a CPU or preempted, never asleep (a read of

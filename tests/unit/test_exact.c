@@ -272,8 +272,9 @@ static void test_preempted_in_take_gil_after_a_call(void **state)
 /*
  * A read's return gives A the GIL back (the call's rule) a moment before
  * take_gil takes it; preempted in between (the switch reads the GIL free)
- * A did not hold it: it takes it when it runs again. Preempted between
- * drop_gil and its next call, it let it go at the switch.
+ * A did not hold it: it takes it when it runs again, one take (it was two
+ * until 6 Dec 2026: a reader counted 20 015 takes for 20 002). Preempted
+ * between drop_gil and its next call, it let it go at the switch.
  */
 static void test_preempted_without_the_gil(void **state)
 {
@@ -295,7 +296,44 @@ static void test_preempted_without_the_gil(void **state)
 	a = an_find_thread(an, A);
 	/* 0-1 ms, 1.1-1.11 ms, 3-5 ms, 6.02-7 ms */
 	assert_int_equal(a->gil_held_ns, 1 * MS + 10 * US + 2 * MS + 980 * US);
-	assert_int_equal(a->gil_acquisitions, 4);
+	/* at 0, the read's return (resumed at 3 ms), the next read's */
+	assert_int_equal(a->gil_acquisitions, 3);
+	assert_int_equal(a->gil_releases, 2);
+	an_free(an);
+}
+
+/*
+ * A read's return gives A the GIL back a moment before take_gil takes it;
+ * A's next call is a wait on the GIL's mutex: B came first, and A never
+ * took it then (a reader counted 20 011 takes for 20 002 before 6 Dec
+ * 2026). B's hand-off is from A's release at the read. (The 10 us from the
+ * return to the wait stay counted as A's hold.)
+ */
+static void test_given_at_return_but_waits_in_take_gil(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a;
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	read_without_gil(an, 1 * MS, 1100 * US, A);
+	sys_enter_free(an, 1110 * US, A, NR_FUTEX, MUTEX, FUTEX_WAIT_PRIVATE);
+	cond_signal(an, 1120 * US, B, SWITCH_COND);
+	cond_signal(an, 2 * MS, B, COND);
+	sys_exit(an, 2010 * US, A, NR_FUTEX, 0);
+	cond_signal(an, 2020 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 3 * MS);
+
+	a = an_find_thread(an, A);
+	assert_int_equal(a->gil_acquisitions, 2);
+	assert_int_equal(a->gil_releases, 1);
+	assert_int_equal(p->handoffs, 2);
+	/* B did not wait: the GIL was free from A's release at 1 ms */
+	assert_int_equal(p->idle_handoffs, 1);
+	assert_int_equal(p->idle_gap_ns, 120 * US);
+	assert_int_equal(p->latency->max, 20 * US);
+	assert_int_equal(a->gil_held_ns, 1 * MS + 10 * US + 980 * US);
 	an_free(an);
 }
 
@@ -520,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_preempted_in_take_gil_without_sleeping),
 		cmocka_unit_test(test_preempted_in_take_gil_after_a_call),
 		cmocka_unit_test(test_preempted_without_the_gil),
+		cmocka_unit_test(test_given_at_return_but_waits_in_take_gil),
 		cmocka_unit_test(test_preempted_at_the_handoff_probe),
 		cmocka_unit_test(test_asleep_outside_a_call_without_the_gil),
 		cmocka_unit_test(test_taken_after_an_unseen_switch_in),

@@ -94,6 +94,7 @@ INTERPS = interpreters()
 CASES = [(i, dbg) for i in INTERPS for dbg in (True, False)]
 IDS = [f"{i.name}-{'dbg' if dbg else 'nodbg'}" for i, dbg in CASES]
 MEASURED = {}
+EMBED_AS_PYTHON = "python3.14-embed"
 
 
 # ------------------------------------------------------------ staging
@@ -136,6 +137,8 @@ def staging():
                         "-L" + sid[0].host("/usr/lib/x86_64-linux-gnu"),
                         "-l:libpython3.14.so.1",
                         "-Wl,--unresolved-symbols=ignore-in-shared-libs"], check=True)
+        # the same named as a python: held at its exec (bpf/sched.bpf.h)
+        shutil.copy(os.path.join(MNT, "embed3.14"), os.path.join(MNT, EMBED_AS_PYTHON))
     atexit.register(_umount_all)
     for root in chroot_dirs():
         os.makedirs(root + MNT, exist_ok=True)
@@ -563,3 +566,27 @@ def test_an_unreadable_version_gets_one_line(interp, mode, tmp_path):
     text = subprocess.run([GILSCOPE, "report", run.path], capture_output=True, text=True,
                           check=True).stdout
     assert "GIL not traced" in text and "held 0" not in text and " lock " not in text, text
+
+
+LIB_INTERPS = [i for i in INTERPS if i.lib]
+
+
+@pytest.mark.parametrize("interp", LIB_INTERPS, ids=[i.name for i in LIB_INTERPS])
+def test_a_chroots_libpython_from_its_first_instruction(interp, tmp_path):
+    """A python linked with a chroot's libpython, started through a shell
+    and chroot, no gate: the recorder finds the library it needs in the
+    chroot at its exec and holds it at Py_BytesMain, so no hand-off is
+    missed. Before 6 Dec 2026 the library was looked up in the host's
+    root only: 0-6 hand-offs of 17 were seen, or none (the library probed
+    after the process had gone)."""
+    python = os.path.join(MNT, EMBED_AS_PYTHON)
+    script = os.path.join(MNT, "workloads", "cpu_threads.py")
+    for i in range(5):
+        data = str(tmp_path / f"{i}.data")
+        run = subprocess.run([GILSCOPE, "record", "-q", "-o", data, "--", "sh", "-c",
+                              f"/usr/sbin/chroot {interp.root} {python} {script}"],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        p = [p for p in report(data)["processes"] if p["gil"]][0]
+        g = p["gil"]
+        assert g["handoffs"] > 0 and g["handoffs"] == g["interpreter_switches"], (i, g)

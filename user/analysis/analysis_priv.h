@@ -52,6 +52,8 @@ void start_wait(struct an_process *p, struct an_thread *t);
 void stop_wait(struct an_process *p, struct an_thread *t);
 void gil_release(struct an_process *p, struct an_thread *t, uint64_t ts);
 void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts);
+void gil_untake(struct an_process *p, struct an_thread *t, uint64_t ts);
+void gil_resume(struct an_process *p, struct an_thread *t, uint64_t ts);
 void preempted_without_gil(struct analysis *an, struct an_process *p,
 			   struct an_thread *t, uint64_t ts);
 bool gil_wake_in_release(const struct an_process *p, const struct an_thread *t,

@@ -95,7 +95,7 @@ void on_switch_in(struct analysis *an, const struct gs_event *e)
 	if (t->retake_at_switch_in) {
 		t->retake_at_switch_in = false;
 		if (!p->holder && p->prev_acquirer == t->tid)
-			gil_acquire(p, t, e->ts);
+			gil_resume(p, t, e->ts);
 	}
 }
 
@@ -280,6 +280,7 @@ void on_sys_enter(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
 	struct an_process *p;
+	bool given_at_return;
 
 	if (!t || t->exited)
 		return;
@@ -295,6 +296,7 @@ void on_sys_enter(struct analysis *an, const struct gs_event *e)
 		t->sys_gil_free = false;
 		return;
 	}
+	given_at_return = t->took_at_sys_exit && p->holder == t;
 	t->pending_sleep = deadline_sleep(p, t, e, an->light);
 	seen_running(t, e);
 	flush_thread(t, e->ts); /* the slice before the call ends here */
@@ -305,8 +307,12 @@ void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	t->sys_arg1 = e->arg[1];
 	t->sys_facts = e->arg[2];
 	t->sys_gil_free = e->flags & GS_F_GIL_FREE;
-	/* hand-off probes: it let the GIL go before this call, unprobed */
-	if (t->sys_gil_free && p->holder == t)
+	/* hand-off probes: it let the GIL go before this call, unprobed; or
+	 * it was given the GIL back a moment ago and waits for it here */
+	if (given_at_return && t->sys_gil_free && e->a32 == SYS_FUTEX &&
+	    in_gil(&p->gil, e->arg[0]) && futex_op_waits(e->arg[1]))
+		gil_untake(p, t, e->ts);
+	else if (t->sys_gil_free && p->holder == t)
 		gil_release(p, t, e->ts);
 	if (an->light)
 		light_sys_enter(an, p, t, e);

@@ -139,6 +139,39 @@ void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 	p->drop_request = false;
 }
 
+/*
+ * Hand-off probes: T, given the GIL back at a call's return or a take site
+ * (retake_after_call, take_at_site), is in take_gil's lock instead, on a
+ * futex of the GIL's: another thread came first, and T never took it. The
+ * take is undone, not released: T's release before the call stands, for
+ * the hand-off to the thread that takes the GIL next.
+ */
+void gil_untake(struct an_process *p, struct an_thread *t, uint64_t ts)
+{
+	flush_process(p, ts);
+	flush_thread(t, ts);
+	p->holder = NULL;
+	t->gil_holding = false;
+	p->acquisitions--;
+	t->gil_acquisitions--;
+	p->release_pending = true;
+}
+
+/*
+ * Hand-off probes: T, given the GIL at a call's return, was preempted
+ * without it (preempted_without_gil) and has it back as it runs again,
+ * nobody having taken it meanwhile. One take, counted at the return, with
+ * a pause: that release and this take are not counted again.
+ */
+void gil_resume(struct an_process *p, struct an_thread *t, uint64_t ts)
+{
+	gil_acquire(p, t, ts);
+	p->acquisitions--;
+	t->gil_acquisitions--;
+	p->releases--;
+	t->gil_releases--;
+}
+
 void an_set_gil_state(struct an_process *p, bool locked,
 		      uint32_t last_holder_tid)
 {

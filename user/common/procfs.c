@@ -71,7 +71,9 @@ int proc_exe(pid_t pid, char *buf, size_t len)
 	return n < 0 ? n : 0;
 }
 
-int proc_root(pid_t pid, char *buf, size_t len)
+/* Target of /proc/PID/root: the process's root directory as we see it
+ * ("/" for one in ours); returns its length or -errno. */
+static int proc_root(pid_t pid, char *buf, size_t len)
 {
 	return proc_link(pid, "root", buf, len);
 }

@@ -13,9 +13,6 @@ bool proc_exists(pid_t pid);
 void proc_cmdline(pid_t pid, char *buf, size_t len);
 /* Target of /proc/PID/exe as the process sees it (inside its root). */
 int proc_exe(pid_t pid, char *buf, size_t len);
-/* Target of /proc/PID/root: the process's root directory as we see it
- * ("/" for one in ours); returns its length or -errno. */
-int proc_root(pid_t pid, char *buf, size_t len);
 /* The state letter of a thread (R, S, D, ...), 0 if gone. */
 char proc_thread_state(pid_t pid, pid_t tid);
 /* What /proc/PID/task/TID/syscall says: nr (-1 if running or unknown) and

@@ -463,9 +463,22 @@ static int shebang_target(const char *file, char *out, size_t len)
 	return 0;
 }
 
-/* Find library NAME as the dynamic loader would, roughly. */
+/* Is PATH a file we may read inside ROOT (NULL: ours)? */
+static bool readable_in(const char *root, const char *path)
+{
+	struct stat st;
+	int fd = tfile_open(root, path, &st);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Find library NAME as the dynamic loader would, roughly, inside ROOT. */
 static int find_library(const char *name, const char *runpath,
-			const char *origin, char *out, size_t len)
+			const char *origin, const char *root, char *out,
+			size_t len)
 {
 	static const char *const dirs[] = { "/lib/x86_64-linux-gnu",
 					    "/usr/lib/x86_64-linux-gnu",
@@ -492,7 +505,8 @@ static int find_library(const char *name, const char *runpath,
 					     dir + 7, name);
 			else
 				n = snprintf(out, len, "%s/%s", dir, name);
-			if (n > 0 && (size_t)n < len && !access(out, R_OK)) {
+			if (n > 0 && (size_t)n < len &&
+			    readable_in(root, out)) {
 				free(copy);
 				return 0;
 			}
@@ -501,22 +515,23 @@ static int find_library(const char *name, const char *runpath,
 	}
 	for (int i = 0; dirs[i]; i++) {
 		snprintf(out, len, "%s/%s", dirs[i], name);
-		if (!access(out, R_OK))
+		if (readable_in(root, out))
 			return 0;
 	}
 	return -ENOENT;
 }
 
-/* EXE is not Python itself: is it linked with a libpython? */
-static int interp_in_needed(const char *exe, struct interp *in, char *err,
-			    size_t errlen)
+/* EXE (inside ROOT, NULL: ours) is not Python itself: is it linked with a
+ * libpython? */
+static int interp_in_needed(const char *exe, const char *root,
+			    struct interp *in, char *err, size_t errlen)
 {
 	const char *needed[64], *runpath = NULL;
 	char origin[PATH_MAX], lib[PATH_MAX], *slash;
 	struct elfimg *img;
 	int n, ret = -ENOENT;
 
-	if (elfimg_open(exe, NULL, &img))
+	if (elfimg_open(exe, root, &img))
 		return -ENOENT;
 	n = elfimg_needed(img, needed, 64, &runpath);
 	snprintf(origin, sizeof(origin), "%s", exe);
@@ -525,21 +540,23 @@ static int interp_in_needed(const char *exe, struct interp *in, char *err,
 		*slash = '\0';
 	for (int i = 0; i < n && ret; i++)
 		if (!strncmp(needed[i], "libpython", 9) &&
-		    !find_library(needed[i], runpath, origin, lib, sizeof(lib)))
-			ret = interp_open(lib, NULL, in, err, errlen);
+		    !find_library(needed[i], runpath, origin, root, lib,
+				  sizeof(lib)))
+			ret = interp_open(lib, root, in, err, errlen);
 	elfimg_close(img);
 	return ret;
 }
 
 int interp_needed_by_pid(pid_t pid, struct interp *in, char *err, size_t errlen)
 {
-	char path[PATH_MAX];
+	char exe[PATH_MAX], root[64];
 
-	/* the libraries are looked up from here: only in the same root */
-	if (proc_root(pid, path, sizeof(path)) != 1 || path[0] != '/' ||
-	    proc_exe(pid, path, sizeof(path)))
+	if (proc_exe(pid, exe, sizeof(exe)))
 		return -ENOENT;
-	return interp_in_needed(path, in, err, errlen);
+	/* its files as it sees them: a chroot's libraries, not ours */
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	return interp_in_needed(proc_path_in_root(pid, exe), root, in, err,
+				errlen);
 }
 
 int interp_for_command(const char *exe, struct interp *in, char *err,
@@ -559,7 +576,8 @@ int interp_for_command(const char *exe, struct interp *in, char *err,
 		ret = interp_open(real, NULL, in, err, errlen);
 		if (ret != -ENOEXEC && ret != -ENOENT)
 			return ret;
-		if (ret == -ENOENT && !interp_in_needed(real, in, err, errlen))
+		if (ret == -ENOENT &&
+		    !interp_in_needed(real, NULL, in, err, errlen))
 			return 0;
 		if (shebang_target(real, next, sizeof(next)))
 			break;

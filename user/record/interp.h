@@ -74,7 +74,7 @@ int interp_for_pid(pid_t pid, struct interp *in, uint64_t *bias, char *err,
 		   size_t errlen);
 /*
  * The libpython PID's executable needs, before the loader has mapped it
- * (a process just exec'd), for a process in the host's root only.
+ * (a process just exec'd), looked up in its own root (a chroot's).
  * Returns 0 or -ENOENT.
  */
 int interp_needed_by_pid(pid_t pid, struct interp *in, char *err,
