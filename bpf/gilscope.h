@@ -94,6 +94,12 @@ enum gs_event_type {
 	 * (SIGSTOP) at that library's Py_BytesMain, before the interpreter
 	 * starts: userspace finds the GIL now and continues it. */
 	GS_EV_MAIN_HELD = 18,
+	/* A thread is about to wait for a C threading.RLock (_thread.RLock):
+	 * uprobe at the call in its acquire that waits (GIL released),
+	 * user/record/rlocksites.c; arg[0] = the lock it waits on, as its
+	 * waits name it (the sem_t; 3.14+: the PyMutex), arg[1] = the
+	 * site's file virtual address. */
+	GS_EV_RLOCK_WAIT = 19,
 	GS_EV_MAX
 };
 

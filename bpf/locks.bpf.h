@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Locks: the sem_* call sites of threading locks (3.12 and older), the
- * park and unpark sites of 3.13+, and `--lock ACQUIRE:RELEASE`, a lock of
- * the program's own.
+ * park and unpark sites of 3.13+, where a C RLock waits, and `--lock
+ * ACQUIRE:RELEASE`, a lock of the program's own.
  */
 #ifndef GS_LOCKS_BPF_H
 #define GS_LOCKS_BPF_H
@@ -54,21 +54,28 @@ int BPF_KPROBE(on_sem_result)
 	return 0;
 }
 
-/* At `call sem_post`: a lock is released. */
-SEC("uprobe")
-int BPF_KPROBE(on_sem_post, void *sem)
+/* An event TYPE about LOCK at the probed site (its cookie). */
+static __always_inline int record_lock_site(struct pt_regs *ctx, u8 type,
+					    u64 lock)
 {
 	struct gs_event *e;
 
 	if (!traced_proc(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	e = reserve_current(GS_EV_LOCK_RELEASE);
+	e = reserve_current(type);
 	if (!e)
 		return 0;
-	e->arg[0] = (u64)sem;
+	e->arg[0] = lock;
 	e->arg[1] = bpf_get_attach_cookie(ctx);
 	submit(e);
 	return 0;
+}
+
+/* At `call sem_post`: a lock is released. */
+SEC("uprobe")
+int BPF_KPROBE(on_sem_post, void *sem)
+{
+	return record_lock_site(ctx, GS_EV_LOCK_RELEASE, (u64)sem);
 }
 
 /*
@@ -108,6 +115,17 @@ SEC("uprobe")
 int BPF_KPROBE(on_unpark_post, void *sem)
 {
 	return record_park(ctx, GS_EV_LOCK_RELEASE, (u64)sem);
+}
+
+/*
+ * At the call in a C RLock's acquire where the thread waits (with the GIL
+ * released): LOCK is the lock it will sleep on. Only a contended acquire
+ * gets here; an uncontended or recursive one costs nothing.
+ */
+SEC("uprobe")
+int BPF_KPROBE(on_rlock_wait, void *lock)
+{
+	return record_lock_site(ctx, GS_EV_RLOCK_WAIT, (u64)lock);
 }
 
 static __always_inline int record_ulock(struct pt_regs *ctx, u32 step, u64 arg)

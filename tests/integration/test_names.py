@@ -128,6 +128,37 @@ def test_main_thread_join_is_named_after_the_joined_thread(trace):
     assert re.search(r"waited .* for join\((alice|bob)\) first waited at main \(lock_turns\.py:\d+\)", text), text
 
 
+@pytest.mark.parametrize("debuginfo", [True, False], ids=["dbg", "nodbg"])
+def test_c_rlock_is_named_rlock(trace, debuginfo):
+    """threading.RLock() is C's _thread.RLock: no threading.py frame says
+    so; the probe where its acquire waits does, with Debian's debug file
+    and without it (found from the type named "_thread.RLock"). A Lock
+    waited for the same way stays a Lock."""
+    t = trace([PYTHON, os.path.join(PROGS, "rlock_wait.py")],
+              record_args=() if debuginfo else ("--no-debuginfo",))
+    assert t.run.returncode == 0, t.run.stderr
+    f, p = t.facts, t.process()
+    kv = dict(re.findall(r"(\w+)=(\S+)", subprocess.run(
+        [GILSCOPE, "dump", t.path], capture_output=True, text=True,
+        check=True).stdout.partition("\n")[0]))
+    assert (kv["debug_file"] != "none") == debuginfo, kv
+    assert kv["rlock_wait_sites"] == "1", kv
+    waited = {site_of(lk): lk for lk in p["locks"]
+              if lk["wait_ns"] >= 100_000_000 and site_of(lk)}
+    want = {f["rlock_with"]: "RLock", f["rlock_acquire"]: "RLock", f["lock_with"]: "Lock"}
+    for line, kind in want.items():
+        lk = waited.get(("rlock_wait.py", line))
+        assert lk, (line, waited)
+        assert lk["kind"] == kind, lk
+        assert lk["name"] == f"{kind} first waited at waiter (rlock_wait.py:{line})", lk
+    waiter = t.thread(f["waiter"])
+    names = {w["lock_name"] for w in waiter["lock_waits"]}
+    assert f"RLock first waited at waiter (rlock_wait.py:{f['rlock_with']})" in names, names
+    text = subprocess.run([GILSCOPE, "report", t.path], capture_output=True, text=True,
+                          timeout=60).stdout
+    assert f"for RLock first waited at waiter (rlock_wait.py:{f['rlock_acquire']})" in text, text
+
+
 # ------------------------------------------------------------ many threads
 
 def fmt_ns(ns):

@@ -16,7 +16,9 @@ interpreter and mode:
   Lock the other held, within 2 % + 1 ms (3.13+: keyed by the lock object);
 - `record -p` of a chrooted process: hand-offs equal the counter;
 - thread names are the Python names; stacks name the workload's function
-  with file:line.
+  with file:line;
+- a C threading.RLock's waits are named RLock, a Lock's Lock
+  (tests/integration/progs/rlock_wait.py).
 
 Workloads reach the chroots through a bind mount of a staging directory at
 the same path inside and out (MNT), removed at the end even on failure.
@@ -129,6 +131,8 @@ def staging():
     shutil.rmtree(MNT, ignore_errors=True)
     os.makedirs(os.path.join(MNT, "gates"))
     shutil.copytree(os.path.join(ROOT, "workloads"), os.path.join(MNT, "workloads"))
+    shutil.copy(os.path.join(ROOT, "tests", "integration", "progs", "rlock_wait.py"),
+                os.path.join(MNT, "workloads"))
     shutil.copy(os.path.join(HERE, "gate.py"), MNT)
     sid = [i for i in INTERPS if i.lib]
     if sid:
@@ -483,6 +487,33 @@ def test_lock_waits(interp, dbg, tmp_path):
             bad.append((name, waited, expected))
     note(interp, dbg, "lock_wait_worst", round(worst, 4) if not bad else "FAIL")
     assert not bad, bad
+
+
+def rlock_sites_expected(interp):
+    """The RLock wait sites found in each Debian build (test_rlocksites.c):
+    one in rlock_acquire, 3.15 one more in its own __enter__; none in
+    libpython3.14, built without LTO (its rlock_acquire calls
+    _PyMutex_LockTimed, which also takes a free lock: not probed)."""
+    if interp.lib:
+        return 0
+    return 2 if interp.minor >= 15 else 1
+
+
+@pytest.mark.parametrize("interp,dbg", CASES, ids=IDS)
+def test_rlock_is_named_rlock(interp, dbg, tmp_path):
+    run, _ = record(interp, dbg, tmp_path, "rlock_wait.py")
+    f, sites = run.facts, int(run.kv().get("rlock_wait_sites", "0"))
+    rlock = "RLock" if sites else "Lock"
+    want = {f["rlock_with"]: rlock, f["rlock_acquire"]: rlock, f["lock_with"]: "Lock"}
+    kinds = {}
+    for lk in run.process()["locks"]:
+        m = re.search(r"\(rlock_wait\.py:(\d+)\)$", lk["site"])
+        if m and int(m[1]) in want and lk["wait_ns"] >= 100_000_000:
+            kinds[int(m[1])] = lk["kind"]
+    note(interp, dbg, "rlock_named", "yes" if kinds == want and sites else
+         "no (Lock)" if kinds == want else "FAIL")
+    assert sites == rlock_sites_expected(interp), sites
+    assert kinds == want, (kinds, want)
 
 
 @pytest.mark.parametrize("interp,dbg", CASES, ids=IDS)

@@ -43,12 +43,13 @@ def row(d, n):
               if "attach_handoffs" in r]
     names = both(d, n, "thread_names", lambda v: "" if v is None else ("yes" if v else "NO"))
     stacks = both(d, n, "stacks_share", lambda v: "" if v is None else f"{100 * v:.0f} %")
+    rlock = both(d, n, "rlock_named")
     return (f"| {n} | {python} | {method} | "
             f"{handoffs(all(equal) if equal else None)} | "
             f"{handoffs(all(attach) if attach else None)} | "
             f"{both(d, n, 'gil_vs_bpftrace_worst', pct)} | "
             f"{both(d, n, 'sleep_worst', pct)} | "
-            f"{both(d, n, 'lock_wait_worst', pct)} | {names} | {stacks} |")
+            f"{both(d, n, 'lock_wait_worst', pct)} | {names} | {stacks} | {rlock} |")
 
 
 def main():
@@ -62,8 +63,9 @@ def main():
             names.append(n)
     print("| interpreter | version | GIL method (-dbg / none) | hand-offs = counter "
           "| attached: = counter | GIL vs bpftrace, worst thread | sleeps, worst "
-          "| lock waits, worst | Python thread names | stacks: share under factorize |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| lock waits, worst | Python thread names | stacks: share under factorize "
+          "| C RLock named RLock |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in sorted(names):
         print(row(d, n))
 

@@ -239,6 +239,9 @@ void an_event(struct analysis *an, const struct gs_event *e)
 	case GS_EV_ULOCK:
 		on_user_lock(an, e);
 		break;
+	case GS_EV_RLOCK_WAIT:
+		on_rlock_wait(an, e);
+		break;
 	case GS_EV_STACK:
 		on_stack(an, e);
 		break;

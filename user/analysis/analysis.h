@@ -166,6 +166,9 @@ struct an_thread {
 	uint64_t lock_contended; /* it waited for this lock, not yet got it */
 	/* 3.13+: it parked on park_lock, sleeping on its semaphore park_sem */
 	uint64_t park_lock, park_sem;
+	/* it is in a C RLock's acquire, about to wait or waiting for this
+	 * lock (GS_EV_RLOCK_WAIT), 0 */
+	uint64_t rlock_wait;
 	bool gil_released_once;
 	uint64_t acquisitions_at_release;
 	bool ulock_holding, ulock_waiting;

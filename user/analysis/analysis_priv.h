@@ -89,6 +89,7 @@ void lock_wait_ends(struct an_process *p, struct an_thread *t, uint64_t ts);
 void on_stack(struct analysis *an, const struct gs_event *e);
 void on_lock_acquire(struct analysis *an, const struct gs_event *e);
 void on_lock_release(struct analysis *an, const struct gs_event *e);
+void on_rlock_wait(struct analysis *an, const struct gs_event *e);
 void on_user_lock(struct analysis *an, const struct gs_event *e);
 
 /* light.c: --light, GIL holds from syscalls */

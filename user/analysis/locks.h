@@ -28,6 +28,8 @@ struct an_lock {
 	uint64_t site_stack; /* that wait's Python stack id */
 	uint32_t owner;	     /* the thread it was waited for (held it or let
 			      * it go), first seen */
+	bool rlock; /* a wait on it was in a C RLock's acquire: a Lock by
+		     * its stack is an RLock */
 	/* named by user/analysis/names.c: "Lock", "Queue", "join(worker)" ...; and
 	 * "function (file:line)" where it was first waited for */
 	char kind[48];

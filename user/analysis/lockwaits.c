@@ -103,6 +103,8 @@ void lock_wait_begins(struct analysis *an, struct an_process *p,
 {
 	struct an_lock *l = locks_find(&p->locks, lock);
 
+	if (t->rlock_wait != lock)
+		t->rlock_wait = 0; /* it left that RLock's acquire */
 	t->lock_waiting = lock;
 	t->lock_wait_start = ts;
 	t->lock_wait_holder = l ? l->holder : 0;
@@ -155,13 +157,18 @@ void on_stack(struct analysis *an, const struct gs_event *e)
 	    e->a32 != GS_STK_OFFCPU)
 		return;
 	l = locks_get(&p->locks, t->lock_waiting);
-	key = l ? an->lock_site(an->lock_site_ctx, p->pid, e->arg[0]) : 0;
-	if (!key || key == l->site_key)
+	if (!l)
 		return;
-	if (l->site_key)
-		locks_new_lifetime(&p->locks, l);
-	l->site_key = key;
-	l->site_stack = e->arg[0];
+	key = an->lock_site(an->lock_site_ctx, p->pid, e->arg[0]);
+	if (key && key != l->site_key) {
+		if (l->site_key)
+			locks_new_lifetime(&p->locks, l);
+		l->site_key = key;
+		l->site_stack = e->arg[0];
+	}
+	/* after the lifetime is settled: the flag is this lock's */
+	if (t->rlock_wait == l->addr)
+		l->rlock = true;
 }
 
 void on_lock_acquire(struct analysis *an, const struct gs_event *e)
@@ -177,9 +184,12 @@ void on_lock_acquire(struct analysis *an, const struct gs_event *e)
 	if (e->a32 != 0 && e->arg[2]) {
 		t->park_lock = e->arg[0];
 		t->park_sem = e->arg[2];
+		if (t->rlock_wait != e->arg[0])
+			t->rlock_wait = 0;
 	}
 	if (e->a32 != 0)
 		return;
+	t->rlock_wait = 0; /* it got a lock: out of any RLock's acquire */
 	l = locks_get(&p->locks, e->arg[0]);
 	if (!l)
 		return;
@@ -221,6 +231,20 @@ void on_lock_release(struct analysis *an, const struct gs_event *e)
 	l->release_pending = true;
 	l->last_releaser = e->tid;
 	l->release_ts = e->ts;
+}
+
+/*
+ * A thread in a C RLock's acquire is about to wait for lock arg[0]: its
+ * waits on that lock until it acquires a lock (3.9-3.13: that one) or
+ * waits for another are an RLock's. (3.14+ does not trace a PyMutex's
+ * acquisition: the mark lasts until the thread waits for another lock.)
+ */
+void on_rlock_wait(struct analysis *an, const struct gs_event *e)
+{
+	struct an_thread *t = thread_of(an, e->tid, e->tgid);
+
+	if (t && !t->exited)
+		t->rlock_wait = e->arg[0];
 }
 
 /* --lock: the named acquire function's entry and return, and release. */

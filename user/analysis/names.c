@@ -123,7 +123,8 @@ static struct lock_site classify(const struct stacktab *tab,
 		out.site = s->fids[--i];
 	}
 	if (out.kind == K_NONE)
-		out.kind = K_LOCK; /* acquired in C: Lock or a C RLock */
+		out.kind = K_LOCK; /* acquired in C: Lock, or a C RLock (told
+				    * apart by GS_EV_RLOCK_WAIT: an_lock.rlock) */
 	for (; i > 0; i--) {
 		const struct st_frame *f = &tab->frames[s->fids[i - 1]];
 
@@ -175,6 +176,8 @@ static void name_lock(const struct stacktab *tab, const struct an_process *p,
 		return;
 	stacktab_frame_text(&tab->frames[ls.site], l->site, sizeof(l->site));
 	owner = l->owner ? thread_name(p, l->owner) : NULL;
+	if (ls.kind == K_LOCK && l->rlock)
+		ls.kind = K_RLOCK; /* a C RLock's acquire waited for it */
 	if (ls.kind == K_JOIN && owner)
 		snprintf(l->kind, sizeof(l->kind), "join(%.40s)", owner);
 	else

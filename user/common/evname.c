@@ -29,6 +29,7 @@ static const struct {
 	[GS_EV_STACK] = { .name = "stack" },
 	[GS_EV_EXEC_UNTRACED] = { .name = "exec_untraced" },
 	[GS_EV_MAIN_HELD] = { .name = "main_held" },
+	[GS_EV_RLOCK_WAIT] = { .name = "rlock_wait" },
 };
 
 const char *gs_event_name(unsigned int type)

@@ -95,6 +95,24 @@ int elfimg_find_calls_any(const struct elfimg *img, const char *const *funcs,
 int elfimg_find_calls_to(const struct elfimg *img, uint64_t target,
 			 uint64_t *sites, int max);
 
+/*
+ * Where the NUL-terminated string S lies in the file's read-only data
+ * (allocated sections that are neither writable nor code), also as the
+ * tail of a longer string: up to MAX virtual addresses into VADDRS, in
+ * section order. Returns the number found (may exceed MAX).
+ */
+int elfimg_find_string(const struct elfimg *img, const char *s,
+		       uint64_t *vaddrs, int max);
+
+/*
+ * The 8-byte aligned slots of the file's writable data (.data,
+ * .data.rel.ro ...) that hold VALUE, as the file holds them: up to MAX
+ * virtual addresses into VADDRS. Returns the number found (may exceed
+ * MAX).
+ */
+int elfimg_find_pointers(const struct elfimg *img, uint64_t value,
+			 uint64_t *vaddrs, int max);
+
 /* The virtual address of the unwind table index (PT_GNU_EH_FRAME): 0 or
  * -ENOENT. */
 int elfimg_eh_frame_hdr(const struct elfimg *img, uint64_t *vaddr);

@@ -5,6 +5,7 @@
  *                   DT_NEEDED, the Python version
  *   elfimg_debug.c  the separate debug file (build-id, .gnu_debuglink)
  *   elfimg_calls.c  the call-site scanner (PLT/GOT calls, direct calls)
+ *   elfimg_data.c   strings and pointers in the data
  */
 #ifndef GS_ELFIMG_INT_H
 #define GS_ELFIMG_INT_H

@@ -14,6 +14,7 @@
 #include "record/pyver.h"
 
 #define INTERP_MAX_SITES 64
+#define INTERP_MAX_RLOCK_SITES 8
 
 struct interp {
 	char path[PATH_MAX];	  /* the file as the process names it */
@@ -49,6 +50,10 @@ struct interp {
 	int n_park_sites;
 	uint64_t unpark_offs[INTERP_MAX_SITES], unpark_vaddrs[INTERP_MAX_SITES];
 	int n_unpark_sites;
+	/* where a C RLock waits (user/record/rlocksites.h) */
+	uint64_t rlock_offs[INTERP_MAX_RLOCK_SITES];
+	uint64_t rlock_vaddrs[INTERP_MAX_RLOCK_SITES];
+	int n_rlock_sites;
 	bool is_dyn;
 	uint64_t base_vaddr;
 	char method[32]; /* "debuginfo", "symtab", "dynsym" or "handoff" */

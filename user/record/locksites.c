@@ -4,6 +4,7 @@
 #include "record/elfimg.h"
 #include "record/interp.h"
 #include "record/locksites.h"
+#include "record/rlocksites.h"
 
 struct range {
 	uint64_t start, end;
@@ -108,6 +109,22 @@ static void add_post_sites(struct elfimg *img, struct interp *in,
 	}
 }
 
+static void add_rlock_sites(struct elfimg *img, struct interp *in)
+{
+	uint64_t sites[INTERP_MAX_RLOCK_SITES];
+	int n = rlocksites_find(img, sites, INTERP_MAX_RLOCK_SITES);
+
+	in->n_rlock_sites = 0;
+	for (int i = 0; i < n && i < INTERP_MAX_RLOCK_SITES; i++) {
+		int k = in->n_rlock_sites;
+
+		if (elfimg_vaddr_to_offset(img, sites[i], &in->rlock_offs[k]))
+			continue;
+		in->rlock_vaddrs[k] = sites[i];
+		in->n_rlock_sites++;
+	}
+}
+
 void locksites_find(struct elfimg *img, struct interp *in)
 {
 	struct range park = { 0, 0 }, unpark = { 0, 0 };
@@ -122,4 +139,5 @@ void locksites_find(struct elfimg *img, struct interp *in)
 	add_wait_sites(img, in, "sem_clockwait", &park);
 	add_wait_sites(img, in, "sem_timedwait", &park);
 	add_post_sites(img, in, &unpark);
+	add_rlock_sites(img, in);
 }

@@ -12,6 +12,8 @@
  *   the address it parked on (the lock). The sem_*wait calls inside
  *   _PySemaphore_Wait are park sites, the sem_post inside
  *   _PySemaphore_Wakeup an unpark site (the waker releasing that lock).
+ * - every version: where a C RLock waits (on_rlock_wait,
+ *   user/record/rlocksites.h), which tells its waits from a Lock's.
  */
 #ifndef GS_LOCKSITES_H
 #define GS_LOCKSITES_H
@@ -19,7 +21,7 @@
 struct elfimg;
 struct interp;
 
-/* Fill IN's lock, post, park and unpark sites from IMG. */
+/* Fill IN's lock, post, park, unpark and RLock wait sites from IMG. */
 void locksites_find(struct elfimg *img, struct interp *in);
 
 #endif /* GS_LOCKSITES_H */

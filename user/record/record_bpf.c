@@ -113,16 +113,21 @@ int probe_interp(struct recorder *r, const struct interp *in)
 		err = attach_multi(r, r->skel->progs.on_unpark_post,
 				   in->host_path, in->unpark_offs,
 				   in->unpark_vaddrs, in->n_unpark_sites);
+	if (!err) /* a C RLock about to wait (user/record/rlocksites.h) */
+		err = attach_multi(r, r->skel->progs.on_rlock_wait,
+				   in->host_path, in->rlock_offs,
+				   in->rlock_vaddrs, in->n_rlock_sites);
 	if (err)
 		return err;
 	r->files[r->n_files].dev = st.st_dev;
 	r->files[r->n_files++].ino = st.st_ino;
 	if (r->opts->verbose)
 		fprintf(stderr,
-			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d GIL take sites, %d lock sites, %d lock release sites, %d park and %d unpark sites)\n",
+			"gilscope: probed %s (Python %s, %s, %d GIL signal sites, %d GIL take sites, %d lock sites, %d lock release sites, %d park and %d unpark sites, %d RLock wait sites)\n",
 			in->path, in->version, in->method, in->n_sites,
 			in->n_take_sites, in->n_lock_sites, in->n_post_sites,
-			in->n_park_sites, in->n_unpark_sites);
+			in->n_park_sites, in->n_unpark_sites,
+			in->n_rlock_sites);
 	return 0;
 }
 
@@ -217,6 +222,7 @@ static void set_uprobe_multi(struct gilscope_bpf *skel)
 		skel->progs.on_park_call,     skel->progs.on_unpark_post,
 		skel->progs.on_ulock_enter,   skel->progs.on_ulock_return,
 		skel->progs.on_ulock_release, skel->progs.on_py_main,
+		skel->progs.on_rlock_wait,
 	};
 
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++)

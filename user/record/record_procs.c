@@ -83,6 +83,7 @@ static void kv_interp(struct kv_list *kv, const struct proc_rec *p)
 	kv_setf(kv, GS_KEY_LOCK_RELEASE_SITES, "%d", in->n_post_sites);
 	kv_setf(kv, GS_KEY_PARK_SITES, "%d", in->n_park_sites);
 	kv_setf(kv, GS_KEY_UNPARK_SITES, "%d", in->n_unpark_sites);
+	kv_setf(kv, GS_KEY_RLOCK_WAIT_SITES, "%d", in->n_rlock_sites);
 }
 
 /* Write what we know of process P as the image starting at SINCE. */

@@ -50,6 +50,7 @@
 #define GS_KEY_LOCK_RELEASE_SITES "lock_release_sites"
 #define GS_KEY_PARK_SITES "park_sites"
 #define GS_KEY_UNPARK_SITES "unpark_sites"
+#define GS_KEY_RLOCK_WAIT_SITES "rlock_wait_sites"
 #define GS_KEY_USER_LOCK "user_lock"
 /* the GIL's switch counter at the start and the end, and (3.12+) the GIL
  * the interpreter says it uses: GS_KEY_..._PREFIX "start" or "end" */

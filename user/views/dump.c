@@ -97,6 +97,11 @@ static void dump_details(FILE *out, const struct gs_event *e)
 			fprintf(out, " unparks sem=0x%llx",
 				(unsigned long long)e->arg[2]);
 		break;
+	case GS_EV_RLOCK_WAIT:
+		fprintf(out, "lock=0x%llx site=0x%llx",
+			(unsigned long long)e->arg[0],
+			(unsigned long long)e->arg[1]);
+		break;
 	case GS_EV_ULOCK:
 		fprintf(out, "%s arg=0x%llx",
 			e->a32 == GS_ULOCK_WAIT	    ? "wait" :
