@@ -94,6 +94,14 @@ def reading_stdin(pid):
     return False
 
 
+def await_stdin_read(pid, timeout=30):
+    """Until a thread of PID (or of its children) reads fd 0."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not reading_stdin(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def record_terminal_input(tmp_path, record_args=()):
     """Record workloads/input_wait.py with its stdin on a terminal (a pty),
     typing a line 0.6 s after its reader began to wait for it (not after a
@@ -109,9 +117,7 @@ def record_terminal_input(tmp_path, record_args=()):
                             stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     os.close(slave)
-    deadline = time.monotonic() + 30
-    while not reading_stdin(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    await_stdin_read(proc.pid)
     time.sleep(0.6)
     os.write(master, b"typed\n")
     stdout, stderr = proc.communicate(timeout=60)

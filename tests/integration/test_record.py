@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from conftest import (GILSCOPE, PROGS, PYTHON, WORKLOADS, check_accounting,
-                      check_on_cpu_is_its_clock, report, within)
+from conftest import (GILSCOPE, PROGS, PYTHON, WORKLOADS, await_stdin_read,
+                      check_accounting, check_on_cpu_is_its_clock, report, within)
 
 
 def workload(name):
@@ -99,6 +99,8 @@ def test_input_from_a_pipe(tmp_path):
                              workload("input_wait.py")],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    # 0.6 s after the reader began to wait (conftest.record_terminal_input)
+    await_stdin_read(proc.pid)
     time.sleep(0.6)
     stdout, stderr = proc.communicate("hello\n", timeout=60)
     input_checks(Traced(subprocess.CompletedProcess(proc.args, proc.returncode, stdout,

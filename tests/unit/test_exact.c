@@ -338,6 +338,38 @@ static void test_given_at_return_but_waits_in_take_gil(void **state)
 }
 
 /*
+ * Back from a read while B holds the GIL, A is preempted, then sleeps on
+ * the GIL's mutex (take_gil's lock): its GIL wait starts there. A
+ * preemption leaves A's time pending, but a futex call on the GIL is
+ * drop_gil's own only after a probed release (a stripped run's reader
+ * missed 3.4 ms of wait against bpftrace's, 6 Dec 2026).
+ */
+static void test_mutex_wait_after_a_preemption_is_a_gil_wait(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, A, SWITCH_COND);
+	sys_enter_free(an, 1 * MS, A, NR_READ, 3, 0);
+	cond_signal(an, 1050 * US, B, SWITCH_COND);
+	sys_exit(an, 1100 * US, A, NR_READ, 1);
+	preempted(an, 1200 * US, A, true);
+	switch_in(an, 2 * MS, A, 0);
+	sys_enter_free(an, 2010 * US, A, NR_FUTEX, MUTEX, FUTEX_WAIT_PRIVATE);
+	switch_out(an, 2020 * US, A, TASK_INTERRUPTIBLE, false);
+	cond_signal(an, 3 * MS, B, COND);
+	wakeup(an, 3005 * US, A);
+	switch_in(an, 3008 * US, A, 0);
+	sys_exit(an, 3010 * US, A, NR_FUTEX, 0);
+	cond_signal(an, 3020 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 4 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 1010 * US);
+	an_free(an);
+}
+
+/*
  * Preempted at the hand-off probe's breakpoint, its handler not run: A,
  * waiting since a take site at 1 ms, took the GIL B let go at 2 ms and was
  * preempted at 2.1 ms holding it (the switch reads it A's); the probe's
@@ -559,6 +591,8 @@ int main(void)
 		cmocka_unit_test(test_preempted_in_take_gil_after_a_call),
 		cmocka_unit_test(test_preempted_without_the_gil),
 		cmocka_unit_test(test_given_at_return_but_waits_in_take_gil),
+		cmocka_unit_test(
+			test_mutex_wait_after_a_preemption_is_a_gil_wait),
 		cmocka_unit_test(test_preempted_at_the_handoff_probe),
 		cmocka_unit_test(test_asleep_outside_a_call_without_the_gil),
 		cmocka_unit_test(test_taken_after_an_unseen_switch_in),

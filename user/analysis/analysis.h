@@ -218,6 +218,9 @@ struct an_thread {
 	/* hand-off probes: its last release was probed where it happened
 	 * (not read at a call), so its take is probed too (a take site) */
 	bool released_at_site;
+	/* it let the GIL go at a probed site and made no call since but
+	 * drop_gil's own futex calls on the GIL: it is still releasing */
+	bool in_release;
 	enum an_sched state;
 	enum gs_reason reason;
 	struct an_slice slice; /* open slice, since slice_start */

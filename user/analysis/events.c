@@ -285,6 +285,10 @@ void on_sys_enter(struct analysis *an, const struct gs_event *e)
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
+	/* a call of its own ends a probed release (a futex call on the GIL
+	 * may be drop_gil's) */
+	if (e->a32 != SYS_FUTEX || !in_gil(&p->gil, e->arg[0]))
+		t->in_release = false;
 	if ((t->gil_waiting || t->take_preempted) && sleeps_on_gil(p, e))
 		take_sleeps(t);
 	if (gil_wake_in_release(p, t, e->a32, e->arg[0], e->arg[1])) {

@@ -132,6 +132,7 @@ void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts)
 	p->acquisitions++;
 	t->gil_acquisitions++;
 	t->released_at_site = false;
+	t->in_release = false;
 	p->prev_acquirer = t->tid;
 	p->holder = t;
 	t->gil_holding = true;
@@ -214,8 +215,10 @@ void preempted_without_gil(struct analysis *an, struct an_process *p,
 bool gil_wake_in_release(const struct an_process *p, const struct an_thread *t,
 			 uint64_t nr, uint64_t addr, uint64_t op)
 {
-	return t->pending && nr == SYS_FUTEX && in_gil(&p->gil, addr) &&
-	       !waits_on_gil_cond(p, addr, op);
+	bool light = p->an && p->an->light; /* no probed releases */
+
+	return t->pending && (t->in_release || light) && nr == SYS_FUTEX &&
+	       in_gil(&p->gil, addr) && !waits_on_gil_cond(p, addr, op);
 }
 
 /* Is T going to sleep in drop_gil's work, its time pending? */
@@ -368,6 +371,7 @@ void on_cond_signal(struct analysis *an, const struct gs_event *e)
 	if (p->gil.cond && e->arg[0] == p->gil.cond) {
 		gil_release(p, t, e->ts);
 		t->released_at_site = true;
+		t->in_release = true;
 		/* time.sleep() lets the GIL go right before sleeping */
 		t->pending = true;
 	} else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond &&
