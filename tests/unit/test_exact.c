@@ -370,6 +370,35 @@ static void test_mutex_wait_after_a_preemption_is_a_gil_wait(void **state)
 }
 
 /*
+ * A, at a take site while B holds the GIL, sleeps outside a call (D state:
+ * the probe's trap) and runs again at 1.2 ms with the GIL free since 1.1
+ * ms; it takes it at 3.5 ms without sleeping in take_gil (a vCPU stall in
+ * a fresh run, 6 Dec 2026). It waited 0.2 ms: on CPU with the GIL free it
+ * waited for nobody (it was 2.5 ms; bpftrace, from take_gil's entry after
+ * the stall, counts none).
+ */
+static void test_switched_in_to_a_free_gil_waits_no_more(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, B, SWITCH_COND);
+	take_site(an, 1 * MS, A, GS_TAKE_HELD);
+	off_cpu_reading_gil(an, 1010 * US, A, TASK_UNINTERRUPTIBLE,
+			    GS_F_GIL_FREE);
+	cond_signal(an, 1100 * US, B, COND);
+	wakeup(an, 1150 * US, A);
+	switch_in(an, 1200 * US, A, 0);
+	cond_signal(an, 3500 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 4 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 200 * US);
+	assert_int_equal(an_find_thread(an, A)->gil_held_ns, 500 * US);
+	an_free(an);
+}
+
+/*
  * Preempted at the hand-off probe's breakpoint, its handler not run: A,
  * waiting since a take site at 1 ms, took the GIL B let go at 2 ms and was
  * preempted at 2.1 ms holding it (the switch reads it A's); the probe's
@@ -599,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_sleep_to_a_deadline_from_the_release),
 		cmocka_unit_test(test_idle_handoff_is_not_latency),
 		cmocka_unit_test(test_killed_at_exit_is_a_thread_at_work),
+		cmocka_unit_test(test_switched_in_to_a_free_gil_waits_no_more),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,13 @@ void on_switch_in(struct analysis *an, const struct gs_event *e)
 		flush_process(p, e->ts);
 		start_wait(p, t);
 	}
+	/* on its way from a take site into take_gil, and the GIL is free:
+	 * it waits for nobody (a sleep in take_gil starts a wait again) */
+	if (t->gil_waiting && t->wait_from_site && !t->take_slept &&
+	    !p->holder) {
+		flush_process(p, e->ts);
+		stop_wait(p, t);
+	}
 	if (t->retake_at_switch_in) {
 		t->retake_at_switch_in = false;
 		if (!p->holder && p->prev_acquirer == t->tid)
