@@ -65,3 +65,49 @@ def test_no_source_file_over_800_lines():
     long = [f"{os.path.relpath(f, ROOT)}: {n} lines" for f in files
             if (n := sum(1 for _ in open(f))) > 800]
     assert not long, "\n".join(long)
+
+
+KEYS_H = os.path.join(ROOT, "user", "session", "keys.h")
+# a key=value call whose key is a string literal: kv_get(&s->host, "mode")
+# (host_value: timeline.c's reader of HOST keys)
+KV_LITERAL = re.compile(r'\b(?:kv_(?:set|setf|get|get_u64|has)|host_value)\(\s*[^,;()]+(?:\([^()]*\))?[^,;()]*,'
+                        r'\s*"([^"]*)"', re.S)
+COMPARED = re.compile(r'\bstrn?cmp\(([^;]*?)\)', re.S)
+
+
+def spelled_values():
+    """The session values keys.h names (modes, origins)."""
+    text = open(KEYS_H).read()
+    return set(re.findall(r'^#define GS_(?:MODE|ORIGIN)_\w+ "([^"]+)"', text, re.M))
+
+
+def session_literals(path, text, values):
+    """Session keys and values spelled out in PATH instead of named."""
+    rel = os.path.relpath(path, ROOT)
+    found = [f"{rel}: key \"{k}\" not from session/keys.h" for k in KV_LITERAL.findall(text)]
+    for args in COMPARED.findall(text):
+        found += [f"{rel}: value \"{v}\" not from session/keys.h"
+                  for v in re.findall(r'"([^"]*)"', args) if v in values]
+    return found
+
+
+def test_session_keys_are_named_in_one_place():
+    """Every session key (and mode, origin) is read and written by its name
+    in session/keys.h (issue 18: one fact in one place)."""
+    values = spelled_values()
+    assert {"light", "exact", "launch", "attach"} <= values
+    bad = [v for f in sources() if f != KEYS_H
+           for v in session_literals(f, open(f).read(), values)]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_key_check_catches_a_literal():
+    values = spelled_values()
+    assert session_literals("x.c", 'kv_get(&f->sess.host, "mode");', values)
+    assert session_literals("x.c", 'kv_get_u64(kv,\n\t\t"pid", 0);', values)
+    assert session_literals("x.c", 'kv_setf(m, "sample_hz", "%u", hz);', values)
+    assert session_literals("x.c", 'host_value(&rp, "cpus")', values)
+    assert session_literals("x.c", 'm && !strcmp(m, "light")', values)
+    assert not session_literals("x.c", 'kv_get(&s->host, GS_KEY_MODE);\n'
+                                'kv_setf(m, GS_KEY_PID, "%u", pid);\n'
+                                '!strcmp(method, "handoff")', values)

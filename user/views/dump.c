@@ -4,6 +4,7 @@
 #include "views/dump.h"
 #include "common/evname.h"
 #include "common/syscalls.h"
+#include "session/keys.h"
 
 static const char *take_state_name(uint32_t state)
 {
@@ -139,7 +140,7 @@ int dump_session(FILE *out, const char *path, char *err, size_t errlen)
 	if (ret)
 		return ret;
 	s = gs_reader_session(r);
-	t0 = kv_get_u64(&s->host, "start_ns", 0);
+	t0 = kv_get_u64(&s->host, GS_KEY_START_NS, 0);
 	for (size_t i = 0; i < s->n_images; i++) {
 		const struct kv_list *kv = &s->images[i].kv;
 
