@@ -96,6 +96,31 @@ def test_make_install_into_a_prefix(tmp_path):
     assert "gilscope record" in shown.stdout
 
 
+# ------------------------------------------------------------ a full disk
+
+WRITTEN = ("tl.json", "tl.html", "tl.pftrace", "f.svg", "f.folded", "f.speedscope.json",
+           "f.pb.gz")
+
+
+@pytest.mark.parametrize("out", WRITTEN)
+def test_timeline_and_flame_on_a_full_disk_fail_in_one_line(tmp_path, out):
+    """Every timeline and flame format written onto a full disk (a tmpfs
+    filled up, private mount namespace): one line that says why, status 1,
+    no file left behind."""
+    session = os.path.join(ROOT, "tests", "golden", "sessions", "cpu_threads.data")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    command = "timeline" if out.startswith("tl.") else "flame"
+    script = (f"mount -t tmpfs -o size=16k none {mnt} && "
+              f"{{ dd if=/dev/zero of={mnt}/fill bs=4k 2>/dev/null; true; }} && "
+              f"{GILSCOPE} {command} -o {mnt}/{out} {session}; rc=$?; ls {mnt}; exit $rc")
+    run = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr == f"gilscope: cannot write {mnt}/{out}: No space left on device\n"
+    assert run.stdout.split() == ["fill"]
+
+
 # ------------------------------------------------------- a hostile session
 
 # a thread name and a file name that are not UTF-8, and a command line with
