@@ -111,3 +111,44 @@ def test_the_key_check_catches_a_literal():
     assert not session_literals("x.c", 'kv_get(&s->host, GS_KEY_MODE);\n'
                                 'kv_setf(m, GS_KEY_PID, "%u", pid);\n'
                                 '!strcmp(method, "handoff")', values)
+
+
+# Functions a header offers that only tests call, each on purpose: a hook a
+# test needs and the program cannot do without its private tables.
+TEST_HOOKS = {
+    "tfile_quiet": "silences the skipped-file lines that fuzzers and unit tests provoke",
+    "pydo_layout_bytes": "the size of a version's _Py_DebugOffsets, for synthetic tables",
+    "pydo_write": "the inverse of pydo_parse(), for synthetic tables",
+    "stacktab_encode": "the whole table at once: what stacktab_flush()'s payloads must add up to",
+}
+DECLARED = re.compile(r'^(?!typedef\b|static\b)[A-Za-z_][\w \*]*?\b([a-z_]\w*)\(', re.M)
+COMMENT = re.compile(r'/\*.*?\*/|//[^\n]*', re.S)
+
+
+def unused_functions(texts):
+    """Functions declared in a header of TEXTS ({path: text}) that no file
+    of TEXTS calls or takes the address of (comments do not count)."""
+    code = {p: COMMENT.sub(" ", t) for p, t in texts.items()}
+    declared = {n for p, t in code.items() if p.endswith(".h") for n in DECLARED.findall(t)}
+    unused = []
+    for name in sorted(declared):
+        use = re.compile(r'\b%s\b' % name)
+        own = re.compile(r'^[A-Za-z_][\w \*]*?\b%s\(' % name)  # its declaration, definition
+        if not any(use.search(ln) and not own.match(ln)
+                   for t in code.values() for ln in t.splitlines()):
+            unused.append(name)
+    return unused
+
+
+def test_no_function_only_tests_use():
+    """Dead code (issue 18): every function a header of user/ declares is
+    used by gilscope itself, but for the TEST_HOOKS."""
+    unused = unused_functions({f: open(f).read() for f in sources()})
+    assert set(unused) == set(TEST_HOOKS), sorted(set(unused) ^ set(TEST_HOOKS))
+
+
+def test_the_unused_check_catches_one():
+    texts = {"a.h": "/* b() is not a use */\nint b(int x);\nconst char *c(void);\n",
+             "a.c": "int b(int x)\n{\n\treturn x;\n}\n\nconst char *c(void)\n{\n"
+                    "\treturn b(1) ? \"\" : 0;\n}\n"}
+    assert unused_functions(texts) == ["c"]
