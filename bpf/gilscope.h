@@ -192,7 +192,7 @@ struct gs_event {
 /*
  * Where a process's GIL is and how to read who holds it: in the traced map
  * (gs_proc) and in the stack walker's (gs_pyconf), filled by one function
- * (interp_gil_layout(), user/record/interp.c).
+ * (pyver_gil_layout(), user/record/pyver.c).
  */
 struct gs_gil {
 	unsigned long long addr; /* its runtime address, 0: not known */

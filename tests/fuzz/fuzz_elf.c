@@ -101,7 +101,6 @@ static void query_image(void)
 	if (elfimg_open(MAIN_PATH, root, &img))
 		return;
 	fuzz_use(elfimg_build_id(img), 1);
-	fuzz_use(elfimg_path(img), 1);
 	if (elfimg_debug_path(img))
 		fuzz_use(elfimg_debug_path(img), 1);
 	va = elfimg_base_vaddr(img) + elfimg_is_dyn(img);

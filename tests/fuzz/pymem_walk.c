@@ -29,7 +29,7 @@ const struct py_facts *pymem_facts(int minor)
 	return f && f->stk.instr_size ? f : pyver_facts(3, 11);
 }
 
-/* One code object, as python_frame() in stacks.c names it. */
+/* One code object, as stk_python_frame() in record/stacks.c names it. */
 static int name_frame(struct pyobj_mem *m, const struct py_facts *f,
 		      uint64_t code, uint64_t instr)
 {

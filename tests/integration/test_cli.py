@@ -96,6 +96,31 @@ def test_make_install_into_a_prefix(tmp_path):
     assert "gilscope record" in shown.stdout
 
 
+# ------------------------------------------------------------ a full disk
+
+WRITTEN = ("tl.json", "tl.html", "tl.pftrace", "f.svg", "f.folded", "f.speedscope.json",
+           "f.pb.gz")
+
+
+@pytest.mark.parametrize("out", WRITTEN)
+def test_timeline_and_flame_on_a_full_disk_fail_in_one_line(tmp_path, out):
+    """Every timeline and flame format written onto a full disk (a tmpfs
+    filled up, private mount namespace): one line that says why, status 1,
+    no file left behind."""
+    session = os.path.join(ROOT, "tests", "golden", "sessions", "cpu_threads.data")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    command = "timeline" if out.startswith("tl.") else "flame"
+    script = (f"mount -t tmpfs -o size=16k none {mnt} && "
+              f"{{ dd if=/dev/zero of={mnt}/fill bs=4k 2>/dev/null; true; }} && "
+              f"{GILSCOPE} {command} -o {mnt}/{out} {session}; rc=$?; ls {mnt}; exit $rc")
+    run = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr == f"gilscope: cannot write {mnt}/{out}: No space left on device\n"
+    assert run.stdout.split() == ["fill"]
+
+
 # ------------------------------------------------------- a hostile session
 
 # a thread name and a file name that are not UTF-8, and a command line with
@@ -204,6 +229,16 @@ def test_timeline_json_and_html_are_valid(hostile):
     # the command in the page's title on one line, as the report shows it
     title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
     assert "\n" not in title and "import sys\\n# runs the file" in title, title
+    # and as the process's name in the Chrome JSON and the Perfetto trace
+    procs = [e["args"]["name"] for e in trace["traceEvents"]
+             if e.get("ph") == "M" and e.get("name") == "process_name"
+             and "# runs the file" in e["args"]["name"]]
+    assert len(procs) == 1 and "import sys\\n# runs the file" in procs[0], procs
+    out = d / "tl.pftrace"
+    run = gs("timeline", "-o", str(out), str(data))
+    assert run.returncode == 0, run.stderr
+    raw = out.read_bytes()
+    assert b"import sys\\n# runs the file" in raw and b"import sys\n# runs" not in raw
 
 
 def test_flame_outputs_are_valid(hostile):
@@ -235,6 +270,19 @@ def test_report_shows_the_command_on_one_line(hostile):
     assert recorded[0].endswith("/w\\xff\\xfe.py"), recorded
     assert len(process) == 1 and shown in process[0], process
     assert not any(l.startswith("# runs the file") for l in lines)
+
+
+def test_dump_shows_one_event_or_process_per_line(hostile):
+    """dump's lines stay one per event or process: the command (newlines)
+    and the names escaped as the report shows them."""
+    _, data = hostile
+    run = subprocess.run([GILSCOPE, "dump", str(data)], capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.decode("utf-8").splitlines()
+    odd = [l for l in lines if not re.match(r"# process |# damaged: | +\d+\.\d{6} cpu", l)]
+    assert not odd, odd[:5]
+    shown = "command=" + PYTHON + " -c import sys\\n# runs the file named in argv[1]\\n"
+    assert any(shown in l for l in lines if l.startswith("# process ")), lines[:3]
 
 
 @pytest.mark.parametrize("args", [("report",), ("report", "--json"), ("dump",), ("help",),

@@ -815,7 +815,7 @@ def many_images(n):
 
 
 # "sparse-pids": ids that differ only in their high bits must not share a hash
-# chain; "images": 40000 PROCESS chunks (user/session/session.c indexes them).
+# chain; "images": 40000 PROCESS chunks (user/session/session_read.c indexes them).
 @pytest.mark.parametrize("kind", ["processes", "sparse-pids", "images"])
 def test_many_processes_in_bounded_time(tmp_path, kind):
     data = {"processes": lambda: many_processes(40000),

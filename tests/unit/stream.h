@@ -21,6 +21,9 @@
 #define GIL 0x10000ull
 #define COND (GIL + 0x20)
 #define SWITCH_COND (GIL + 0x78)
+/* two threading locks */
+#define L1 0x7000ull
+#define L2 0x7100ull
 #define NR_READ 0
 #define NR_CLOCK_NANOSLEEP 230
 #define NR_FUTEX 202
@@ -188,6 +191,34 @@ static inline void wake_gil_waiter(struct analysis *an, uint64_t at,
 {
 	sys_enter_free(an, at, tid, NR_FUTEX, COND + 0x28, FUTEX_WAKE_PRIVATE);
 	sys_exit(an, at + 5 * US, tid, NR_FUTEX, 1);
+}
+
+/* TID's lock acquire of LOCK (--lock, 3.13+ PyMutex): taken or not */
+static inline void lock_acquire(struct analysis *an, uint64_t at, uint32_t tid,
+				uint64_t lock, bool ok)
+{
+	struct gs_event e = ev(at, GS_EV_LOCK_ACQUIRE, tid);
+
+	e.arg[0] = lock;
+	e.a32 = ok ? 0 : (uint32_t)-1;
+	feed(an, e);
+}
+
+static inline void lock_release(struct analysis *an, uint64_t at, uint32_t tid,
+				uint64_t lock)
+{
+	struct gs_event e = ev(at, GS_EV_LOCK_RELEASE, tid);
+
+	e.arg[0] = lock;
+	feed(an, e);
+}
+
+/* The image's interpreter: what replay.c sets from the PROCESS chunk. */
+static inline void gil_of_image(struct an_process *p, uint64_t ts, void *ctx)
+{
+	(void)ts;
+	(void)ctx;
+	an_gil_from_base(&p->gil, GIL, 0x20, 0x50, 0x78, 0xa8, 0xd0);
 }
 
 #endif /* GS_TEST_STREAM_H */

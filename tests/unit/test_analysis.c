@@ -190,14 +190,6 @@ static void test_handoff_probes_only(void **state)
 	an_free(an);
 }
 
-/* The image's interpreter: what replay.c sets from the PROCESS chunk. */
-static void gil_of_image(struct an_process *p, uint64_t ts, void *ctx)
-{
-	(void)ts;
-	(void)ctx;
-	an_gil_from_base(&p->gil, GIL, 0x20, 0x50, 0x78, 0xa8, 0xd0);
-}
-
 /*
  * --light records futex calls and the calls a thread blocks in, nothing
  * else: holds are derived. The main thread M holds the GIL from exec; a
@@ -462,69 +454,6 @@ static void test_attach_free_gil_last_holder(void **state)
 	an_free(an);
 }
 
-/* A forked child is its own process with its own GIL (same address). */
-static void test_fork_child_process(void **state)
-{
-	struct an_process *p, *child;
-	struct analysis *an = setup_process(&p);
-	struct gs_event e = ev(1 * MS, GS_EV_FORK, A);
-
-	(void)state;
-	e.tid = PID;
-	e.arg[0] = (uint64_t)200 | (uint64_t)200 << 32;
-	feed(an, e);
-	e = ev(1 * MS, GS_EV_SWITCHNUM, 200);
-	e.tgid = 200;
-	e.a32 = GS_SNUM_FORK;
-	e.arg[0] = 17;
-	feed(an, e);
-	e = ev(2 * MS, GS_EV_COND_SIGNAL, 200);
-	e.tgid = 200;
-	e.arg[0] = SWITCH_COND;
-	feed(an, e);
-	e = ev(5 * MS, GS_EV_SWITCHNUM, 200);
-	e.tgid = 200;
-	e.a32 = GS_SNUM_EXIT;
-	e.arg[0] = 18;
-	feed(an, e);
-	e = ev(5 * MS, GS_EV_EXIT, 200);
-	e.tgid = 200;
-	e.a32 = 1;
-	feed(an, e);
-	an_finish(an, T0 + 6 * MS);
-
-	child = an_find_process(an, 200);
-	assert_non_null(child);
-	assert_int_equal(child->ppid, PID);
-	assert_int_equal(child->gil.cond, COND);
-	assert_int_equal(child->handoffs, 0);
-	assert_int_equal(child->initial_takes, 1);
-	assert_int_equal(child->switch_end - child->switch_start, 1);
-	assert_int_equal(child->gil_held_ns, 3 * MS);
-	assert_int_equal(child->end_ns - child->start_ns, 4 * MS);
-	assert_int_equal(p->handoffs, 0);
-	an_free(an);
-}
-
-/* A thread's final switch-out comes after its exit: it must not revive. */
-static void test_events_after_exit_ignored(void **state)
-{
-	struct an_process *p;
-	struct analysis *an = setup_process(&p);
-	struct an_thread *t;
-
-	(void)state;
-	switch_in(an, 0, A, 0);
-	thread_exit(an, 5 * MS, A, false);
-	switch_out(an, 5 * MS + 10 * US, A, 0x80, false);
-	an_finish(an, T0 + 10 * MS);
-	t = an_find_thread(an, A);
-	assert_int_equal(p->n_threads, 1);
-	assert_int_equal(an_thread_lifetime(t), 5 * MS);
-	assert_int_equal(t->on_cpu_ns, 5 * MS);
-	an_free(an);
-}
-
 static void test_hist_quantiles(void **state)
 {
 	struct hist *h = calloc(1, sizeof(*h));
@@ -652,143 +581,6 @@ static void test_slices_cover_life(void **state)
 	an_free(an);
 }
 
-static void lock_acquire(struct analysis *an, uint64_t at, uint32_t tid,
-			 uint64_t lock, bool ok)
-{
-	struct gs_event e = ev(at, GS_EV_LOCK_ACQUIRE, tid);
-
-	e.arg[0] = lock;
-	e.a32 = ok ? 0 : (uint32_t)-1;
-	feed(an, e);
-}
-
-static void lock_release(struct analysis *an, uint64_t at, uint32_t tid,
-			 uint64_t lock)
-{
-	struct gs_event e = ev(at, GS_EV_LOCK_RELEASE, tid);
-
-	e.arg[0] = lock;
-	feed(an, e);
-}
-
-static void lock_sleep(struct analysis *an, uint64_t from, uint64_t to,
-		       uint32_t tid, uint64_t lock)
-{
-	sys_enter(an, from, tid, NR_FUTEX, lock, 393, 0);
-	sys_exit(an, to, tid, NR_FUTEX, 0);
-}
-
-#define L1 0x7000ull
-#define L2 0x7100ull
-
-/* A holds L1 for 10 ms while B waits 8 ms of it; A hands it to B. */
-static void test_lock_wait_holder_and_handoff(void **state)
-{
-	struct an_process *p;
-	struct analysis *an = setup_process(&p);
-	struct an_thread *b;
-	struct an_lock *l;
-
-	(void)state;
-	lock_acquire(an, 0, A, L1, true);
-	lock_acquire(an, 2 * MS, B, L1, false);
-	lock_sleep(an, 2 * MS, 10 * MS, B, L1);
-	lock_release(an, 10 * MS, A, L1);
-	lock_acquire(an, 10 * MS + 30 * US, B, L1, true);
-	lock_release(an, 15 * MS, B, L1);
-	an_finish(an, T0 + 20 * MS);
-
-	b = an_find_thread(an, B);
-	assert_int_equal(b->n_lock_waits, 1);
-	assert_int_equal(b->lock_waits[0].lock, L1);
-	assert_int_equal(b->lock_waits[0].holder, A);
-	assert_int_equal(b->lock_waits[0].wait_ns, 8 * MS);
-	assert_int_equal(b->lock_handoffs_received, 1);
-	l = locks_find(&p->locks, L1);
-	assert_non_null(l);
-	assert_int_equal(l->acquisitions, 2);
-	assert_int_equal(l->contended, 1);
-	assert_int_equal(l->handoffs, 1);
-	assert_int_equal(l->held_ns, 10 * MS + 5 * MS - 30 * US);
-	assert_int_equal(l->wait_ns, 8 * MS);
-	assert_int_equal(b->blocked_ns[GS_R_LOCK], 0); /* never switched out */
-	an_free(an);
-}
-
-/* 3.13+: B parks on L1 (a PyMutex) and sleeps on its own semaphore;
- * A unparks it 8 ms later. The wait is for L1, until A released it. */
-#define SEM_B 0x7ffd1000ull
-
-static void park(struct analysis *an, uint64_t at, uint32_t tid, uint64_t lock,
-		 uint64_t sem, int type)
-{
-	struct gs_event e = ev(at, type, tid);
-
-	e.arg[0] = lock;
-	e.arg[2] = sem;
-	e.a32 = type == GS_EV_LOCK_ACQUIRE ? (uint32_t)-1 : 0;
-	feed(an, e);
-}
-
-static void test_parked_wait_is_for_the_lock(void **state)
-{
-	struct an_process *p;
-	struct analysis *an = setup_process(&p);
-	struct an_thread *b;
-	struct an_lock *l;
-
-	(void)state;
-	park(an, 2 * MS, B, L1, SEM_B, GS_EV_LOCK_ACQUIRE);
-	sys_enter(an, 2 * MS, B, NR_FUTEX, SEM_B, 393, 0);
-	park(an, 9990 * US, A, L1, SEM_B, GS_EV_LOCK_RELEASE);
-	sys_exit(an, 10 * MS, B, NR_FUTEX, 0);
-	/* a later wait of B on another futex is not for L1 */
-	lock_sleep(an, 12 * MS, 13 * MS, B, L2);
-	an_finish(an, T0 + 20 * MS);
-
-	b = an_find_thread(an, B);
-	assert_int_equal(b->n_lock_waits, 2);
-	assert_int_equal(b->lock_waits[0].lock, L1);
-	assert_int_equal(b->lock_waits[0].holder, 0);
-	assert_int_equal(b->lock_waits[0].releaser, A);
-	assert_int_equal(b->lock_waits[0].wait_ns, 8 * MS);
-	assert_int_equal(b->lock_waits[1].lock, L2);
-	assert_int_equal(b->lock_waits[1].releaser, 0);
-	l = locks_find(&p->locks, L1);
-	assert_non_null(l);
-	assert_int_equal(l->wait_ns, 8 * MS);
-	assert_int_equal(l->acquisitions, 0);
-	assert_int_equal(l->releases, 1);
-	assert_null(locks_find(&p->locks, SEM_B));
-	an_free(an);
-}
-
-/* A holds L1 and waits for L2; B holds L2 and waits for L1. */
-static void test_deadlock_cycle(void **state)
-{
-	struct an_process *p;
-	struct analysis *an = setup_process(&p);
-	const struct an_deadlock *d;
-
-	(void)state;
-	lock_acquire(an, 0, A, L1, true);
-	lock_acquire(an, 1 * MS, B, L2, true);
-	sys_enter(an, 2 * MS, A, NR_FUTEX, L2, 393, 0);
-	assert_int_equal(p->n_deadlocks, 0);
-	sys_enter(an, 3 * MS, B, NR_FUTEX, L1, 393, 0);
-	an_finish(an, T0 + 10 * MS);
-
-	assert_int_equal(p->n_deadlocks, 1);
-	d = &p->deadlocks[0];
-	assert_int_equal(d->n, 2);
-	assert_int_equal(d->threads[0], B);
-	assert_int_equal(d->locks[0], L1);
-	assert_int_equal(d->threads[1], A);
-	assert_int_equal(d->locks[1], L2);
-	assert_int_equal(d->ts, T0 + 3 * MS);
-	an_free(an);
-}
-
 /* Threads alive when another thread calls exit_group were killed by it. */
 static void test_daemon_killed_at_exit(void **state)
 {
@@ -831,43 +623,6 @@ static void test_gil_interleavings(void **state)
 	an_free(an);
 }
 
-static void user_lock(struct analysis *an, uint64_t at, uint32_t tid,
-		      uint32_t step)
-{
-	struct gs_event e = ev(at, GS_EV_ULOCK, tid);
-
-	e.a32 = step;
-	feed(an, e);
-}
-
-/* --lock: followed like the GIL. */
-static void test_user_lock(void **state)
-{
-	struct an_process *p;
-	struct analysis *an = setup_process(&p);
-
-	(void)state;
-	user_lock(an, 0, A, GS_ULOCK_WAIT);
-	user_lock(an, 1 * MS, A, GS_ULOCK_ACQUIRED);
-	user_lock(an, 2 * MS, B, GS_ULOCK_WAIT);
-	user_lock(an, 6 * MS, A, GS_ULOCK_RELEASE);
-	user_lock(an, 6 * MS + 50 * US, B, GS_ULOCK_ACQUIRED);
-	user_lock(an, 8 * MS, B, GS_ULOCK_RELEASE);
-	an_finish(an, T0 + 10 * MS);
-
-	assert_true(p->ulock.used);
-	assert_int_equal(p->ulock.acquisitions, 2);
-	assert_int_equal(p->ulock.handoffs, 1);
-	assert_int_equal(p->ulock.latency->max, 50 * US);
-	assert_int_equal(p->ulock.held_ns, 5 * MS + 2 * MS - 50 * US);
-	assert_int_equal(an_find_thread(an, A)->ulock_held_ns, 5 * MS);
-	assert_int_equal(an_find_thread(an, A)->ulock_wait_ns, 1 * MS);
-	assert_int_equal(an_find_thread(an, B)->ulock_wait_ns,
-			 4 * MS + 50 * US);
-	assert_int_equal(p->ulock.waiter_ns, 1 * MS + 4 * MS + 50 * US);
-	an_free(an);
-}
-
 /* A switch-in missing from the stream: the thread's own syscall shows it
  * runs; it is not left runnable until its next switch. */
 static void test_missing_switch_in(void **state)
@@ -891,108 +646,6 @@ static void test_missing_switch_in(void **state)
 	assert_int_equal(t->runnable_ns, 1 * MS + 1 * MS);
 	assert_int_equal(t->blocked_ns[GS_R_LOCK], 2 * MS);
 	assert_int_equal(t->migrations, 0);
-	an_free(an);
-}
-
-/* An event of single-threaded process C (its tid is its pid). */
-static struct gs_event child_ev(uint64_t at, uint8_t type, uint32_t c)
-{
-	struct gs_event e = ev(at, type, c);
-
-	e.tgid = c;
-	return e;
-}
-
-/*
- * PID forks C at AT; C goes on CPU at once, takes its GIL (or first execs a
- * program without Python when EXEC) and exits 3 ms later.
- */
-static void short_child(struct analysis *an, uint64_t at, uint32_t c, bool exec)
-{
-	struct gs_event e = ev(at, GS_EV_FORK, PID);
-
-	e.arg[0] = (uint64_t)c | (uint64_t)c << 32;
-	feed(an, e);
-	e = child_ev(at, GS_EV_SWITCH, 0);
-	e.cpu = c % 2;
-	e.flags = GS_F_NEXT_TRACED;
-	e.arg[0] = (uint64_t)c | (uint64_t)c << 32;
-	feed(an, e);
-	e = child_ev(at, exec ? GS_EV_EXEC : GS_EV_COND_SIGNAL, c);
-	e.arg[0] = exec ? 0 : SWITCH_COND;
-	feed(an, e);
-	e = child_ev(at + 3 * MS, GS_EV_EXIT, c);
-	e.a32 = 1;
-	feed(an, e);
-}
-
-#define N_CHILDREN 5000
-#define CHILD_PIDS 1000 /* pids are reused: 5 processes each */
-
-static bool exec_child(int i)
-{
-	return i % 10 == 9;
-}
-
-static void check_child(const struct an_process *c, int i)
-{
-	assert_int_equal(c->pid, 1000 + i % CHILD_PIDS);
-	assert_int_equal(c->ppid, PID);
-	assert_true(c->exited);
-	assert_int_equal(c->start_ns, T0 + i * MS);
-	assert_int_equal(c->end_ns - c->start_ns, 3 * MS);
-	assert_int_equal(an_cpu_time(c), 3 * MS);
-	assert_int_equal(c->n_threads, 1);
-	assert_int_equal(c->gil.addr, exec_child(i) ? 0 : GIL);
-	assert_int_equal(c->initial_takes, exec_child(i) ? 0 : 1);
-	assert_int_equal(c->gil_held_ns, exec_child(i) ? 0 : 3 * MS);
-	assert_null(c->latency); /* no hand-off: no histogram */
-	assert_int_equal(c->python_children.n, 0);
-}
-
-/*
- * 5000 short processes forked one per millisecond, each alive 3 ms; every
- * tenth execs a program without Python. The parent's children with their
- * own GIL: 4500, 13.5 s of CPU from 0 to 5001 ms.
- */
-static void test_many_short_processes(void **state)
-{
-	struct an_process *p;
-	struct analysis *an = setup_process(&p);
-	struct diagnosis d[MAX_DIAGNOSES];
-	const struct diagnosis *parallel = NULL;
-	int n;
-
-	(void)state;
-	for (int i = 0; i < N_CHILDREN; i++)
-		short_child(an, i * MS, 1000 + i % CHILD_PIDS, exec_child(i));
-	an_finish(an, T0 + 5100 * MS);
-
-	assert_int_equal(an->n_procs, 1 + N_CHILDREN);
-	assert_ptr_equal(an->procs[0], p);
-	for (int i = 0; i < N_CHILDREN; i++)
-		check_child(an->procs[1 + i], i);
-	/* a reused pid names its newest process */
-	for (int k = 0; k < CHILD_PIDS; k++)
-		assert_ptr_equal(an_find_process(an, 1000 + k),
-				 an->procs[1 + N_CHILDREN - CHILD_PIDS + k]);
-	assert_int_equal(p->python_children.n, 4500);
-	assert_int_equal(p->python_children.cpu_ns, 4500 * 3 * MS);
-	assert_int_equal(p->python_children.first_start, T0);
-	assert_int_equal(p->python_children.last_end, T0 + 5001 * MS);
-	assert_null(p->latency);
-
-	n = diagnose(an, p, d, MAX_DIAGNOSES);
-	for (int i = 0; i < n; i++)
-		if (!strcmp(d[i].kind, "parallel-processes"))
-			parallel = &d[i];
-	assert_non_null(parallel);
-	assert_string_equal(
-		parallel->summary,
-		"4500 child processes, each with its own interpreter and GIL, used 13.50 s of CPU in the 5.00 s they ran: 2.7 CPUs busy on average. Processes run Python in parallel where threads cannot.");
-	n = diagnose(an, an->procs[1], d, MAX_DIAGNOSES);
-	for (int i = 0; i < n; i++)
-		assert_string_not_equal(d[i].kind, "parallel-processes");
 	an_free(an);
 }
 
@@ -1035,40 +688,6 @@ static void test_flush_to_intervals(void **state)
 	an_free(an);
 }
 
-/* `-a`: a process found at its exec of Python starts there, and a thread
- * of it first seen later is not older than it. */
-static void test_exec_of_unseen_process(void **state)
-{
-	struct analysis *an = an_new(T0);
-	struct gs_event e = ev(5 * MS, GS_EV_EXEC, PID);
-	struct an_process *p;
-	struct an_thread *main_thread, *other;
-
-	(void)state;
-	e.tid = PID;
-	e.a32 = PID;
-	memcpy(&e.arg[1], "python3", 8);
-	an_set_image_callback(an, gil_of_image, NULL);
-	feed(an, e);
-	p = an_find_process(an, PID);
-	assert_non_null(p);
-	assert_int_equal(p->start_ns, T0 + 5 * MS);
-	assert_int_equal(p->gil.addr, GIL);
-	switch_out(an, 8 * MS, PID, TASK_INTERRUPTIBLE, false);
-	switch_in(an, 9 * MS, A, 0);
-	an_finish(an, T0 + 10 * MS);
-
-	main_thread = an_find_thread(an, PID);
-	other = an_find_thread(an, A);
-	assert_string_equal(main_thread->name, "main");
-	assert_int_equal(main_thread->start_ns, T0 + 5 * MS);
-	assert_int_equal(main_thread->on_cpu_ns, 3 * MS);
-	assert_int_equal(other->start_ns, T0 + 5 * MS);
-	assert_int_equal(other->runnable_ns, 4 * MS);
-	assert_int_equal(other->on_cpu_ns, 1 * MS);
-	an_free(an);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1084,21 +703,13 @@ int main(void)
 		cmocka_unit_test(test_unknown_start_resolved),
 		cmocka_unit_test(test_attach_holder),
 		cmocka_unit_test(test_attach_free_gil_last_holder),
-		cmocka_unit_test(test_fork_child_process),
-		cmocka_unit_test(test_events_after_exit_ignored),
 		cmocka_unit_test(test_hist_quantiles),
 		cmocka_unit_test(test_diagnosis_gil_contention),
 		cmocka_unit_test(test_slices_cover_life),
-		cmocka_unit_test(test_lock_wait_holder_and_handoff),
-		cmocka_unit_test(test_parked_wait_is_for_the_lock),
-		cmocka_unit_test(test_deadlock_cycle),
 		cmocka_unit_test(test_daemon_killed_at_exit),
 		cmocka_unit_test(test_gil_interleavings),
-		cmocka_unit_test(test_user_lock),
 		cmocka_unit_test(test_missing_switch_in),
-		cmocka_unit_test(test_many_short_processes),
 		cmocka_unit_test(test_flush_to_intervals),
-		cmocka_unit_test(test_exec_of_unseen_process),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -177,7 +177,6 @@ static void test_deb_basic(void **state)
 	if (missing(DEB_PY))
 		skip();
 	assert_int_equal(elfimg_open(DEB_PY, NULL, &img), 0);
-	assert_string_equal(elfimg_path(img), DEB_PY);
 	assert_int_equal(strlen(elfimg_build_id(img)), 40);
 	assert_int_equal(strspn(elfimg_build_id(img), "0123456789abcdef"), 40);
 	assert_false(elfimg_is_dyn(img));
@@ -359,7 +358,6 @@ static void test_root_prefix(void **state)
 	if (missing(DEB_PY) || missing(DEB_DEBUG))
 		skip();
 	assert_int_equal(elfimg_open(DEB_PY, "/proc/self/root", &img), 0);
-	assert_string_equal(elfimg_path(img), DEB_PY);
 	assert_string_equal(elfimg_debug_path(img), DEB_DEBUG);
 	assert_int_equal(elfimg_find_symbol(img, "take_gil", &va, NULL), 0);
 	elfimg_close(img);

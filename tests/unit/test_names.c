@@ -18,8 +18,6 @@
 #include "stream.h"
 
 #define LIB "/usr/lib/python3.11/"
-#define L1 0x7000ull
-#define L2 0x7100ull
 #define SEM 0x9000ull /* 3.13+: a waiter's own semaphore */
 #define STK_QUEUE 11
 #define STK_LOCK 12
@@ -78,16 +76,6 @@ static void stack_event(struct analysis *an, uint64_t at, uint32_t tid,
 	stack_taken(an, at, tid, GS_STK_OFFCPU, id);
 }
 
-static void acquire(struct analysis *an, uint64_t at, uint32_t tid,
-		    uint64_t lock, bool ok)
-{
-	struct gs_event e = ev(at, GS_EV_LOCK_ACQUIRE, tid);
-
-	e.arg[0] = lock;
-	e.a32 = ok ? 0 : (uint32_t)-1;
-	feed(an, e);
-}
-
 /* TID in a C RLock's acquire, about to wait for LOCK (on_rlock_wait). */
 static void rlock_wait(struct analysis *an, uint64_t at, uint32_t tid,
 		       uint64_t lock)
@@ -104,21 +92,16 @@ static void rlock_wait(struct analysis *an, uint64_t at, uint32_t tid,
 static void wait_for(struct analysis *an, uint64_t lock, bool rlock,
 		     uint64_t from, uint64_t to, uint32_t tid, uint64_t stack)
 {
-	struct gs_event rel = ev(to, GS_EV_LOCK_RELEASE, A);
-
-	acquire(an, from, A, lock, true);
-	acquire(an, from, tid, lock, false);
+	lock_acquire(an, from, A, lock, true);
+	lock_acquire(an, from, tid, lock, false);
 	if (rlock)
 		rlock_wait(an, from, tid, lock);
 	sys_enter(an, from, tid, NR_FUTEX, lock, 393, 0);
 	stack_event(an, from, tid, stack);
-	rel.arg[0] = lock;
-	feed(an, rel);
+	lock_release(an, to, A, lock);
 	sys_exit(an, to, tid, NR_FUTEX, 0);
-	acquire(an, to, tid, lock, true);
-	rel = ev(to + 1 * US, GS_EV_LOCK_RELEASE, tid);
-	rel.arg[0] = lock;
-	feed(an, rel);
+	lock_acquire(an, to, tid, lock, true);
+	lock_release(an, to + 1 * US, tid, lock);
 }
 
 static void wait_on(struct analysis *an, uint64_t from, uint64_t to,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Names are any bytes: the one JSON escaper writes valid JSON (and keeps
- * valid UTF-8 as it is) whatever they hold, and printable() shows a command
- * on one line.
+ * valid UTF-8 as it is) whatever they hold, and printable() (fput_printable()
+ * uncut) shows a command on one line.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,12 +93,34 @@ static void test_printable(void **state)
 	assert_string_equal(printable(buf, 1, "abc"), "");
 }
 
+/* fput_printable(): the same escapes, uncut (dump's process lines) */
+static void test_fput_printable(void **state)
+{
+	char *buf = NULL, big[600], want[1200];
+	size_t len;
+	FILE *out = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_non_null(out);
+	memset(big, 'a', sizeof(big) - 2);
+	big[sizeof(big) - 2] = '\n';
+	big[sizeof(big) - 1] = '\0';
+	fput_printable("x\ny\xff\xc3\xa9", out);
+	fput_printable(big, out);
+	assert_int_equal(fclose(out), 0);
+	snprintf(want, sizeof(want), "x\\ny\\xff\xc3\xa9%.*s\\n",
+		 (int)sizeof(big) - 2, big);
+	assert_string_equal(buf, want);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sequence_lengths),
 		cmocka_unit_test(test_json_keeps_utf8_and_escapes_the_rest),
 		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_fput_printable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,7 +120,7 @@ struct an_sink {
 	 * STATE (REASON when blocked), holding or waiting for the GIL. Sums
 	 * over these equal the thread's on_cpu_ns, blocked_ns[], gil_wait_ns;
 	 * time first counted as AN_UNKNOWN is given again, once known, with
-	 * its state and without the GIL flags (flame graphs, user/flame*.c). */
+	 * its state and without the GIL flags (flame graphs, views/flame_*.c). */
 	void (*account)(void *ctx, const struct an_thread *t,
 			enum an_sched state, enum gs_reason reason,
 			bool gil_holding, bool gil_waiting, uint64_t start,

@@ -78,7 +78,7 @@ struct ph_span {
 
 /*
  * Where the process's main thread was, from its Python stacks
- * (user/phases_roles.c): the last stack of the interpreter starting up
+ * (analysis/phases_roles.c): the last stack of the interpreter starting up
  * (importing modules, before the program's own code ran) and the first
  * and last stacks of the program's own code; 0 when none was seen.
  */

@@ -58,8 +58,8 @@ void replay_add_initial(struct analysis *an, const struct gs_session *s)
 		const char *origin = kv_get(&img->kv, GS_KEY_ORIGIN);
 		struct an_process *p;
 
-		if (!origin ||
-		    (strcmp(origin, "launch") && strcmp(origin, "attach")))
+		if (!origin || (strcmp(origin, GS_ORIGIN_LAUNCH) &&
+				strcmp(origin, GS_ORIGIN_ATTACH)))
 			continue;
 		if (an_find_process(an, img->pid))
 			continue;
@@ -168,7 +168,7 @@ int replay_open(const char *path, const struct an_sink *sink, struct replay *rp,
 	rp->an->light = !strcmp(kv_get(&s->host, GS_KEY_MODE) ?
 					kv_get(&s->host, GS_KEY_MODE) :
 					"",
-				"light");
+				GS_MODE_LIGHT);
 	replay_add_initial(rp->an, s);
 	while (gs_reader_next(rp->reader, &e) == 1) {
 		an_event(rp->an, &e);

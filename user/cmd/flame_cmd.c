@@ -14,6 +14,7 @@
 #include "common/outfile.h"
 #include "analysis/replay.h"
 #include "common/utf8.h"
+#include "session/keys.h"
 
 static int write_folded(FILE *out, const struct fl_profile *p,
 			const struct fl_info *info)
@@ -138,8 +139,9 @@ static int flame(const struct flame_args *a)
 		goto cleanup;
 	info.command = rp.info.command ? rp.info.command : "";
 	info.duration_ns = rp.info.duration_ns;
-	info.realtime_at_start_ns = kv_get_u64(
-		&gs_reader_session(rp.reader)->host, "realtime_at_start_ns", 0);
+	info.realtime_at_start_ns =
+		kv_get_u64(&gs_reader_session(rp.reader)->host,
+			   GS_KEY_REALTIME_AT_START_NS, 0);
 	snprintf(title, sizeof(title), "%s: %s", fl_what_title(a->what),
 		 printable(cmd, sizeof(cmd), info.command));
 	ret = write_file(a->out, a->fmt, &prof, &info);

@@ -14,6 +14,7 @@
 #include "views/report.h"
 #include "cmd/formats.h"
 #include "cmd/timeline.h"
+#include "session/keys.h"
 #include "views/timeline_html.h"
 #include "views/timeline_json.h"
 #include "views/timeline_model.h"
@@ -163,12 +164,13 @@ static int timeline(const char *in, const char *out,
 	ret = tl_model_finish(&m, rp.an, rp.an->t0 + rp.info.duration_ns);
 	if (ret)
 		goto cleanup;
-	info.kernel = host_value(&rp, "kernel");
-	info.machine = host_value(&rp, "machine");
-	info.hostname = host_value(&rp, "hostname");
-	info.realtime_at_start =
-		strtoull(host_value(&rp, "realtime_at_start_ns"), NULL, 10);
-	info.cpus = (unsigned int)strtoul(host_value(&rp, "cpus"), NULL, 10);
+	info.kernel = host_value(&rp, GS_KEY_KERNEL);
+	info.machine = host_value(&rp, GS_KEY_MACHINE);
+	info.hostname = host_value(&rp, GS_KEY_HOSTNAME);
+	info.realtime_at_start = strtoull(
+		host_value(&rp, GS_KEY_REALTIME_AT_START_NS), NULL, 10);
+	info.cpus =
+		(unsigned int)strtoul(host_value(&rp, GS_KEY_CPUS), NULL, 10);
 	info.command = rp.info.command ? rp.info.command : "";
 	info.duration_ns = rp.info.duration_ns;
 	ret = write_file(out, fmt, &m, &info);

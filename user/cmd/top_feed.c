@@ -5,6 +5,7 @@
 #include <string.h>
 #include "analysis/replay.h"
 #include "cmd/top_feed.h"
+#include "session/keys.h"
 
 /* ------------------------------------------------------------ sink */
 
@@ -79,8 +80,8 @@ void top_feed_free(struct top_feed *f)
 static int add_image(struct top_feed *f, const struct kv_list *kv)
 {
 	struct gs_session *s = &f->sess;
-	uint32_t pid = kv_get_u64(kv, "pid", 0);
-	uint64_t since = kv_get_u64(kv, "since_ns", 0);
+	uint32_t pid = kv_get_u64(kv, GS_KEY_PID, 0);
+	uint64_t since = kv_get_u64(kv, GS_KEY_SINCE_NS, 0);
 	struct gs_image *img;
 
 	for (size_t i = s->n_images; i > 0; i--)
@@ -107,10 +108,10 @@ static int add_image(struct top_feed *f, const struct kv_list *kv)
  */
 static void image_late(struct top_feed *f, const struct kv_list *kv)
 {
-	uint32_t pid = kv_get_u64(kv, "pid", 0);
+	uint32_t pid = kv_get_u64(kv, GS_KEY_PID, 0);
 	struct an_process *p = f->an ? an_find_process(f->an, pid) : NULL;
 
-	if (p && kv_get_u64(kv, "since_ns", 0) <= f->released &&
+	if (p && kv_get_u64(kv, GS_KEY_SINCE_NS, 0) <= f->released &&
 	    f->an->image_cb)
 		f->an->image_cb(p, f->released, f->an->image_ctx);
 }
@@ -177,12 +178,12 @@ void top_feed_event(struct top_feed *f, const struct gs_event *e)
 /* The analysis, once the records of the start are all in. */
 static int start_analysis(struct top_feed *f)
 {
-	const char *mode = kv_get(&f->sess.host, "mode");
+	const char *mode = kv_get(&f->sess.host, GS_KEY_MODE);
 
-	f->an = an_new(kv_get_u64(&f->sess.host, "start_ns", 0));
+	f->an = an_new(kv_get_u64(&f->sess.host, GS_KEY_START_NS, 0));
 	if (!f->an)
 		return -ENOMEM;
-	f->an->light = mode && !strcmp(mode, "light");
+	f->an->light = mode && !strcmp(mode, GS_MODE_LIGHT);
 	f->light = f->an->light;
 	replay_use_images(f->an, &f->sess);
 	an_set_sink(f->an, &f->sink);

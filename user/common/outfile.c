@@ -16,6 +16,10 @@ int write_atomically(const char *path, int (*write)(FILE *out, void *ctx),
 	if (!out)
 		return -errno;
 	ret = write(out, ctx);
+	/* a writer sees that its stream failed (-EIO), the stream says why
+	 * (a full disk): one place for every format */
+	if ((!ret || ret == -EIO) && (fflush(out) || ferror(out)))
+		ret = errno ? -errno : -EIO;
 	if (fclose(out) && !ret)
 		ret = -errno;
 	if (!ret && rename(tmp, path))

@@ -8,7 +8,8 @@
 /*
  * Call WRITE on a temporary file beside PATH, then rename it to PATH: a
  * reader never sees half a file, and a failure leaves none. Returns 0 or
- * WRITE's error (-errno).
+ * WRITE's error (-errno); a stream that failed, as its write(2) failed
+ * (-ENOSPC), not as -EIO.
  */
 int write_atomically(const char *path, int (*write)(FILE *out, void *ctx),
 		     void *ctx);

@@ -50,6 +50,14 @@ static void escape_of(const unsigned char *p, char *e)
 		e[0] = '\0';
 }
 
+/* The next piece of S to show: its escape in E (5 bytes) for one byte,
+ * or E "" and the length of the valid character to copy as it is. */
+static size_t next_piece(const unsigned char *p, char *e)
+{
+	escape_of(p, e);
+	return e[0] ? strlen(e) : (size_t)utf8_seq_len(p);
+}
+
 const char *printable(char *out, size_t len, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -57,10 +65,8 @@ const char *printable(char *out, size_t len, const char *s)
 
 	while (*p) {
 		char e[5];
-		size_t n;
+		size_t n = next_piece(p, e);
 
-		escape_of(p, e);
-		n = e[0] ? strlen(e) : (size_t)utf8_seq_len(p);
 		if (o + n >= len)
 			break;
 		memcpy(out + o, e[0] ? e : (const char *)p, n);
@@ -69,4 +75,17 @@ const char *printable(char *out, size_t len, const char *s)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+void fput_printable(const char *s, FILE *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		char e[5];
+		size_t n = next_piece(p, e);
+
+		fwrite(e[0] ? e : (const char *)p, 1, n, out);
+		p += e[0] ? 1 : n;
+	}
 }

@@ -7,6 +7,7 @@
 #define GS_UTF8_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /*
  * Length of the valid UTF-8 sequence at P, or 0 (RFC 3629: no overlong
@@ -21,5 +22,7 @@ int utf8_seq_len(const unsigned char *p);
  * never inside an escape or a character. Returns OUT.
  */
 const char *printable(char *out, size_t len, const char *s);
+/* The same, uncut, on OUT. */
+void fput_printable(const char *s, FILE *out);
 
 #endif /* GS_UTF8_H */

@@ -441,11 +441,6 @@ void elfimg_close(struct elfimg *img)
 	free(img);
 }
 
-const char *elfimg_path(const struct elfimg *img)
-{
-	return img->path;
-}
-
 const char *elfimg_build_id(const struct elfimg *img)
 {
 	return img->build_id;

@@ -28,8 +28,6 @@ int elfimg_open(const char *path, const char *root, struct elfimg **out);
 void elfimg_no_debuginfo(bool off);
 void elfimg_close(struct elfimg *img);
 
-/* PATH as given to elfimg_open() (without root). */
-const char *elfimg_path(const struct elfimg *img);
 /* Build-id in lowercase hex, "" if none. */
 const char *elfimg_build_id(const struct elfimg *img);
 /* Debug file used for symbols (without root), NULL if none. */

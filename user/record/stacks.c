@@ -20,6 +20,7 @@
 #include "record/pyobj.h"
 #include "stackrec.h"
 #include "record/stacks.h"
+#include "session/keys.h"
 #include "session/stacktab.h"
 #include "record/symbolize.h"
 #include "record/stacks_int.h"
@@ -502,7 +503,6 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-#include "common/strs.h"
 /* ------------------------------------------------------------ writing */
 
 /* The sampler's perf events off. */
@@ -526,13 +526,14 @@ int stk_write(struct stk_recorder *st, struct gs_writer *w)
 	 * the later name */
 	stk_name_live_threads(st);
 	m = &st->tab.meta;
-	kv_setf(m, "sample_hz", "%u", st->sample_hz);
-	kv_setf(m, "max_python_frames", "%d", GS_PY_MAX_FRAMES);
-	kv_setf(m, "records", "%llu", (unsigned long long)st->records);
-	kv_setf(m, "bad_records", "%llu", (unsigned long long)st->bad_records);
-	kv_setf(m, "unresolved_frames", "%llu",
+	kv_setf(m, GS_KEY_SAMPLE_HZ, "%u", st->sample_hz);
+	kv_setf(m, GS_KEY_MAX_PYTHON_FRAMES, "%d", GS_PY_MAX_FRAMES);
+	kv_setf(m, GS_KEY_RECORDS, "%llu", (unsigned long long)st->records);
+	kv_setf(m, GS_KEY_BAD_RECORDS, "%llu",
+		(unsigned long long)st->bad_records);
+	kv_setf(m, GS_KEY_UNRESOLVED_FRAMES, "%llu",
 		(unsigned long long)st->unresolved);
-	kv_setf(m, "lost_records", "%llu",
+	kv_setf(m, GS_KEY_LOST_RECORDS, "%llu",
 		(unsigned long long)st->skel->bss->stk_lost_records);
 	return stk_write_pending(st, w);
 }

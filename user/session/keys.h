@@ -75,6 +75,14 @@
 #define GS_KEY_ARG1 "arg1"
 #define GS_KEY_COMM "comm"
 
+/* STACKS: the stack table's meta record (docs/flamegraphs.md) */
+#define GS_KEY_SAMPLE_HZ "sample_hz"
+#define GS_KEY_MAX_PYTHON_FRAMES "max_python_frames"
+#define GS_KEY_RECORDS "records"
+#define GS_KEY_BAD_RECORDS "bad_records"
+#define GS_KEY_UNRESOLVED_FRAMES "unresolved_frames"
+#define GS_KEY_LOST_RECORDS "lost_records"
+
 /* TRAILER */
 #define GS_KEY_END_NS "end_ns"
 #define GS_KEY_EVENTS "events"

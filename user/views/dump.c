@@ -4,6 +4,8 @@
 #include "views/dump.h"
 #include "common/evname.h"
 #include "common/syscalls.h"
+#include "common/utf8.h"
+#include "session/keys.h"
 
 static const char *take_state_name(uint32_t state)
 {
@@ -13,8 +15,21 @@ static const char *take_state_name(uint32_t state)
 	return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
 }
 
+/* The task's command name of a fork or exec (16 bytes, maybe without a
+ * NUL), one line whatever it holds; OUT: COMM_SHOWN bytes */
+#define COMM_SHOWN (4 * 16 + 1)
+static const char *comm_of(const struct gs_event *e, char *out)
+{
+	char comm[17];
+
+	memcpy(comm, &e->arg[1], 16);
+	comm[16] = '\0';
+	return printable(out, COMM_SHOWN, comm);
+}
+
 static void dump_details(FILE *out, const struct gs_event *e)
 {
+	char comm[COMM_SHOWN];
 	const char *name;
 
 	switch (e->type) {
@@ -35,12 +50,12 @@ static void dump_details(FILE *out, const struct gs_event *e)
 			(unsigned int)e->arg[0]);
 		break;
 	case GS_EV_FORK:
-		fprintf(out, "child=%u/%u comm=%.16s",
+		fprintf(out, "child=%u/%u comm=%s",
 			(unsigned int)(e->arg[0] >> 32),
-			(unsigned int)e->arg[0], (const char *)&e->arg[1]);
+			(unsigned int)e->arg[0], comm_of(e, comm));
 		break;
 	case GS_EV_EXEC:
-		fprintf(out, "comm=%.16s%s", (const char *)&e->arg[1],
+		fprintf(out, "comm=%s%s", comm_of(e, comm),
 			e->flags & GS_F_EXEC_HELD ? " held" : "");
 		break;
 	case GS_EV_EXIT:
@@ -139,14 +154,17 @@ int dump_session(FILE *out, const char *path, char *err, size_t errlen)
 	if (ret)
 		return ret;
 	s = gs_reader_session(r);
-	t0 = kv_get_u64(&s->host, "start_ns", 0);
+	t0 = kv_get_u64(&s->host, GS_KEY_START_NS, 0);
 	for (size_t i = 0; i < s->n_images; i++) {
 		const struct kv_list *kv = &s->images[i].kv;
 
 		fprintf(out, "# process");
-		for (size_t k = 0; k < kv->n; k++)
-			fprintf(out, " %s=%s", kv->items[k].key,
-				kv->items[k].val);
+		for (size_t k = 0; k < kv->n; k++) {
+			fputc(' ', out);
+			fput_printable(kv->items[k].key, out);
+			fputc('=', out);
+			fput_printable(kv->items[k].val, out);
+		}
 		fputc('\n', out);
 	}
 	while (gs_reader_next(r, &e) == 1)

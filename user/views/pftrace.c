@@ -15,6 +15,7 @@
 #include "views/pftrace.h"
 #include "views/pftrace_pb.h"
 #include "common/syscalls.h"
+#include "common/utf8.h"
 #include "views/timeline_phases.h"
 
 enum {
@@ -302,6 +303,7 @@ static void write_descriptors(struct writer *w)
 {
 	const struct tl_model *m = w->m;
 	struct pb *b = &w->b;
+	char cmd[4 * sizeof(m->procs[0].p->command) + 1];
 
 	for (size_t i = 0; i < m->n_procs; i++) {
 		const struct an_process *p = m->procs[i].p;
@@ -311,8 +313,10 @@ static void write_descriptors(struct writer *w)
 		pb_begin(b, TD_PROCESS);
 		pb_int(b, PD_PID, p->pid);
 		if (p->command[0]) {
-			pb_string(b, PD_CMDLINE, p->command);
-			pb_string(b, PD_PROCESS_NAME, p->command);
+			/* on one line, as the report shows it */
+			printable(cmd, sizeof(cmd), p->command);
+			pb_string(b, PD_CMDLINE, cmd);
+			pb_string(b, PD_PROCESS_NAME, cmd);
 		}
 		pb_end(b);
 		end_track_packet(w);

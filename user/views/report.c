@@ -7,6 +7,7 @@
 #include "views/phases_report.h"
 #include "views/report_groups.h"
 #include "common/utf8.h"
+#include "session/keys.h"
 
 /* ------------------------------------------------------------ numbers */
 
@@ -397,8 +398,8 @@ void report_text(FILE *out, const struct session_summary *s,
 		fmt_ns(b, sizeof(b), s->duration_ns),
 		(unsigned long long)s->events,
 		s->counts_known ? lost : "unknown number",
-		s->mode ? s->mode : "exact");
-	if (s->mode && !strcmp(s->mode, "light"))
+		s->mode ? s->mode : GS_MODE_EXACT);
+	if (s->mode && !strcmp(s->mode, GS_MODE_LIGHT))
 		fprintf(out,
 			"light mode: no interpreter probes and no syscall tracepoints; GIL waits come from the futex on the GIL, holds and hand-offs are derived from the scheduler (calls that do not sleep are not seen)\n");
 	if (s->lost)
@@ -672,7 +673,7 @@ void report_json(FILE *out, const struct session_summary *s,
 	json_begin_object(&j, "session");
 	json_string(&j, "file", s->path ? s->path : "");
 	json_string(&j, "command", s->command ? s->command : "");
-	json_string(&j, "mode", s->mode ? s->mode : "exact");
+	json_string(&j, "mode", s->mode ? s->mode : GS_MODE_EXACT);
 	json_u64(&j, "events", s->events);
 	json_count(&j, "lost", s->lost, s->counts_known);
 	json_u64(&j, "out_of_order", s->out_of_order);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include "common/json.h"
 #include "common/syscalls.h"
+#include "common/utf8.h"
 #include "views/timeline_json.h"
 #include "views/timeline_phases.h"
 
@@ -38,14 +39,17 @@ static void meta(FILE *out, bool *first, uint32_t pid, uint32_t tid,
 
 static void write_metadata(FILE *out, const struct tl_model *m, bool *first)
 {
-	char name[64];
+	/* a command on one line, as the report shows it (4: \xNN a byte) */
+	char name[4 * sizeof(m->procs[0].p->command) + 1];
 
 	for (size_t i = 0; i < m->n_procs; i++) {
 		const struct an_process *p = m->procs[i].p;
 
-		snprintf(name, sizeof(name), "process %u", p->pid);
-		meta(out, first, p->pid, p->pid, "process",
-		     p->command[0] ? p->command : name, (long)i);
+		if (p->command[0])
+			printable(name, sizeof(name), p->command);
+		else
+			snprintf(name, sizeof(name), "process %u", p->pid);
+		meta(out, first, p->pid, p->pid, "process", name, (long)i);
 	}
 	for (size_t l = 0; l < m->n_lanes; l++) {
 		const struct an_thread *t = m->lanes[l].t;

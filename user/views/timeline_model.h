@@ -131,7 +131,7 @@ struct tl_info {
 	const char *command; /* what was recorded */
 	uint64_t duration_ns;
 	const char *report_text; /* the text report, for headers */
-	/* the report's phases (user/phases_report.h), by process */
+	/* the report's phases (views/phases_report.h), by process */
 	struct ph_item *phases;
 	size_t n_phases;
 };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The report's phases on a timeline: each phase (user/phases_report.h,
+ * The report's phases on a timeline: each phase (views/phases_report.h,
  * struct tl_info's phases) belongs to one of the model's processes.
  */
 #ifndef GS_TIMELINE_PHASES_H
