@@ -234,3 +234,21 @@ def fake_version(src, dst, hexversion=0x031000F0):
     with open(dst, "wb") as f:
         f.write(data)
     os.chmod(dst, 0o755)
+
+
+@pytest.fixture(scope="module")
+def real_session(tmp_path_factory):
+    """A real session: three threads, forks its interpreter into a child."""
+    path = str(tmp_path_factory.mktemp("real") / "real.data")
+    run = subprocess.run([GILSCOPE, "record", "-q", "-o", path, "--", PYTHON, "-c",
+                          "import os, threading\n"
+                          "ts = [threading.Thread(target=sum, args=(range(200000),))\n"
+                          "      for _ in range(3)]\n"
+                          "[t.start() for t in ts]\n"
+                          "pid = os.fork()\n"
+                          "if pid == 0: os._exit(0)\n"
+                          "os.waitpid(pid, 0); [t.join() for t in ts]"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    with open(path, "rb") as f:
+        return f.read()

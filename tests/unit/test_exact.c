@@ -370,12 +370,12 @@ static void test_mutex_wait_after_a_preemption_is_a_gil_wait(void **state)
 }
 
 /*
- * A, at a take site while B holds the GIL, sleeps outside a call (D state:
- * the probe's trap) and runs again at 1.2 ms with the GIL free since 1.1
- * ms; it takes it at 3.5 ms without sleeping in take_gil (a vCPU stall in
- * a fresh run, 6 Dec 2026). It waited 0.2 ms: on CPU with the GIL free it
- * waited for nobody (it was 2.5 ms; bpftrace, from take_gil's entry after
- * the stall, counts none).
+ * A, at a take site while B holds the GIL, is preempted before take_gil
+ * and runs again at 1.2 ms with the GIL free since 1.1 ms; it takes it at
+ * 3.5 ms without sleeping in take_gil (a vCPU stall in a fresh run, 6 Dec
+ * 2026). On CPU with the GIL free it waits for nobody: 10 us of wait (it
+ * was 2.5 ms; bpftrace, from take_gil's entry after the stall, counts
+ * none).
  */
 static void test_switched_in_to_a_free_gil_waits_no_more(void **state)
 {
@@ -385,16 +385,47 @@ static void test_switched_in_to_a_free_gil_waits_no_more(void **state)
 	(void)state;
 	cond_signal(an, 0, B, SWITCH_COND);
 	take_site(an, 1 * MS, A, GS_TAKE_HELD);
-	off_cpu_reading_gil(an, 1010 * US, A, TASK_UNINTERRUPTIBLE,
-			    GS_F_GIL_FREE);
+	preempted(an, 1010 * US, A, true);
 	cond_signal(an, 1100 * US, B, COND);
-	wakeup(an, 1150 * US, A);
 	switch_in(an, 1200 * US, A, 0);
 	cond_signal(an, 3500 * US, A, SWITCH_COND);
 	an_finish(an, T0 + 4 * MS);
 
-	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 200 * US);
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 10 * US);
 	assert_int_equal(an_find_thread(an, A)->gil_held_ns, 500 * US);
+	an_free(an);
+}
+
+/*
+ * A, at a take site while B holds the GIL, sleeps outside a call (D state:
+ * a probe's trap) before take_gil, runs again at 3.6 ms and sleeps in
+ * take_gil until B lets go at 6 ms. As when preempted there, its wait
+ * stops at the sleep and starts again as it runs: 2.44 ms (it was 5.02;
+ * bpftrace's take_gil probe ran after the sleep: a fresh run's writer,
+ * 33.41 ms against 30.54, now 30.83).
+ */
+static void test_asleep_before_take_gil_is_no_wait(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+
+	(void)state;
+	cond_signal(an, 0, B, SWITCH_COND);
+	take_site(an, 1 * MS, A, GS_TAKE_HELD);
+	off_cpu_reading_gil(an, 1020 * US, A, TASK_UNINTERRUPTIBLE,
+			    GS_F_GIL_FREE);
+	wakeup(an, 1030 * US, A);
+	switch_in(an, 3600 * US, A, 0);
+	wait_on_cond(an, 3610 * US, A);
+	switch_out(an, 3620 * US, A, TASK_INTERRUPTIBLE, false);
+	cond_signal(an, 6 * MS, B, COND);
+	wakeup(an, 6005 * US, A);
+	switch_in(an, 6010 * US, A, 0);
+	sys_exit(an, 6015 * US, A, NR_FUTEX, 0);
+	cond_signal(an, 6020 * US, A, SWITCH_COND);
+	an_finish(an, T0 + 7 * MS);
+
+	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 2440 * US);
 	an_free(an);
 }
 
@@ -629,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_idle_handoff_is_not_latency),
 		cmocka_unit_test(test_killed_at_exit_is_a_thread_at_work),
 		cmocka_unit_test(test_switched_in_to_a_free_gil_waits_no_more),
+		cmocka_unit_test(test_asleep_before_take_gil_is_no_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,11 @@ void on_switch_out(struct analysis *an, const struct gs_event *e)
 		t->reason = blocked_reason(p, t, e->a32);
 		set_state(t, AN_BLOCKED, e->ts);
 		t->voluntary_switches++;
+		/* asleep outside a call between a take site and take_gil (a
+		 * probe's trap): no wait yet, as when preempted there */
+		if (!an->light && t->gil_waiting && t->wait_from_site &&
+		    !t->take_slept && !t->in_sys)
+			preempted_in_take(p, t, e);
 	}
 }
 
