@@ -550,6 +550,39 @@ static void test_sleep_to_a_deadline_from_the_release(void **state)
 }
 
 /*
+ * time.sleep() again, A preempted at the release probe's breakpoint (the
+ * GIL already free: drop_gil set it so before the call): the release is
+ * at the switch-out, 10 ms, and the probe's event at 12 ms, late, does
+ * not start the pending time again. A slept 100 ms (it was 98 ms: a fresh
+ * run's sleeper read 398.6 ms for four sleeps of 0.1 s, 6 Dec 2026).
+ */
+static void test_sleep_after_a_late_release_probe(void **state)
+{
+	struct an_process *p;
+	struct analysis *an = setup_process(&p);
+	struct an_thread *a;
+
+	(void)state;
+	switch_in(an, 0, A, 0);
+	cond_signal(an, 0, A, SWITCH_COND);
+	preempted(an, 10 * MS, A, true);
+	switch_in(an, 12 * MS, A, 0);
+	cond_signal(an, 12 * MS + 5 * US, A, COND);
+	sys_enter(an, 12010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1, (uint32_t)-1);
+	switch_out(an, 12020 * US, A, TASK_INTERRUPTIBLE, false);
+	wakeup(an, 110 * MS, A);
+	switch_in(an, 110 * MS + 5 * US, A, 0);
+	sys_exit(an, 110 * MS + 10 * US, A, NR_CLOCK_NANOSLEEP, 0);
+	an_finish(an, T0 + 111 * MS);
+
+	a = an_find_thread(an, A);
+	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 100 * MS);
+	assert_int_equal(a->gil_held_ns, 10 * MS);
+	assert_int_equal(a->gil_releases, 1);
+	an_free(an);
+}
+
+/*
  * Hand-off latency is a waiting thread's: A lets the GIL go at 1 ms with B
  * waiting since 0.5 ms (B takes it 40 us later); B lets it go at 2 ms with
  * nobody waiting, and A comes for it at 7 ms: the GIL sat idle 5 ms, which
@@ -657,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_asleep_outside_a_call_without_the_gil),
 		cmocka_unit_test(test_taken_after_an_unseen_switch_in),
 		cmocka_unit_test(test_sleep_to_a_deadline_from_the_release),
+		cmocka_unit_test(test_sleep_after_a_late_release_probe),
 		cmocka_unit_test(test_idle_handoff_is_not_latency),
 		cmocka_unit_test(test_killed_at_exit_is_a_thread_at_work),
 		cmocka_unit_test(test_switched_in_to_a_free_gil_waits_no_more),

@@ -221,6 +221,10 @@ struct an_thread {
 	/* it let the GIL go at a probed site and made no call since but
 	 * drop_gil's own futex calls on the GIL: it is still releasing */
 	bool in_release;
+	/* preempted without the GIL the analysis gave it, it let it go at
+	 * that switch-out, and nothing of its own since: a release probe's
+	 * event that comes next is late (preempted at its breakpoint) */
+	bool released_at_switch;
 	enum an_sched state;
 	enum gs_reason reason;
 	struct an_slice slice; /* open slice, since slice_start */

@@ -200,6 +200,7 @@ void preempted_without_gil(struct analysis *an, struct an_process *p,
 	if (an->light || p->holder != t)
 		return;
 	gil_release(p, t, ts);
+	t->released_at_switch = !t->took_at_sys_exit;
 	t->retake_at_switch_in = t->took_at_sys_exit;
 	t->took_at_sys_exit = false;
 }
@@ -361,14 +362,21 @@ void on_cond_signal(struct analysis *an, const struct gs_event *e)
 {
 	struct an_thread *t = thread_of(an, e->tid, e->tgid);
 	struct an_process *p;
-	bool taken;
+	bool taken, late_release;
 
 	if (!t || t->exited)
 		return;
 	p = an_find_process(an, t->tgid);
 	taken = t->took_before_probe;
+	late_release = t->released_at_switch && p->holder != t;
 	seen_running(t, e);
-	if (p->gil.cond && e->arg[0] == p->gil.cond) {
+	if (p->gil.cond && e->arg[0] == p->gil.cond && late_release) {
+		/* preempted at this probe's breakpoint, the GIL already free:
+		 * the release was at the switch-out, and the time since stays
+		 * pending (a sleep to a deadline takes it) */
+		t->released_at_site = true;
+		t->in_release = true;
+	} else if (p->gil.cond && e->arg[0] == p->gil.cond) {
 		gil_release(p, t, e->ts);
 		t->released_at_site = true;
 		t->in_release = true;

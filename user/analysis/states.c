@@ -321,6 +321,7 @@ void seen_running(struct an_thread *t, const struct gs_event *e)
 	t->took_at_sys_exit = false;
 	t->retake_at_switch_in = false;
 	t->took_before_probe = false;
+	t->released_at_switch = false;
 	if (t->state == AN_RUNNING || t->state == AN_DEAD)
 		return;
 	flush_thread(t, e->ts);
