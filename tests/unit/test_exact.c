@@ -515,6 +515,18 @@ static void test_asleep_outside_a_call_without_the_gil(void **state)
 	an_free(an);
 }
 
+/* A, running, sleeps to a deadline (clock_nanosleep, TIMER_ABSTIME) from
+ * 12.01 ms, woken at 110 ms; the stream ends at 111 ms. */
+static void sleep_until_110_ms(struct analysis *an)
+{
+	sys_enter(an, 12010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1, (uint32_t)-1);
+	switch_out(an, 12020 * US, A, TASK_INTERRUPTIBLE, false);
+	wakeup(an, 110 * MS, A);
+	switch_in(an, 110 * MS + 5 * US, A, 0);
+	sys_exit(an, 110 * MS + 10 * US, A, NR_CLOCK_NANOSLEEP, 0);
+	an_finish(an, T0 + 111 * MS);
+}
+
 /*
  * time.sleep(): the deadline is read before the GIL goes; a preemption on
  * the way into clock_nanosleep is absorbed by the sleep. A lets the GIL go
@@ -534,12 +546,7 @@ static void test_sleep_to_a_deadline_from_the_release(void **state)
 	cond_signal(an, 10 * MS, A, COND);
 	preempted(an, 10050 * US, A, true);
 	switch_in(an, 12 * MS, A, 0);
-	sys_enter(an, 12010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1, (uint32_t)-1);
-	switch_out(an, 12020 * US, A, TASK_INTERRUPTIBLE, false);
-	wakeup(an, 110 * MS, A);
-	switch_in(an, 110 * MS + 5 * US, A, 0);
-	sys_exit(an, 110 * MS + 10 * US, A, NR_CLOCK_NANOSLEEP, 0);
-	an_finish(an, T0 + 111 * MS);
+	sleep_until_110_ms(an);
 
 	a = an_find_thread(an, A);
 	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 100 * MS);
@@ -568,12 +575,7 @@ static void test_sleep_after_a_late_release_probe(void **state)
 	preempted(an, 10 * MS, A, true);
 	switch_in(an, 12 * MS, A, 0);
 	cond_signal(an, 12 * MS + 5 * US, A, COND);
-	sys_enter(an, 12010 * US, A, NR_CLOCK_NANOSLEEP, 1, 1, (uint32_t)-1);
-	switch_out(an, 12020 * US, A, TASK_INTERRUPTIBLE, false);
-	wakeup(an, 110 * MS, A);
-	switch_in(an, 110 * MS + 5 * US, A, 0);
-	sys_exit(an, 110 * MS + 10 * US, A, NR_CLOCK_NANOSLEEP, 0);
-	an_finish(an, T0 + 111 * MS);
+	sleep_until_110_ms(an);
 
 	a = an_find_thread(an, A);
 	assert_int_equal(a->blocked_ns[GS_R_SLEEP], 100 * MS);
