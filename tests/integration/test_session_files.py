@@ -3,36 +3,22 @@ file, however truncated, corrupted or built to exhaust a reader, crashes a
 reader or makes it run unbounded; a file read in part says so.
 """
 import json
+import os
 import struct
 import subprocess
+import sys
 import time
 import zlib
 
 import pytest
 
-from conftest import GILSCOPE, PYTHON, report
+from conftest import GILSCOPE, PYTHON, ROOT, report
 
-CHUNK = struct.Struct("<IHHIIII")
-EVENT = struct.Struct("<QIIBBHI3Q")
-HOST, PROCESS, EVENTS, THREAD, TRAILER = 1, 2, 3, 4, 5
-T0 = 1_000_000_000
-
-
-def file_header(version=1, header_size=16):
-    return b"GILSCOPE" + struct.pack("<II", version, header_size)
-
-
-def chunk(ctype, payload, flags=0, raw_size=None, count=0, size=None, crc=None):
-    size = len(payload) if size is None else size
-    raw_size = len(payload) if raw_size is None else raw_size
-    h0 = CHUNK.pack(0x4B484347, ctype, flags, size, raw_size, 0, count)
-    crc = zlib.crc32(payload, zlib.crc32(h0)) if crc is None else crc
-    return CHUNK.pack(0x4B484347, ctype, flags, size, raw_size, crc, count) + payload
-
-
-def kv(ctype, pairs):
-    return chunk(ctype, "".join(f"{k}={v}\n" for k, v in pairs.items()).encode(),
-                 count=len(pairs))
+# the session file's framing (docs/session-format.md), as the fuzz corpus
+# writes it
+sys.path.insert(0, os.path.join(ROOT, "tests", "fuzz"))
+from make_corpus import (CHUNK, EVENT, EVENTS, HOST, PROCESS, T0, THREAD,  # noqa: E402
+                         TRAILER, chunk, header, kv)
 
 
 def events(raw, count, level=1):
@@ -96,9 +82,9 @@ def test_empty_and_header_only_files(tmp_path):
         "empty": (b"", "not a gilscope session file (empty or too short)"),
         "short": (b"GILSCOPE\x01", "not a gilscope session file (empty or too short)"),
         "not-a-session": (b"#!/bin/sh\necho hello\n", "not a gilscope session file"),
-        "bad-header-size": (file_header(header_size=8) + HOSTC, "damaged file header"),
-        "header-only": (file_header(), "no readable header record"),
-        "no-start": (file_header() + kv(HOST, {"mode": "exact"}) + TRAILERC,
+        "bad-header-size": (header(header_size=8) + HOSTC, "damaged file header"),
+        "header-only": (header(), "no readable header record"),
+        "no-start": (header() + kv(HOST, {"mode": "exact"}) + TRAILERC,
                      "no readable header record"),
     }
     for name, (data, message) in cases.items():
@@ -165,19 +151,19 @@ def test_hostile_headers(tmp_path, real_session):
     """Lengths and counts that claim far more than the file holds."""
     big = 64 << 20
     cases = {
-        "chunk-claims-64MiB": file_header() + HOSTC + CHUNK.pack(
+        "chunk-claims-64MiB": header() + HOSTC + CHUNK.pack(
             0x4B484347, EVENTS, 1, big, big, 0, big // 48),
-        "chunk-claims-4GiB": file_header() + HOSTC + CHUNK.pack(
+        "chunk-claims-4GiB": header() + HOSTC + CHUNK.pack(
             0x4B484347, EVENTS, 1, 0xFFFFFFFF, 0xFFFFFFFF, 0, 0xFFFFFFFF),
-        "count-disagrees": file_header() + HOSTC + events(b"\0" * 48, 0xFFFFFFFF)
+        "count-disagrees": header() + HOSTC + events(b"\0" * 48, 0xFFFFFFFF)
         + TRAILERC,
-        "raw-size-lies": file_header() + HOSTC + chunk(
+        "raw-size-lies": header() + HOSTC + chunk(
             EVENTS, zlib.compress(b"\1" * 4800), flags=1, raw_size=48, count=1) + TRAILERC,
-        "huge-header-size": file_header(header_size=0xFFFFFFFF) + HOSTC,
-        "metadata-flags": file_header() + chunk(HOST, b"start_ns=1\n", flags=1, count=1),
-        "unknown-chunk": file_header() + HOSTC + chunk(77, b"x" * 1000) + TRAILERC,
-        "kv-no-equals": file_header() + HOSTC + chunk(PROCESS, b"pid\n", count=1),
-        "kv-long-values": file_header() + kv(HOST, {"start_ns": T0, "command": "x" * 100000})
+        "huge-header-size": header(header_size=0xFFFFFFFF) + HOSTC,
+        "metadata-flags": header() + chunk(HOST, b"start_ns=1\n", flags=1, count=1),
+        "unknown-chunk": header() + HOSTC + chunk(77, b"x" * 1000) + TRAILERC,
+        "kv-no-equals": header() + HOSTC + chunk(PROCESS, b"pid\n", count=1),
+        "kv-long-values": header() + kv(HOST, {"start_ns": T0, "command": "x" * 100000})
         + kv(PROCESS, {"pid": 1, "since_ns": 0, "origin": "attach", "command": "y" * 100000,
                        "python": "3" * 5000, "gil_method": "z" * 5000})
         + kv(THREAD, {"tgid": 1, "tid": 1, "comm": "c" * 5000}) + TRAILERC,
@@ -191,11 +177,11 @@ def test_hostile_headers(tmp_path, real_session):
 def many_processes(n, pid_of=lambda i: 100000 + i):
     raw = b"".join(EVENT.pack(T0 + i, pid_of(i), pid_of(i), 3, 0, 0, 0, 0, 0, 0)
                    for i in range(n))
-    return file_header() + HOSTC + events(raw, n) + TRAILERC
+    return header() + HOSTC + events(raw, n) + TRAILERC
 
 
 def many_images(n):
-    return file_header() + HOSTC + b"".join(
+    return header() + HOSTC + b"".join(
         kv(PROCESS, {"pid": 1000 + i, "since_ns": 0, "origin": "attach"})
         for i in range(n)) + TRAILERC
 
@@ -231,7 +217,7 @@ def test_memory_bounded_on_a_compressed_file(tmp_path):
     n = (64 << 20) // 48
     one = events(EVENT.pack(T0 + 5, 100, 100, 3, 0, 0, 0, 0, 0, 0) * n, n, level=9)
     path = tmp_path / "zip.data"
-    path.write_bytes(file_header() + HOSTC + one * 16 + TRAILERC)
+    path.write_bytes(header() + HOSTC + one * 16 + TRAILERC)
     run = subprocess.run([PYTHON, "-c", PEAK_RSS, GILSCOPE, "report", str(path)],
                          capture_output=True, text=True, timeout=120)
     peak_mb = int(run.stdout) / 1024
@@ -244,7 +230,7 @@ def test_too_many_overlapping_chunks_are_counted(tmp_path):
     # shown, never dropped
     one = events(EVENT.pack(T0 + 5, 100, 100, 3, 0, 0, 0, 0, 0, 0) * 4, 4)
     path = tmp_path / "overlap.data"
-    path.write_bytes(file_header() + HOSTC + one * 1100 + TRAILERC)
+    path.write_bytes(header() + HOSTC + one * 1100 + TRAILERC)
     data = report(str(path))
     assert data["session"]["events"] == 4400
     # chunks 1..77 go out at the cap: up to the 76th, a chunk was waiting
@@ -263,7 +249,7 @@ def test_stack_tables_past_the_cap_are_said(tmp_path):
     stacks = chunk(6, zlib.compress(raw, 9), flags=1, raw_size=len(raw), count=1)
     one = events(EVENT.pack(T0 + 5, 100, 100, 3, 0, 0, 0, 0, 0, 0), 1)
     path = tmp_path / "stacks.data"
-    path.write_bytes(file_header() + HOSTC + one + stacks * 5 + TRAILERC)
+    path.write_bytes(header() + HOSTC + one + stacks * 5 + TRAILERC)
     run = subprocess.run(["prlimit", "--as=1000000000", GILSCOPE, "flame", "-o",
                           str(tmp_path / "f.folded"), str(path)], capture_output=True,
                          text=True, timeout=120)

@@ -337,6 +337,17 @@ static void test_given_at_return_but_waits_in_take_gil(void **state)
 	an_free(an);
 }
 
+/* B lets the GIL go at AT; A, asleep on a futex of the GIL's, is woken
+ * and takes it 20 us later. */
+static void b_hands_the_gil_to_a(struct analysis *an, uint64_t at)
+{
+	cond_signal(an, at, B, COND);
+	wakeup(an, at + 5 * US, A);
+	switch_in(an, at + 10 * US, A, 0);
+	sys_exit(an, at + 15 * US, A, NR_FUTEX, 0);
+	cond_signal(an, at + 20 * US, A, SWITCH_COND);
+}
+
 /*
  * Back from a read while B holds the GIL, A is preempted, then sleeps on
  * the GIL's mutex (take_gil's lock): its GIL wait starts there. A
@@ -358,11 +369,7 @@ static void test_mutex_wait_after_a_preemption_is_a_gil_wait(void **state)
 	switch_in(an, 2 * MS, A, 0);
 	sys_enter_free(an, 2010 * US, A, NR_FUTEX, MUTEX, FUTEX_WAIT_PRIVATE);
 	switch_out(an, 2020 * US, A, TASK_INTERRUPTIBLE, false);
-	cond_signal(an, 3 * MS, B, COND);
-	wakeup(an, 3005 * US, A);
-	switch_in(an, 3008 * US, A, 0);
-	sys_exit(an, 3010 * US, A, NR_FUTEX, 0);
-	cond_signal(an, 3020 * US, A, SWITCH_COND);
+	b_hands_the_gil_to_a(an, 3 * MS);
 	an_finish(an, T0 + 4 * MS);
 
 	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 1010 * US);
@@ -418,11 +425,7 @@ static void test_asleep_before_take_gil_is_no_wait(void **state)
 	switch_in(an, 3600 * US, A, 0);
 	wait_on_cond(an, 3610 * US, A);
 	switch_out(an, 3620 * US, A, TASK_INTERRUPTIBLE, false);
-	cond_signal(an, 6 * MS, B, COND);
-	wakeup(an, 6005 * US, A);
-	switch_in(an, 6010 * US, A, 0);
-	sys_exit(an, 6015 * US, A, NR_FUTEX, 0);
-	cond_signal(an, 6020 * US, A, SWITCH_COND);
+	b_hands_the_gil_to_a(an, 6 * MS);
 	an_finish(an, T0 + 7 * MS);
 
 	assert_int_equal(an_find_thread(an, A)->gil_wait_ns, 2440 * US);

@@ -69,8 +69,7 @@ void on_switch_out(struct analysis *an, const struct gs_event *e)
 		t->voluntary_switches++;
 		/* asleep outside a call between a take site and take_gil (a
 		 * probe's trap): no wait yet, as when preempted there */
-		if (!an->light && t->gil_waiting && t->wait_from_site &&
-		    !t->take_slept && !t->in_sys)
+		if (!an->light && before_take_gil(t) && !t->in_sys)
 			preempted_in_take(p, t, e);
 	}
 }
@@ -99,8 +98,7 @@ void on_switch_in(struct analysis *an, const struct gs_event *e)
 	}
 	/* on its way from a take site into take_gil, and the GIL is free:
 	 * it waits for nobody (a sleep in take_gil starts a wait again) */
-	if (t->gil_waiting && t->wait_from_site && !t->take_slept &&
-	    !p->holder) {
+	if (before_take_gil(t) && !p->holder) {
 		flush_process(p, e->ts);
 		stop_wait(p, t);
 	}

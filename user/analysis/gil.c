@@ -370,18 +370,17 @@ void on_cond_signal(struct analysis *an, const struct gs_event *e)
 	taken = t->took_before_probe;
 	late_release = t->released_at_switch && p->holder != t;
 	seen_running(t, e);
-	if (p->gil.cond && e->arg[0] == p->gil.cond && late_release) {
-		/* preempted at this probe's breakpoint, the GIL already free:
-		 * the release was at the switch-out, and the time since stays
-		 * pending (a sleep to a deadline takes it) */
+	if (p->gil.cond && e->arg[0] == p->gil.cond) {
+		/* late (preempted at this probe's breakpoint, the GIL already
+		 * free): the release was at the switch-out, and the time since
+		 * stays pending (a sleep to a deadline takes it) */
+		if (!late_release) {
+			gil_release(p, t, e->ts);
+			/* time.sleep() lets the GIL go right before sleeping */
+			t->pending = true;
+		}
 		t->released_at_site = true;
 		t->in_release = true;
-	} else if (p->gil.cond && e->arg[0] == p->gil.cond) {
-		gil_release(p, t, e->ts);
-		t->released_at_site = true;
-		t->in_release = true;
-		/* time.sleep() lets the GIL go right before sleeping */
-		t->pending = true;
 	} else if (p->gil.switch_cond && e->arg[0] == p->gil.switch_cond &&
 		   !taken) {
 		gil_acquire(p, t, e->ts);
