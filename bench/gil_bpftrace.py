@@ -22,8 +22,11 @@ Addresses are resolved for the given interpreter (default
   probes those call sites. Debian's bpftrace 0.17 is built without
   instruction-boundary checking and refuses a uprobe inside a function
   ("Can't check if uprobe is in proper place (compiled without (k|u)probe
-  offset support)"), so it cannot probe the call sites themselves. Two
-  substitutes:
+  offset support)"). Given the site's file offset instead of its address
+  (`file_offset`; no symbol of a non-PIE file holds so low an address) and
+  --unsafe, it attaches there unchecked: tests/integration/truth.py does
+  that. This script keeps two substitutes, the cost comparisons of
+  bench.py:
 
   --release libc (default): a uprobe on pthread_cond_signal's entry in libc
       (`push %r15`, an instruction the kernel emulates), keeping the calls
@@ -67,16 +70,39 @@ def func_symbols(path):
 
 
 @functools.lru_cache(maxsize=None)
+def disassembly(python):
+    """objdump's text of PYTHON's code, once per file."""
+    return subprocess.run(["objdump", "-d", "--no-show-raw-insn", python],
+                          capture_output=True, text=True).stdout
+
+
 def cond_signal_calls(python):
-    """PYTHON's PLT stub for pthread_cond_signal (None: no call of it) and
-    the instructions that call it (non-PIE; in 3.11 all of them signal the
-    GIL's cond or switch_cond). One disassembly per file."""
-    dis = subprocess.run(["objdump", "-d", "--no-show-raw-insn", python],
-                         capture_output=True, text=True).stdout
-    calls = re.findall(r"^\s*([0-9a-f]+):\s+call\s+([0-9a-f]+) <pthread_cond_signal@plt>",
-                       dis, re.M)
-    plt = int(calls[0][1], 16) if calls else None
-    return plt, tuple(int(site, 16) for site, _ in calls)
+    """The instructions of PYTHON that call pthread_cond_signal (non-PIE; in
+    3.11 all of them signal the GIL's cond or switch_cond)."""
+    return tuple(int(site, 16) for site in
+                 re.findall(r"^\s*([0-9a-f]+):\s+call\s+[0-9a-f]+ <pthread_cond_signal@plt>",
+                            disassembly(python), re.M))
+
+
+def calls_to(python, function):
+    """The instructions of PYTHON (non-PIE) that call or jump to FUNCTION's
+    address."""
+    dis = disassembly(python)
+    return tuple(int(site, 16) for site in
+                 re.findall(rf"^\s*([0-9a-f]+):\s+(?:call|jmp)\s+{function:x} <", dis, re.M))
+
+
+def file_offset(path, vaddr):
+    """Where the instruction at VADDR sits in PATH: the offset a uprobe
+    takes (non-PIE files load at their link addresses)."""
+    out = subprocess.run(["readelf", "-lW", path], capture_output=True,
+                         text=True).stdout
+    for m in re.finditer(r"^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+\S+\s+(0x[0-9a-f]+)",
+                         out, re.M):
+        off, start, size = (int(g, 16) for g in m.groups())
+        if start <= vaddr < start + size:
+            return vaddr - start + off
+    raise SystemExit(f"{path}: no loaded segment holds {vaddr:#x}")
 
 
 def resolve(python):
@@ -90,7 +116,7 @@ def resolve(python):
     if not take:
         raise SystemExit(f"{python}: no take_gil symbol (install python3.11-dbg)")
     take = take[0]
-    _, sites = cond_signal_calls(python)
+    sites = cond_signal_calls(python)
     releases = {}
     for site in sites:
         if take[0] <= site < take[0] + take[1]:

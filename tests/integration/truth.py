@@ -3,9 +3,11 @@
 `record_with_truth` runs `gilscope record -- PROGRAM` under bpftrace, whose
 script measures gilscope's child, the program, from its first instruction,
 thread by thread, with the textbook probes and nothing of gilscope's: an
-uprobe on take_gil's entry, one on libc's pthread_cond_signal (take_gil
-signals the GIL's switch_cond right after it took the GIL; drop_gil signals
-its cond when it lets it go), the futex and scheduler tracepoints.
+uprobe on take_gil's entry, one on each `call pthread_cond_signal` of the
+interpreter (take_gil's signals the GIL's switch_cond right after it took
+the GIL; drop_gil's, and its inlined copies', signal its cond when it has
+let the GIL go: the argument in %rdi tells which), the futex and scheduler
+tracepoints.
     wait_ns  take_gil entry -> the take, for the calls that slept in a futex
              on the GIL (its mutex or cond) in between
     hold_ns  the take -> the release, or the thread's exit; the take is at
@@ -21,30 +23,38 @@ its cond when it lets it go), the futex and scheduler tracepoints.
     switch_ins  how many of those runs
 A probe's moment is when its handler runs: when the probed instruction
 runs. take_gil's entry is that (a thread preempted at it has not begun to
-wait). The two pthread_cond_signal probes stand for moments that came
-before the call (take_gil set the GIL locked, drop_gil set it free, then
-signalled): where the thread was preempted right at the call's breakpoint
-(its user instruction pointer at the switch-out was the probe's address,
-or one past it: trapped at the int3, whose way back to user space preempts
-before it runs the handlers), the moment is the switch-out, and late_ns adds
-up by how much later the handlers ran. Without that, a release preempted
-there ran on for milliseconds in the truth's hold (2.2 ms in a kept run).
-The same for a thread preempted on its way to the call: at a `call
-pthread_cond_signal@plt` instruction (gilscope's probe there: trapped,
-its handler not run yet) or at the PLT stub (gilscope's probe returns to
-user space there, a point where a loaded CPU preempts). Under load the
-main thread's start-up holds ran on 8 ms and 4 ms in one run, a writer's
-5.5 ms in another (5 Dec 2026). Or asleep on its way there, not in a
-call (`D` state: a page fault): the main thread's hold ran on 5.8 ms while
-it started a thread. So every switch-out is noted, not only preemptions:
-a thread asleep in a call stands at the call's return, never at these
-addresses.
-Why a take_gil that does not sleep holds from its entry: it is no wait, and
+wait). The call sites stand for moments that came before them (take_gil
+set the GIL locked, drop_gil set it free, then called): where the thread
+was switched out right at the call (its user instruction pointer at the
+switch-out was the call's address: preempted there, or asleep there in `D`
+state on a page fault; or one past it: trapped at the int3, whose way back
+to user space preempts before it runs the handlers), the moment is the
+switch-out, and late_ns adds up by how much later the handlers ran.
+Without that, a release preempted there ran on for milliseconds in the
+truth's hold (2.2 ms in a kept run). So every switch-out is noted, not only
+preemptions: a thread asleep in a call stands at the call's return, never
+at these addresses.
+Until 6 Dec 2026 the truth's take and release were libc's
+pthread_cond_signal entry (bpftrace 0.17 refuses an address inside a
+function; it takes the call's file offset with --unsafe, see
+bench/gil_bpftrace.py). A thread held up between the call and libc's
+entry ran on in the truth's hold: preempted at the PLT stub (8 ms of the
+main thread's start-up in one run), asleep there on a page fault, or on
+CPU with no switch at all: 2.1 ms of a waiter's one release in a fresh
+clone's run (a vCPU stall), which no switch-out can date.
+A take_gil call begins at the instruction that calls it (each `call` or
+`jmp` to take_gil is probed; at its entry if reached otherwise), unless the
+thread was switched out between the two: a thread preempted on its way has
+not called yet, and begins at take_gil's entry.
+Why a take_gil that does not sleep holds from its call: it is no wait, and
 nothing else can take the GIL meanwhile, but under these very probes its
 start lasts 5-20 us on this VM, where it takes well under one without them:
 the hundreds of takes of an interpreter's start-up would move milliseconds
-of the truth's own cost out of the main thread's hold. One preempted before
-it took the GIL left the GIL free meanwhile: its hold starts at the take.
+of the truth's own cost out of the main thread's hold (from take_gil's
+entry, as until 6 Dec 2026: the main thread's holds 2.8-4.6 ms under
+gilscope's in 10 runs, from gilscope's probe on the call to bpftrace's on
+the entry; from the call: 0.6-1.1 ms). One preempted before it took the
+GIL left the GIL free meanwhile: its hold starts at the take.
 
 Addresses: take_gil from the -dbg package's debug file, the GIL from
 _PyRuntime (non-PIE 3.11: bench/gil_bpftrace.py). bpftrace's tracepoints
@@ -82,34 +92,45 @@ def script(python):
     cond = gil_bpftrace.gil_cond(python)
     gil = cond - GIL_COND_OFF
     switch_cond = gil + GIL_SWITCH_COND_OFF
-    libc, signal = gil_bpftrace.libc_of(python)
     child = "curtask->real_parent->tgid == cpid"
-    plt, calls = gil_bpftrace.cond_signal_calls(python)
-    assert plt is not None, f"{python}: no call of pthread_cond_signal@plt"
-    # a call trapped at gilscope's breakpoint stands one past it
-    on_the_way = " ||\n\t    ".join(f"@pre_ip[tid] == {ip:#x}"
-                                     for ip in (plt, *calls, *(c + 1 for c in calls)))
-    # $now: the thread preempted right at this breakpoint (at it, or
-    # trapped one past it), or on its way there (at a call of it, or the
-    # PLT stub the call goes through) reached it at the switch-out
-    preempted_at_probe = f"""	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1 ||
-	    {on_the_way}) {{
+    calls = gil_bpftrace.cond_signal_calls(python)
+    assert calls, f"{python}: no call of pthread_cond_signal@plt"
+    signal_calls = ",\n".join(f"uprobe:{python}:{gil_bpftrace.file_offset(python, c):#x}"
+                               for c in calls)
+    take_calls = ",\n".join(f"uprobe:{python}:{gil_bpftrace.file_offset(python, c):#x}"
+                             for c in gil_bpftrace.calls_to(python, take[0]))
+    assert take_calls, f"{python}: no call of take_gil"
+    # $now: the thread switched out right at this call (at it, or trapped
+    # one past it) reached it at the switch-out
+    preempted_at_probe = """	if (@pre_ip[tid] == reg("ip") || @pre_ip[tid] == reg("ip") + 1) {
 		$now = @pre_at[tid];
 		@late_ns[tid] += nsecs - $now;
-	}}
+	}
 	delete(@pre_ip[tid]);
 """
     return f"""// GIL wait and hold per thread of the command's children (see truth.py)
 tracepoint:sched:sched_switch /{child}/
 {{
 	@pre_at[args->prev_pid] = nsecs;
+	delete(@called_at[args->prev_pid]);
 	@pre_ip[args->prev_pid] = ((struct pt_regs *)((uint64)curtask->stack +
 				    {THREAD_SIZE} - {PT_REGS_SIZE}))->ip;
 }}
 
+{take_calls}
+/{child}/
+{{
+	@called_at[tid] = nsecs;
+}}
+
 uprobe:{python}:{take[0]:#x} /{child}/
 {{
-	@wait_start[tid] = nsecs;
+	$begin = nsecs;
+	if (@called_at[tid]) {{
+		$begin = @called_at[tid];
+		delete(@called_at[tid]);
+	}}
+	@wait_start[tid] = $begin;
 	delete(@pre_ip[tid]);
 }}
 
@@ -125,7 +146,8 @@ tracepoint:syscalls:sys_enter_futex
 	@slept[tid] = 1;
 }}
 
-uprobe:{libc}:{signal:#x} /{child} && arg0 == {switch_cond:#x} && @wait_start[tid]/
+{signal_calls}
+/{child} && reg("di") == {switch_cond:#x} && @wait_start[tid]/
 {{
 	$now = nsecs;
 {preempted_at_probe}	if (@slept[tid]) {{
@@ -142,7 +164,8 @@ uprobe:{libc}:{signal:#x} /{child} && arg0 == {switch_cond:#x} && @wait_start[ti
 	@takes[tid] = count();
 }}
 
-uprobe:{libc}:{signal:#x} /{child} && arg0 == {cond:#x} && @hold_start[tid]/
+{signal_calls}
+/{child} && reg("di") == {cond:#x} && @hold_start[tid]/
 {{
 	$now = nsecs;
 {preempted_at_probe}	@hold_ns[tid] += $now - @hold_start[tid];
@@ -205,6 +228,7 @@ END
 	clear(@pre_at);
 	clear(@pre_ip);
 	clear(@on_since);
+	clear(@called_at);
 }}
 """
 
@@ -242,7 +266,8 @@ def record_with_truth(tmp_path, argv, record_args=(), python=PYTHON, timeout=120
     ensure_tracefs()
     bt.write_text(script(os.path.realpath(python)))
     cmd = " ".join([GILSCOPE, "record", "-q", "-o", out, *record_args, "--", python, *argv])
-    run = subprocess.run(["bpftrace", "-c", cmd, str(bt)], capture_output=True, text=True,
+    # --unsafe: the call sites are inside functions (see the docstring)
+    run = subprocess.run(["bpftrace", "--unsafe", "-c", cmd, str(bt)], capture_output=True, text=True,
                          timeout=timeout, env=env)
     assert run.returncode == 0, run.stderr
     return Truth(run, report(out), out, parse_maps(run.stdout))
