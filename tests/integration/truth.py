@@ -34,6 +34,14 @@ Without that, a release preempted there ran on for milliseconds in the
 truth's hold (2.2 ms in a kept run). So every switch-out is noted, not only
 preemptions: a thread asleep in a call stands at the call's return, never
 at these addresses.
+A release stands before its call too: drop_gil sets the GIL free, then
+calls. A holder switched out on its way (a page fault's `D` sleep, a
+preemption) with the GIL already free, or another's, let it go by that
+switch-out: each switch-out of a holder reads the GIL's locked word and
+last holder (its own thread state, read at its take), and the release is
+the earlier of the two. A writer in a fresh clone's run slept in `D` state
+36 us after its take with the GIL free, then stalled 1.7 ms with no event
+on either CPU before the call: its hold is the 36 us, not 1.84 ms.
 Until 6 Dec 2026 the truth's take and release were libc's
 pthread_cond_signal entry (bpftrace 0.17 refuses an address inside a
 function; it takes the call's file offset with --unsafe, see
@@ -71,7 +79,9 @@ from conftest import GILSCOPE, PYTHON, ROOT, Traced, report
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import gil_bpftrace  # noqa: E402
 
-GIL_COND_OFF = 0x20   # struct _gil_runtime_state, 3.9-3.13
+GIL_LAST_HOLDER_OFF = 0x8   # struct _gil_runtime_state, 3.9-3.13
+GIL_LOCKED_OFF = 0x10
+GIL_COND_OFF = 0x20
 GIL_SWITCH_COND_OFF = 0x78
 GIL_SIZE = 0xd0
 # where a task's user registers sit: the top of its kernel stack (x86-64,
@@ -108,11 +118,26 @@ def script(python):
 	}
 	delete(@pre_ip[tid]);
 """
+    # $now: a thread switched out after it had let the GIL go (the GIL
+    # read free, or another's, at that switch-out) released it by then
+    released_before = """	if (@released_at[tid] && @released_at[tid] < $now) {
+		$now = @released_at[tid];
+	}
+	delete(@released_at[tid]);
+"""
     return f"""// GIL wait and hold per thread of the command's children (see truth.py)
 tracepoint:sched:sched_switch /{child}/
 {{
 	@pre_at[args->prev_pid] = nsecs;
 	delete(@called_at[args->prev_pid]);
+	if (@hold_start[args->prev_pid] && !@released_at[args->prev_pid]) {{
+		$locked = *uptr((int32 *){gil + GIL_LOCKED_OFF:#x});
+		$holder = *uptr((uint64 *){gil + GIL_LAST_HOLDER_OFF:#x});
+		if ($locked == 0 ||
+		    (@tstate[args->prev_pid] && $holder != @tstate[args->prev_pid])) {{
+			@released_at[args->prev_pid] = nsecs;
+		}}
+	}}
 	@pre_ip[args->prev_pid] = ((struct pt_regs *)((uint64)curtask->stack +
 				    {THREAD_SIZE} - {PT_REGS_SIZE}))->ip;
 }}
@@ -161,6 +186,8 @@ tracepoint:syscalls:sys_enter_futex
 	delete(@slept[tid]);
 	delete(@preempted[tid]);
 	delete(@wait_start[tid]);
+	delete(@released_at[tid]);
+	@tstate[tid] = *uptr((uint64 *){gil + GIL_LAST_HOLDER_OFF:#x});
 	@takes[tid] = count();
 }}
 
@@ -168,7 +195,7 @@ tracepoint:syscalls:sys_enter_futex
 /{child} && reg("di") == {cond:#x} && @hold_start[tid]/
 {{
 	$now = nsecs;
-{preempted_at_probe}	@hold_ns[tid] += $now - @hold_start[tid];
+{preempted_at_probe}{released_before}	@hold_ns[tid] += $now - @hold_start[tid];
 	delete(@hold_start[tid]);
 }}
 
@@ -213,7 +240,8 @@ tracepoint:sched:sched_wakeup /@lock_asleep[args->pid]/
 
 tracepoint:sched:sched_process_exit /@hold_start[tid]/
 {{
-	@hold_ns[tid] += nsecs - @hold_start[tid];
+	$now = nsecs;
+{released_before}	@hold_ns[tid] += $now - @hold_start[tid];
 	delete(@hold_start[tid]);
 }}
 
@@ -229,6 +257,8 @@ END
 	clear(@pre_ip);
 	clear(@on_since);
 	clear(@called_at);
+	clear(@released_at);
+	clear(@tstate);
 }}
 """
 
