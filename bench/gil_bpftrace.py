@@ -76,30 +76,38 @@ def disassembly(python):
                           capture_output=True, text=True).stdout
 
 
+def instructions(python, pattern):
+    """The addresses of PYTHON's instructions that match PATTERN (their
+    text after the address, as objdump writes it)."""
+    return tuple(int(site, 16) for site in
+                 re.findall(rf"^\s*([0-9a-f]+):\s+{pattern}", disassembly(python), re.M))
+
+
 def cond_signal_calls(python):
     """The instructions of PYTHON that call pthread_cond_signal (non-PIE; in
     3.11 all of them signal the GIL's cond or switch_cond)."""
-    return tuple(int(site, 16) for site in
-                 re.findall(r"^\s*([0-9a-f]+):\s+call\s+[0-9a-f]+ <pthread_cond_signal@plt>",
-                            disassembly(python), re.M))
+    return instructions(python, r"call\s+[0-9a-f]+ <pthread_cond_signal@plt>")
 
 
 def calls_to(python, function):
     """The instructions of PYTHON (non-PIE) that call or jump to FUNCTION's
     address."""
-    dis = disassembly(python)
-    return tuple(int(site, 16) for site in
-                 re.findall(rf"^\s*([0-9a-f]+):\s+(?:call|jmp)\s+{function:x} <", dis, re.M))
+    return instructions(python, rf"(?:call|jmp)\s+{function:x} <")
+
+
+@functools.lru_cache(maxsize=None)
+def load_segments(path):
+    """(file offset, address, size) of each of PATH's loaded segments."""
+    out = subprocess.run(["readelf", "-lW", path], capture_output=True,
+                         text=True).stdout
+    return tuple(tuple(int(g, 16) for g in m.groups()) for m in re.finditer(
+        r"^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+\S+\s+(0x[0-9a-f]+)", out, re.M))
 
 
 def file_offset(path, vaddr):
     """Where the instruction at VADDR sits in PATH: the offset a uprobe
     takes (non-PIE files load at their link addresses)."""
-    out = subprocess.run(["readelf", "-lW", path], capture_output=True,
-                         text=True).stdout
-    for m in re.finditer(r"^\s*LOAD\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+\S+\s+(0x[0-9a-f]+)",
-                         out, re.M):
-        off, start, size = (int(g, 16) for g in m.groups())
+    for off, start, size in load_segments(path):
         if start <= vaddr < start + size:
             return vaddr - start + off
     raise SystemExit(f"{path}: no loaded segment holds {vaddr:#x}")

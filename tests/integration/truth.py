@@ -96,6 +96,13 @@ def ensure_tracefs():
         subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=True)
 
 
+def uprobes(python, sites):
+    """bpftrace's attach points for instructions of PYTHON: by file offset
+    (it refuses an address inside a function; see the docstring)."""
+    return ",\n".join(f"uprobe:{python}:{gil_bpftrace.file_offset(python, site):#x}"
+                       for site in sites)
+
+
 def script(python):
     """The bpftrace program for PYTHON (Debian's non-PIE 3.11)."""
     take, _ = gil_bpftrace.resolve(python)
@@ -105,10 +112,8 @@ def script(python):
     child = "curtask->real_parent->tgid == cpid"
     calls = gil_bpftrace.cond_signal_calls(python)
     assert calls, f"{python}: no call of pthread_cond_signal@plt"
-    signal_calls = ",\n".join(f"uprobe:{python}:{gil_bpftrace.file_offset(python, c):#x}"
-                               for c in calls)
-    take_calls = ",\n".join(f"uprobe:{python}:{gil_bpftrace.file_offset(python, c):#x}"
-                             for c in gil_bpftrace.calls_to(python, take[0]))
+    signal_calls = uprobes(python, calls)
+    take_calls = uprobes(python, gil_bpftrace.calls_to(python, take[0]))
     assert take_calls, f"{python}: no call of take_gil"
     # $now: the thread switched out right at this call (at it, or trapped
     # one past it) reached it at the switch-out

@@ -54,13 +54,6 @@ void gil_release(struct an_process *p, struct an_thread *t, uint64_t ts);
 void gil_acquire(struct an_process *p, struct an_thread *t, uint64_t ts);
 void gil_untake(struct an_process *p, struct an_thread *t, uint64_t ts);
 void gil_resume(struct an_process *p, struct an_thread *t, uint64_t ts);
-
-/* Waiting since a take site, on its way into take_gil: not asleep in it
- * yet (hand-off probes) */
-static inline bool before_take_gil(const struct an_thread *t)
-{
-	return t->gil_waiting && t->wait_from_site && !t->take_slept;
-}
 void preempted_without_gil(struct analysis *an, struct an_process *p,
 			   struct an_thread *t, uint64_t ts);
 bool gil_wake_in_release(const struct an_process *p, const struct an_thread *t,
@@ -76,6 +69,13 @@ void took_unseen(struct an_process *p, struct an_thread *t, uint64_t ts);
 bool sleeps_on_gil(const struct an_process *p, const struct gs_event *e);
 void on_cond_signal(struct analysis *an, const struct gs_event *e);
 void on_switchnum(struct analysis *an, const struct gs_event *e);
+
+/* Waiting since a take site, on its way into take_gil: not asleep in it
+ * yet (hand-off probes) */
+static inline bool before_take_gil(const struct an_thread *t)
+{
+	return t->gil_waiting && t->wait_from_site && !t->take_slept;
+}
 
 /* events.c: scheduler, process and syscall events */
 struct an_thread *thread_of(struct analysis *an, uint32_t tid, uint32_t tgid);
